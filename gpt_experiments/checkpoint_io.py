@@ -1,0 +1,79 @@
+"""Reading the project's own checkpoints safely.
+
+A Lightning checkpoint written by :class:`~gpt_experiments.lit_module.GPTLitModule`
+holds ``state_dict`` (keys ``model.<gpt-2 name>``) and ``hyper_parameters["model"]``,
+the :class:`~gpt_experiments.model.GPTConfig` as a plain dict. Files are loaded with
+``weights_only=True``, so a pickle that would run code is refused instead of executed.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gpt_experiments.model import GPT, GPTConfig
+
+MODEL_PREFIX = "model."
+
+
+class CheckpointError(ValueError):
+    """A file is missing, unreadable, unsafe or not a checkpoint of this project."""
+
+
+def safe_torch_load(path: str | Path) -> Any:
+    """``torch.load`` that never executes code from the file and fails with one clear line."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist: pass the path of a .ckpt/.pt file")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise CheckpointError(
+            f"{path} was refused: it contains pickled objects that could run code "
+            f"({str(err).splitlines()[0][:120]}); only load checkpoints you trust, converted to weights"
+        ) from err
+    except (RuntimeError, EOFError, OSError, ValueError) as err:
+        raise CheckpointError(
+            f"{path} is not a readable checkpoint ({type(err).__name__}): the file is truncated, "
+            "corrupt or of another format"
+        ) from err
+
+
+def find_checkpoint(path: str | Path, prefer: str = "best") -> Path:
+    """Resolve a checkpoint file, or a run folder (its best checkpoint, else its last)."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    if not path.is_dir():
+        raise CheckpointError(f"{path} does not exist: pass a checkpoint file or a run folder")
+    candidates = sorted(path.rglob("*.ckpt"), key=lambda p: p.stat().st_mtime)
+    if not candidates:
+        raise CheckpointError(f"{path} holds no .ckpt file: pass a run folder that has trained for an epoch")
+    preferred = [p for p in candidates if p.name.startswith(prefer)]
+    return (preferred or candidates)[-1]
+
+
+def model_from_checkpoint_dict(ckpt: dict, source: str | Path = "checkpoint") -> GPT:
+    """Build a GPT from a loaded project checkpoint dict."""
+    try:
+        config = GPTConfig(**ckpt["hyper_parameters"]["model"])
+        state = ckpt["state_dict"]
+    except (KeyError, TypeError) as err:
+        raise CheckpointError(
+            f"{source} is not a gpt-experiments checkpoint (no {err} entry): "
+            "convert other formats with scripts/convert_checkpoint.py"
+        ) from err
+    model = GPT(config)
+    weights = {k.removeprefix(MODEL_PREFIX): v for k, v in state.items() if k.startswith(MODEL_PREFIX)}
+    model.load_state_dict(weights)
+    return model
+
+
+def load_model(path: str | Path) -> GPT:
+    """A GPT (in eval mode, on CPU) from a project checkpoint file or run folder."""
+    file = find_checkpoint(path)
+    model = model_from_checkpoint_dict(safe_torch_load(file), file)
+    return model.eval()
