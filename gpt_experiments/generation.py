@@ -34,7 +34,9 @@ class SamplerConfig:
                 f"{vocab_size}, or null to disable"
             )
         if self.top_p is not None and not 0 < self.top_p <= 1:
-            raise ValueError(f"sampler.top_p={self.top_p} is invalid: it must be in (0, 1], or null to disable")
+            raise ValueError(
+                f"sampler.top_p={self.top_p} is invalid: it must be in (0, 1], or null to disable"
+            )
 
 
 def filter_top_k(logits: torch.Tensor, k: int) -> torch.Tensor:
@@ -55,7 +57,9 @@ def filter_top_p(logits: torch.Tensor, p: float) -> torch.Tensor:
     return logits.masked_fill(drop, float("-inf"))
 
 
-def next_token(logits: torch.Tensor, sampler: SamplerConfig, generator: torch.Generator | None) -> torch.Tensor:
+def next_token(
+    logits: torch.Tensor, sampler: SamplerConfig, generator: torch.Generator | None
+) -> torch.Tensor:
     """Choose one token per row of ``logits`` ``[batch, vocab]``; returns ``[batch, 1]``."""
     if sampler.temperature == 0:
         return torch.argmax(logits, dim=-1, keepdim=True)
@@ -69,7 +73,9 @@ def next_token(logits: torch.Tensor, sampler: SamplerConfig, generator: torch.Ge
 
 
 @torch.inference_mode()
-def stream_tokens(model: GPT, prompt_ids: list[int], sampler: SamplerConfig, use_cache: bool = True) -> Iterator[int]:
+def stream_tokens(
+    model: GPT, prompt_ids: list[int], sampler: SamplerConfig, use_cache: bool = True
+) -> Iterator[int]:
     """Yield new tokens one at a time for a single prompt (for printing as they come)."""
     for step in _decode_same_length(model, [prompt_ids], sampler, use_cache):
         token = int(step[0])

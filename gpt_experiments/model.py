@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gpt_experiments.errors import ConfigError
+
 
 @dataclass
 class GPTConfig:
@@ -35,18 +37,18 @@ class GPTConfig:
 
 
 def validate_gpt_config(cfg: GPTConfig) -> None:
-    """Raise ``ValueError`` with a one-line message naming the bad key and what is allowed."""
+    """Raise ``ConfigError`` with a one-line message naming the bad key and what is allowed."""
     for key in ("vocab_size", "context_length", "emb_dim", "n_heads", "n_layers"):
         value = getattr(cfg, key)
         if not isinstance(value, int) or value <= 0:
-            raise ValueError(f"model.{key}={value!r} is invalid: it must be a positive integer")
+            raise ConfigError(f"model.{key}={value!r} is invalid: it must be a positive integer")
     if cfg.emb_dim % cfg.n_heads != 0:
-        raise ValueError(
+        raise ConfigError(
             f"model.emb_dim={cfg.emb_dim} is not divisible by model.n_heads={cfg.n_heads}: "
             "choose an emb_dim that is a multiple of n_heads"
         )
     if not 0.0 <= cfg.drop_rate < 1.0:
-        raise ValueError(f"model.drop_rate={cfg.drop_rate} is invalid: it must be in [0, 1)")
+        raise ConfigError(f"model.drop_rate={cfg.drop_rate} is invalid: it must be in [0, 1)")
 
 
 class KVCache:
@@ -80,14 +82,15 @@ class CausalSelfAttention(nn.Module):
         self.drop_rate = cfg.drop_rate
         self.resid_dropout = nn.Dropout(cfg.drop_rate)
 
-    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0, past: int = 0
+    ) -> torch.Tensor:
+        """``past`` is how many positions ``cache`` held before this forward pass began."""
         batch, seq_len, emb_dim = x.shape
         q, k, v = self.c_attn(x).split(emb_dim, dim=2)
         # (batch, seq, emb) -> (batch, heads, seq, head_dim)
         q, k, v = (t.view(batch, seq_len, self.n_heads, self.head_dim).transpose(1, 2) for t in (q, k, v))
-        past = 0
         if cache is not None:
-            past = cache.length
             k, v = cache.update(layer, k, v)
         dropout = self.drop_rate if self.training else 0.0
         if past == 0:
@@ -124,8 +127,10 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(cfg.emb_dim, eps=1e-5)
         self.mlp = MLP(cfg)
 
-    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
-        x = x + self.attn(self.ln_1(x), cache, layer)
+    def forward(
+        self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0, past: int = 0
+    ) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x), cache, layer, past)
         return x + self.mlp(self.ln_2(x))
 
 
@@ -177,5 +182,5 @@ class GPT(nn.Module):
         positions = torch.arange(start, start + seq_len, device=idx.device)
         x = self.drop(self.wte(idx) + self.wpe(positions))
         for layer, block in enumerate(self.h):
-            x = block(x, cache, layer)
+            x = block(x, cache, layer, past=start)
         return self.lm_head(self.ln_f(x))

@@ -1,0 +1,60 @@
+"""The training entry point: a composed Hydra config in, the run's best validation loss out."""
+
+from __future__ import annotations
+
+import gc
+import math
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from gpt_experiments.callbacks import LossHistory
+from gpt_experiments.datamodule import GPTDataModule
+from gpt_experiments.lit_module import HPARAMS_METRICS, GPTLitModule
+
+# Config groups whose values are the run's hyperparameters (shown in TensorBoard's HParams).
+HPARAM_GROUPS = ("model", "data", "optimizer", "scheduler", "trainer")
+
+
+def plain(node: Any) -> Any:
+    """A resolved config node as plain Python containers (safe to pickle and to log)."""
+    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
+
+
+def run_hparams(cfg: DictConfig) -> dict[str, Any]:
+    params = {group: plain(cfg[group]) for group in HPARAM_GROUPS if group in cfg}
+    params["seed"] = cfg.seed
+    return params
+
+
+def build_callbacks(cfg: DictConfig, output_dir: Path) -> list[L.Callback]:
+    callbacks = [instantiate(spec) for spec in (cfg.get("callbacks") or {}).values() if spec is not None]
+    return [*callbacks, LossHistory(str(output_dir))]
+
+
+def train(cfg: DictConfig, output_dir: str | Path) -> float:
+    """Train as ``cfg`` says, writing everything under ``output_dir``; returns the best val loss."""
+    output_dir = Path(output_dir)
+    L.seed_everything(cfg.seed, workers=True)
+    datamodule = GPTDataModule(**plain(cfg.data))
+    module = GPTLitModule(
+        model=plain(cfg.model), optimizer=plain(cfg.optimizer), scheduler=plain(cfg.scheduler)
+    )
+    logger = instantiate(cfg.logger) if cfg.get("logger") else False
+    trainer: L.Trainer = instantiate(cfg.trainer, logger=logger, callbacks=build_callbacks(cfg, output_dir))
+    if logger:
+        # Declared once with placeholder values; the module logs the real ones each validation.
+        logger.log_hyperparams(run_hparams(cfg), dict.fromkeys(HPARAMS_METRICS, math.nan))
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        return float(module.best_val_loss)
+    finally:
+        # Sweeps run many jobs in one process: drop references so memory is returned.
+        del trainer, module, datamodule
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()

@@ -1,0 +1,37 @@
+"""Train a GPT-2: `python scripts/train.py model=gpt2_small trainer.max_epochs=10`.
+
+Sweeps: `python scripts/train.py -m optimizer.lr=1e-4,4e-4 model.drop_rate=0,0.1`.
+Every run writes its config, TensorBoard logs, checkpoints and plots under outputs/.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from gpt_experiments.config import register_resolvers
+from gpt_experiments.errors import UserError
+from gpt_experiments.training import train
+
+register_resolvers()
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+def main(cfg: DictConfig) -> float:
+    hydra_cfg = HydraConfig.get()
+    try:
+        return train(cfg, hydra_cfg.runtime.output_dir)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        if hydra_cfg.mode == RunMode.MULTIRUN:
+            # One bad point of a grid must not stop the other jobs: report it and go on.
+            return float("inf")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+import pytest
+import torch
+
+from gpt_experiments.errors import ConfigError
+from gpt_experiments.model import GPT, GPTConfig
+
+SIZES = {
+    "gpt2_small": (768, 12, 12, 124_439_808),
+    "gpt2_medium": (1024, 24, 16, 354_823_168),
+    "gpt2_large": (1280, 36, 20, 774_030_080),
+    "gpt2_xl": (1600, 48, 25, 1_557_611_200),
+}
+
+
+def tiny(**overrides) -> GPT:
+    torch.manual_seed(0)
+    cfg = dict(vocab_size=101, context_length=17, emb_dim=20, n_heads=5, n_layers=3, drop_rate=0.0)
+    return GPT(GPTConfig(**{**cfg, **overrides})).eval()
+
+
+@pytest.mark.parametrize("name", SIZES)
+def test_parameter_counts_match_openai_sizes(name, compose_train):
+    emb_dim, n_layers, n_heads, expected = SIZES[name]
+    cfg = compose_train(f"model={name}", "model.context_length=1024")
+    assert (cfg.model.emb_dim, cfg.model.n_layers, cfg.model.n_heads) == (emb_dim, n_layers, n_heads)
+    with torch.device("meta"):
+        model = GPT(GPTConfig(**cfg.model))
+    assert model.num_parameters() == expected
+
+
+def test_output_head_is_the_token_embedding_tensor():
+    model = tiny()
+    assert model.lm_head.weight is model.wte.weight
+    model.wte.weight.data[3, 4] = 123.0
+    assert model.lm_head.weight[3, 4] == 123.0
+
+
+def test_logits_shape_and_causality():
+    model = tiny()
+    idx = torch.randint(0, 101, (2, 9))
+    logits = model(idx)
+    assert logits.shape == (2, 9, 101)
+    changed = idx.clone()
+    changed[:, 5] = (changed[:, 5] + 1) % 101
+    # Positions before the changed token must not see it.
+    torch.testing.assert_close(model(changed)[:, :5], logits[:, :5])
+    assert not torch.allclose(model(changed)[:, 5:], logits[:, 5:])
+
+
+def test_cached_forward_equals_full_forward():
+    model = tiny()
+    idx = torch.randint(0, 101, (3, 12))
+    full = model(idx)
+    cache = model.new_cache()
+    pieces = [model(idx[:, :5], cache), model(idx[:, 5:6], cache), model(idx[:, 6:], cache)]
+    torch.testing.assert_close(torch.cat(pieces, dim=1), full, rtol=1e-5, atol=1e-5)
+
+
+def test_sequence_longer_than_context_is_a_clear_error():
+    with pytest.raises(ValueError, match="exceeds the model's context length 17"):
+        tiny()(torch.zeros((1, 18), dtype=torch.long))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"emb_dim": 20, "n_heads": 3}, "model.emb_dim=20 is not divisible by model.n_heads=3"),
+        ({"n_layers": 0}, "model.n_layers=0 is invalid: it must be a positive integer"),
+        ({"drop_rate": 1.5}, r"model.drop_rate=1.5 is invalid: it must be in \[0, 1\)"),
+    ],
+)
+def test_invalid_architecture_is_rejected(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        GPTConfig(**overrides)

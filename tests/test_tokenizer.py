@@ -1,0 +1,40 @@
+import hashlib
+from importlib import resources
+
+from gpt_experiments.config import asset_path
+from gpt_experiments.token_cache import split_text
+from gpt_experiments.tokenizer import END_OF_TEXT_ID, GPT2_RANKS_SHA256, decode, encode, gpt2_tokenizer
+
+
+def read_asset(name: str) -> str:
+    with open(asset_path(name), encoding="utf-8") as f:
+        return f.read()
+
+
+def test_ranks_file_is_the_gpt2_one():
+    data = (resources.files("gpt_experiments") / "assets" / "gpt2.tiktoken").read_bytes()
+    assert hashlib.sha256(data).hexdigest() == GPT2_RANKS_SHA256
+
+
+def test_vocabulary_and_end_of_text():
+    tokenizer = gpt2_tokenizer()
+    assert tokenizer.n_vocab == 50257
+    assert encode("<|endoftext|>") == [END_OF_TEXT_ID] == [50256]
+
+
+def test_known_encodings():
+    assert encode("Every effort moves you") == [6109, 3626, 6100, 345]
+    assert decode([6109, 3626, 6100, 345]) == "Every effort moves you"
+    assert encode("Hello, world!") == [15496, 11, 995, 0]
+
+
+def test_the_verdict_is_5145_tokens():
+    text = read_asset("the-verdict.txt")
+    assert len(text) == 20_479
+    assert len(gpt2_tokenizer().encode_ordinary(text)) == 5_145
+
+
+def test_tiny_shakespeare_splits_into_301966_and_36059_tokens():
+    parts = split_text(read_asset("tinyshakespeare.txt"), 0.9)
+    counts = {name: len(gpt2_tokenizer().encode_ordinary(text)) for name, text in parts.items()}
+    assert counts == {"train": 301_966, "val": 36_059}
