@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,18 +11,7 @@ from omegaconf import DictConfig
 
 from gpt_experiments.config import register_resolvers
 
-ROOT = Path(__file__).resolve().parents[1]
-CONF_DIR = ROOT / "conf"
-
-# A run small enough for a test: tiny model, short context, two epochs.
-TINY_RUN = [
-    "model=tiny",
-    "model.context_length=32",
-    "trainer.max_epochs=2",
-    "trainer.enable_progress_bar=false",
-    "trainer.enable_model_summary=false",
-    "sampler.max_new_tokens=8",
-]
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 register_resolvers()
 
@@ -46,16 +32,3 @@ def compose_train(tmp_path: Path) -> Callable[..., DictConfig]:
             )
 
     return _compose
-
-
-def run_script(script: str, *args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run one of scripts/*.py as a user would, in a subprocess."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "GPT_EXPERIMENTS_CACHE": str(cwd / "cache")}
-    return subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / script), *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )

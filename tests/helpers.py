@@ -1,0 +1,33 @@
+"""Helpers for tests that run the scripts as a user would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# A run small enough for a test: tiny model, short context, two epochs.
+TINY_RUN = [
+    "model=tiny",
+    "model.context_length=32",
+    "trainer.max_epochs=2",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+    "sampler.max_new_tokens=8",
+]
+
+
+def run_script(script: str, *args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run one of scripts/*.py as a user would, in a subprocess."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "GPT_EXPERIMENTS_CACHE": str(cwd / "cache")}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / script), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
