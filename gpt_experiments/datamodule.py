@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+
 import lightning as L
 import numpy as np
 from torch.utils.data import DataLoader, Subset

@@ -101,7 +101,7 @@ def generate(
     for rows in by_length.values():
         finished = dict.fromkeys(rows, False)
         for step in _decode_same_length(model, [prompts[r] for r in rows], sampler, use_cache):
-            for row, token in zip(rows, step.tolist()):
+            for row, token in zip(rows, step.tolist(), strict=True):
                 if not finished[row]:
                     outputs[row].append(token)
                     finished[row] = token == sampler.eos_id

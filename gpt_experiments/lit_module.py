@@ -109,7 +109,7 @@ class GPTLitModule(L.LightningModule):
         """The metrics shown beside each run's hyperparameters in TensorBoard's HParams tab."""
         self.best_val_loss = torch.minimum(self.best_val_loss, val_loss.detach())
         values = (self.best_val_loss, torch.exp(self.best_val_loss), val_loss, torch.exp(val_loss))
-        for name, value in zip(HPARAMS_METRICS, values):
+        for name, value in zip(HPARAMS_METRICS, values, strict=True):
             self.log(name, value, add_dataloader_idx=False)
 
     def eval_losses(self) -> dict[str, float]:

@@ -21,7 +21,7 @@ def plot_curves(
 ) -> None:
     """One line per named curve against epochs; the top axis shows tokens seen."""
     fig, ax_epochs = plt.subplots(figsize=(6, 3.5))
-    for (label, values), style in zip(curves.items(), ("-", "-.", ":", "--")):
+    for (label, values), style in zip(curves.items(), ("-", "-.", ":", "--"), strict=False):
         ax_epochs.plot(epochs, values, linestyle=style, label=label)
     ax_epochs.set_xlabel("Epochs")
     ax_epochs.set_ylabel(ylabel)
