@@ -1,12 +1,12 @@
-"""Recognising a checkpoint's format and reading it into the common :class:`Pretrained` form."""
+"""Recognising a checkpoint's format, reading it into the common :class:`Pretrained` form, writing it out."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
 
-from gpt_experiments.checkpoint_io import CheckpointError, find_checkpoint, load_model
-from gpt_experiments.convert.huggingface import is_huggingface_folder, read_huggingface
+from gpt_experiments.checkpoint_io import CheckpointError, find_checkpoint, load_model, save_model
+from gpt_experiments.convert.huggingface import is_huggingface_folder, read_huggingface, write_huggingface
 from gpt_experiments.convert.openai_tf import is_openai_folder, read_openai
 from gpt_experiments.convert.pretrained import Pretrained, model_from_pretrained
 from gpt_experiments.model import GPT
@@ -50,3 +50,16 @@ def read_pretrained(path: str | Path, fmt: str = "auto") -> Pretrained:
 def load_any_model(path: str | Path, fmt: str = "auto") -> GPT:
     """A GPT in eval mode from a checkpoint of any supported format."""
     return model_from_pretrained(read_pretrained(path, fmt))
+
+
+WRITERS: dict[str, Callable[[GPT, str | Path], Path]] = {
+    "project": save_model,
+    "huggingface": write_huggingface,
+}
+
+
+def convert(source: str | Path, dest: str | Path, to: str, fmt: str = "auto") -> Path:
+    """Read ``source`` (format ``fmt``) and write it to ``dest`` in format ``to`` (one of :data:`WRITERS`)."""
+    if to not in WRITERS:
+        raise CheckpointError(f"cannot write format {to!r}: use one of {', '.join(WRITERS)}")
+    return WRITERS[to](load_any_model(source, fmt), dest)
