@@ -48,7 +48,7 @@ class FileHandler(BaseHTTPRequestHandler):
 def server():
     FileHandler.log, FileHandler.flaky_failed = [], False
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), FileHandler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
