@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         written = convert(args.source, args.dest, to=args.to, fmt=args.fmt)
-    except CheckpointError as err:
+    except (CheckpointError, OSError) as err:  # e.g. a bad file, or no room or rights to write
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(f"wrote {written}")

@@ -69,6 +69,7 @@ def hf_config_from(config: GPTConfig) -> dict:
 
 
 def read_weight_file(folder: Path) -> dict[str, torch.Tensor]:
+    """The tensors of the first of :data:`WEIGHT_FILES` present in ``folder``."""
     for name in WEIGHT_FILES:
         path = folder / name
         if not path.is_file():

@@ -76,8 +76,8 @@ def load_into_model(model: GPT, pretrained: Pretrained) -> None:
         tensor = fit_to_model(name, pretrained.state[name], model.config)
         if tensor.shape != param.shape:
             raise CheckpointError(
-                f"{pretrained.source}: tensor {name} has shape {tuple(tensor.shape)} but the model expects "
-                f"{tuple(param.shape)}: choose the model config matching the checkpoint"
+                f"{pretrained.source}: tensor {name} has shape {tuple(tensor.shape)}, not the "
+                f"{tuple(param.shape)} its own config implies: the file is corrupt or was edited"
             )
         param.copy_(tensor)
 
