@@ -6,7 +6,6 @@ import json
 
 import pytest
 import torch
-from gpt2_checkpoints import TINY_HPARAMS
 from safetensors.torch import load_file, save_file
 from transformers import GPT2LMHeadModel
 
@@ -15,6 +14,7 @@ from gpt_experiments.convert.formats import detect_format, load_any_model, read_
 from gpt_experiments.convert.huggingface import read_huggingface, write_huggingface
 from gpt_experiments.convert.pretrained import model_from_pretrained
 from gpt_experiments.model import GPT, GPTConfig
+from tests.convert.gpt2_checkpoints import TINY_HPARAMS
 
 
 @pytest.fixture(scope="module")

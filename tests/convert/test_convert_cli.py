@@ -14,7 +14,7 @@ import torch
 from gpt_experiments.checkpoint_io import load_model
 from gpt_experiments.convert.formats import load_any_model
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "convert_checkpoint.py"
 
 

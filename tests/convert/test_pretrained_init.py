@@ -7,7 +7,6 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
-from gpt2_checkpoints import TINY_HPARAMS
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from torch.utils.data import DataLoader, TensorDataset
@@ -16,8 +15,9 @@ from gpt_experiments.checkpoint_io import CheckpointError
 from gpt_experiments.convert.openai_tf import config_from_hparams, read_openai
 from gpt_experiments.model import GPT
 from gpt_experiments.pretrained_init import PretrainedInit
+from tests.convert.gpt2_checkpoints import TINY_HPARAMS
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 
 class TinyLitModule(L.LightningModule):

@@ -1,4 +1,4 @@
-"""Session fixtures: one tiny OpenAI checkpoint folder, written once (TensorFlow is slow to start)."""
+"""Conversion-test fixtures: one tiny OpenAI checkpoint folder, written once (TensorFlow starts slowly)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from gpt2_checkpoints import TINY_HPARAMS, openai_arrays, write_openai_folder
+
+from tests.convert.gpt2_checkpoints import TINY_HPARAMS, openai_arrays, write_openai_folder
 
 
 @pytest.fixture(scope="session")
