@@ -15,7 +15,8 @@ CONTENT = bytes(range(256)) * 40  # 10 KiB
 
 class FileHandler(BaseHTTPRequestHandler):
     """Serves ``CONTENT`` with Range support under /ok/; /flaky/ breaks its first transfer
-    half way, /short/ announces more bytes than it sends, anything else is 404."""
+    half way, /short/ announces more bytes than it sends, /norange/ ignores Range headers,
+    anything else is 404."""
 
     log: list[tuple[str, str | None]] = []
     flaky_failed = False
@@ -23,10 +24,15 @@ class FileHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         range_header = self.headers.get("Range")
         self.log.append((self.path, range_header))
-        if not self.path.startswith(("/ok/", "/flaky/", "/short/")):
+        if not self.path.startswith(("/ok/", "/flaky/", "/short/", "/norange/")):
             self.send_error(404)
             return
         start = int(re.fullmatch(r"bytes=(\d+)-", range_header)[1]) if range_header else 0
+        if self.path.startswith("/norange/"):
+            start = 0
+        elif start >= len(CONTENT):
+            self.send_error(416)
+            return
         body = CONTENT[start:]
         announced = len(body) + (100 if self.path.startswith("/short/") else 0)
         self.send_response(206 if start else 200)
@@ -63,6 +69,15 @@ def test_interrupted_transfer_resumes_with_range(server, tmp_path):
     download_file([f"{server}/flaky/x"], dest, timeout=5)
     assert dest.read_bytes() == CONTENT
     assert FileHandler.log[-1] == ("/flaky/x", f"bytes={len(CONTENT) // 2}-")
+
+
+@pytest.mark.parametrize(
+    ("path", "stale"), [("/norange/x", b"junk"), ("/ok/x", CONTENT + b"junk")], ids=["range-ignored", "416"]
+)
+def test_stale_partial_file_is_replaced(server, tmp_path, path, stale):
+    (tmp_path / "encoder.json.part").write_bytes(stale)
+    download_file([server + path], tmp_path / "encoder.json", timeout=5)
+    assert (tmp_path / "encoder.json").read_bytes() == CONTENT
 
 
 def test_wrong_size_is_detected(server, tmp_path):
