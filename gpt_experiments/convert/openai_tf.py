@@ -13,6 +13,7 @@ import os
 import re
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -52,7 +53,7 @@ def project_name(tf_name: str) -> str:
     return ".".join([*parts[:-1], LEAF_NAMES[parts[-1]]])
 
 
-def to_project_tensor(name: str, value) -> torch.Tensor:
+def to_project_tensor(name: str, value: np.ndarray) -> torch.Tensor:
     tensor = torch.from_numpy(value)
     # Conv weights [1, in, out] -> nn.Linear weights [out, in].
     return tensor.squeeze(0).T.contiguous() if is_conv1d_weight(name) else tensor
