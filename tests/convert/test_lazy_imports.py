@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 # What training with `init=...` imports, and both scripts of this package.
@@ -19,6 +21,7 @@ print("tensorflow" in sys.modules)
 """
 
 
+@pytest.mark.slow  # a fresh interpreter importing Lightning takes about 8 s
 def test_conversion_and_training_imports_leave_out_tensorflow():
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     result = subprocess.run(
