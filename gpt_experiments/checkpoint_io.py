@@ -77,3 +77,15 @@ def load_model(path: str | Path) -> GPT:
     file = find_checkpoint(path)
     model = model_from_checkpoint_dict(safe_torch_load(file), file)
     return model.eval()
+
+
+def save_model(model: GPT, path: str | Path) -> Path:
+    """Write ``model`` as a checkpoint that :func:`load_model` (and Lightning's layout) reads."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    checkpoint = {
+        "state_dict": {MODEL_PREFIX + name: tensor.cpu() for name, tensor in model.state_dict().items()},
+        "hyper_parameters": {"model": model.config.to_dict()},
+    }
+    torch.save(checkpoint, path)
+    return path

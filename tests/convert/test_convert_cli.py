@@ -1,0 +1,61 @@
+"""scripts/convert_checkpoint.py: conversions chain exactly; errors are one line, not a traceback."""
+
+from __future__ import annotations
+
+import os
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from gpt_experiments.checkpoint_io import load_model
+from gpt_experiments.convert.formats import load_any_model
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "scripts" / "convert_checkpoint.py"
+
+
+@pytest.fixture(scope="module")
+def cli_main():
+    return runpy.run_path(str(SCRIPT), run_name="convert_checkpoint")["main"]
+
+
+def test_openai_to_project_to_huggingface_and_back(cli_main, openai_folder, tmp_path):
+    ckpt, hf, back = tmp_path / "tiny.ckpt", tmp_path / "hf", tmp_path / "back.ckpt"
+    assert cli_main([str(openai_folder), str(ckpt), "--to", "project"]) == 0
+    assert cli_main([str(ckpt), str(hf), "--to", "huggingface"]) == 0
+    assert cli_main([str(hf), str(back), "--to", "project", "--from", "huggingface"]) == 0
+    original, final = load_any_model(openai_folder).state_dict(), load_model(back).state_dict()
+    assert all(torch.equal(original[name], final[name]) for name in original)
+
+
+def test_error_is_one_line_on_stderr(cli_main, openai_folder, tmp_path, capsys):
+    (tmp_path / "hparams.json").write_text((openai_folder / "hparams.json").read_text())
+    assert cli_main([str(tmp_path), str(tmp_path / "out.ckpt"), "--to", "project"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: OpenAI checkpoint folder") and "model.ckpt.index" in err
+    assert err.count("\n") == 1
+
+
+def test_script_exits_non_zero_without_traceback(tmp_path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPT),
+            str(tmp_path / "missing"),
+            str(tmp_path / "out"),
+            "--to",
+            "huggingface",
+        ],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert (
+        result.stderr == f"error: {tmp_path / 'missing'} does not exist: pass a checkpoint folder or file\n"
+    )

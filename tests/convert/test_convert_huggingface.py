@@ -1,0 +1,95 @@
+"""Hugging Face folders and project checkpoints: exact round trips, and exports transformers loads."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+from transformers import GPT2LMHeadModel
+
+from gpt_experiments.checkpoint_io import CheckpointError, load_model, save_model
+from gpt_experiments.convert.formats import detect_format, load_any_model, read_pretrained
+from gpt_experiments.convert.huggingface import read_huggingface, write_huggingface
+from gpt_experiments.convert.pretrained import model_from_pretrained
+from gpt_experiments.model import GPT, GPTConfig
+from tests.convert.gpt2_checkpoints import TINY_HPARAMS
+
+
+@pytest.fixture(scope="module")
+def model(openai_folder):
+    return load_any_model(openai_folder)
+
+
+def assert_same_weights(a, b):
+    state_a, state_b = a.state_dict(), b.state_dict()
+    assert state_a.keys() == state_b.keys()
+    for name in state_a:
+        assert torch.equal(state_a[name], state_b[name]), name
+
+
+def test_formats_are_detected(openai_folder, model, tmp_path):
+    assert detect_format(openai_folder) == "openai"
+    assert detect_format(write_huggingface(model, tmp_path / "hf")) == "huggingface"
+    assert detect_format(save_model(model, tmp_path / "tiny.ckpt")) == "project"
+
+
+def test_export_import_round_trip_is_bit_exact(model, tmp_path):
+    back = load_any_model(write_huggingface(model, tmp_path / "hf"))
+    assert_same_weights(model, back)
+    assert back.lm_head.weight is back.wte.weight
+
+
+def test_project_checkpoint_round_trip_is_bit_exact(model, tmp_path):
+    back = load_model(save_model(model, tmp_path / "run" / "tiny.ckpt"))
+    assert_same_weights(model, back)
+    assert back.lm_head.weight is back.wte.weight
+
+
+def test_transformers_loads_the_export(model, tiny_tokens, tmp_path):
+    folder = write_huggingface(model, tmp_path / "hf")
+    hf_model = GPT2LMHeadModel.from_pretrained(folder).eval()
+    assert hf_model.lm_head.weight.data_ptr() == hf_model.transformer.wte.weight.data_ptr()
+    with torch.no_grad():
+        assert torch.allclose(model(tiny_tokens), hf_model(tiny_tokens).logits, atol=1e-4, rtol=0)
+
+
+def test_hub_layout_without_prefix_and_pytorch_bin(model, tmp_path):
+    """Hub files drop the ``transformer.`` prefix; older ones are pickled ``pytorch_model.bin``."""
+    exported = write_huggingface(model, tmp_path / "hf")
+    hub_state = {
+        name.removeprefix("transformer."): tensor
+        for name, tensor in load_file(exported / "model.safetensors").items()
+    }
+    hub_state["h.0.attn.bias"] = torch.ones(1, 1, 17, 17)  # causal-mask buffer of old transformers files
+    for folder, save in (
+        (tmp_path / "hub", lambda path: save_file(hub_state, path / "model.safetensors")),
+        (tmp_path / "bin", lambda path: torch.save(hub_state, path / "pytorch_model.bin")),
+    ):
+        folder.mkdir()
+        (folder / "config.json").write_text((exported / "config.json").read_text())
+        save(folder)
+        assert_same_weights(model, model_from_pretrained(read_huggingface(folder)))
+
+
+def test_export_of_model_without_qkv_bias_loads_in_transformers(model, tiny_tokens, tmp_path):
+    torch.manual_seed(0)
+    no_bias = GPT(GPTConfig(**{**model.config.to_dict(), "qkv_bias": False})).eval()
+    hf_model = GPT2LMHeadModel.from_pretrained(write_huggingface(no_bias, tmp_path / "hf")).eval()
+    with torch.no_grad():
+        assert torch.allclose(no_bias(tiny_tokens), hf_model(tiny_tokens).logits, atol=1e-4, rtol=0)
+
+
+def test_export_config_matches_model(model, tmp_path):
+    config = json.loads((write_huggingface(model, tmp_path / "hf") / "config.json").read_text())
+    assert (config["n_embd"], config["n_head"], config["n_layer"]) == (20, 5, 3)
+    assert (config["vocab_size"], config["n_positions"]) == (TINY_HPARAMS["n_vocab"], TINY_HPARAMS["n_ctx"])
+
+
+def test_folder_without_weights_is_a_one_line_error(model, tmp_path):
+    folder = write_huggingface(model, tmp_path / "hf")
+    (folder / "model.safetensors").unlink()
+    with pytest.raises(CheckpointError, match="neither model.safetensors nor pytorch_model.bin") as err:
+        read_pretrained(folder)
+    assert "\n" not in str(err.value)

@@ -1,0 +1,94 @@
+"""The ``init`` config group: a callback that loads pretrained weights when training starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from torch.utils.data import DataLoader, TensorDataset
+
+from gpt_experiments.checkpoint_io import CheckpointError
+from gpt_experiments.convert.openai_tf import config_from_hparams, read_openai
+from gpt_experiments.model import GPT
+from gpt_experiments.pretrained_init import PretrainedInit
+from tests.convert.gpt2_checkpoints import TINY_HPARAMS
+
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+
+
+class TinyLitModule(L.LightningModule):
+    """Stands in for GPTLitModule: exposes ``.model`` and never changes it (learning rate 0)."""
+
+    def __init__(self, context_length: int = TINY_HPARAMS["n_ctx"]) -> None:
+        super().__init__()
+        config = config_from_hparams(TINY_HPARAMS)
+        config.context_length = context_length
+        self.model = GPT(config)
+
+    def training_step(self, batch, batch_idx):
+        (tokens,) = batch
+        logits = self.model(tokens[:, :-1])
+        return torch.nn.functional.cross_entropy(logits.flatten(0, 1), tokens[:, 1:].flatten())
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.0)
+
+
+def fit(module: L.LightningModule, callback: L.Callback, root: Path, max_steps: int, ckpt_path=None):
+    tokens = torch.randint(0, TINY_HPARAMS["n_vocab"], (4, 9), generator=torch.Generator().manual_seed(0))
+    trainer = L.Trainer(
+        max_steps=max_steps,
+        callbacks=[callback],
+        default_root_dir=root,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        accelerator="cpu",
+    )
+    trainer.fit(module, DataLoader(TensorDataset(tokens), batch_size=2), ckpt_path=ckpt_path)
+    return trainer
+
+
+def test_fit_starts_from_openai_weights_with_shorter_context(openai_folder, tmp_path):
+    module = TinyLitModule(context_length=9)
+    wte = module.model.wte.weight
+    fit(module, PretrainedInit(path=str(openai_folder), fmt="openai"), tmp_path, max_steps=1)
+    pretrained = read_openai(openai_folder)
+    assert torch.equal(module.model.wte.weight, pretrained.state["wte.weight"])
+    assert torch.equal(module.model.wpe.weight, pretrained.state["wpe.weight"][:9])
+    assert module.model.wte.weight is wte and module.model.lm_head.weight is wte
+
+
+def test_resumed_fit_keeps_its_checkpoint_weights(openai_folder, tmp_path):
+    first = TinyLitModule()
+    trainer = fit(first, L.Callback(), tmp_path, max_steps=1)
+    trainer.save_checkpoint(tmp_path / "last.ckpt")
+    resumed = TinyLitModule()
+    init = PretrainedInit(path=str(openai_folder), fmt="openai")
+    fit(resumed, init, tmp_path, max_steps=2, ckpt_path=tmp_path / "last.ckpt")
+    assert torch.equal(resumed.model.wte.weight, first.model.wte.weight)
+    assert not torch.equal(resumed.model.wte.weight, read_openai(openai_folder).state["wte.weight"])
+
+
+def test_mismatched_model_stops_the_fit_with_one_line(openai_folder, tmp_path):
+    with pytest.raises(CheckpointError, match="model.context_length=40 exceeds the 17 positions"):
+        fit(TinyLitModule(context_length=40), PretrainedInit(path=str(openai_folder)), tmp_path, 1)
+
+
+@pytest.mark.parametrize("option", ["openai", "huggingface", "project"])
+def test_init_configs_instantiate_the_callback(option):
+    with initialize_config_dir(str(CONF_DIR), version_base=None):
+        cfg = compose(overrides=[f"+init={option}", "init.path=/models/124M"])
+    callback = instantiate(cfg.init)
+    assert isinstance(callback, PretrainedInit)
+    assert (callback.fmt, callback.path) == (option, "/models/124M")
+
+
+def test_init_none_is_null():
+    with initialize_config_dir(str(CONF_DIR), version_base=None):
+        assert compose(overrides=["+init=none"]).init is None

@@ -1,0 +1,56 @@
+"""Loading never runs code hidden in a pickle: such files are refused with a clear error."""
+
+from __future__ import annotations
+
+import os
+import pickle
+
+import pytest
+import torch
+
+from gpt_experiments.checkpoint_io import CheckpointError, load_model
+from gpt_experiments.convert.formats import read_pretrained
+
+
+class Exploit:
+    """Unpickling this would create ``marker``: the proof that code ran."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.mkdir, (self.marker,))
+
+
+def test_exploit_runs_code_when_unpickled_unsafely(tmp_path):
+    """Guards the tests below: the payload really is dangerous."""
+    marker = tmp_path / "pwned"
+    pickle.loads(pickle.dumps(Exploit(str(marker))))
+    assert marker.exists()
+
+
+@pytest.mark.parametrize("zip_format", [True, False], ids=["torch.save", "raw-pickle"])
+@pytest.mark.parametrize("name", ["model.pth", "last.ckpt"])
+def test_malicious_project_checkpoint_is_refused(tmp_path, name, zip_format):
+    marker = tmp_path / "pwned"
+    payload = {"state_dict": Exploit(str(marker)), "hyper_parameters": {}}
+    path = tmp_path / name
+    if zip_format:
+        torch.save(payload, path)
+    else:
+        path.write_bytes(pickle.dumps(payload, protocol=2))
+    with pytest.raises(CheckpointError, match="was refused: it contains pickled objects that could run code"):
+        load_model(path)
+    assert not marker.exists()
+
+
+def test_malicious_pytorch_model_bin_is_refused(tmp_path):
+    marker = tmp_path / "pwned"
+    (tmp_path / "config.json").write_text(
+        '{"vocab_size": 9, "n_positions": 4, "n_embd": 4, "n_head": 1, "n_layer": 1}'
+    )
+    torch.save({"transformer.wte.weight": Exploit(str(marker))}, tmp_path / "pytorch_model.bin")
+    with pytest.raises(CheckpointError, match="pytorch_model.bin was refused") as err:
+        read_pretrained(tmp_path)
+    assert not marker.exists()
+    assert "\n" not in str(err.value)
