@@ -33,6 +33,8 @@ def run_hparams(cfg: DictConfig) -> dict[str, Any]:
 
 def build_callbacks(cfg: DictConfig, output_dir: Path) -> list[L.Callback]:
     callbacks = [instantiate(spec) for spec in (cfg.get("callbacks") or {}).values() if spec is not None]
+    if cfg.get("init") is not None:
+        callbacks.append(instantiate(cfg.init))  # loads pretrained weights when the fit starts
     return [*callbacks, LossHistory(str(output_dir))]
 
 
