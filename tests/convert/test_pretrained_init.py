@@ -15,7 +15,8 @@ from gpt_experiments.checkpoint_io import CheckpointError
 from gpt_experiments.convert.openai_tf import config_from_hparams, read_openai
 from gpt_experiments.model import GPT
 from gpt_experiments.pretrained_init import PretrainedInit
-from tests.convert.gpt2_checkpoints import TINY_HPARAMS
+from tests.convert.gpt2_checkpoints import TINY_HPARAMS, openai_arrays, write_openai_folder
+from tests.helpers import TINY_RUN, run_script
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
@@ -92,3 +93,28 @@ def test_init_configs_instantiate_the_callback(option):
 def test_init_none_is_null():
     with initialize_config_dir(str(CONF_DIR), version_base=None):
         assert compose(overrides=["+init=none"]).init is None
+
+
+@pytest.mark.slow
+def test_train_script_starts_from_an_openai_folder(tmp_path):
+    """`scripts/train.py init=openai init.path=...` as a user runs it, on a tiny release."""
+    hparams = {"n_vocab": 50257, "n_ctx": 64, "n_embd": 24, "n_head": 3, "n_layer": 2}
+    folder = write_openai_folder(tmp_path / "release", openai_arrays(hparams), hparams)
+    common = [
+        *TINY_RUN,
+        "trainer.max_epochs=1",
+        "trainer.limit_train_batches=3",
+        "init=openai",
+        f"init.path={folder}",
+    ]
+    result = run_script("train.py", *common, f"hydra.run.dir={tmp_path / 'ok'}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "ok" / "checkpoints" / "last.ckpt").is_file()
+
+    mismatch = run_script(
+        "train.py", *common, "model.n_layers=3", f"hydra.run.dir={tmp_path / 'bad'}", cwd=tmp_path
+    )
+    assert mismatch.returncode == 1
+    assert "Traceback" not in mismatch.stderr
+    error_lines = [line for line in mismatch.stderr.splitlines() if line.startswith("error: ")]
+    assert len(error_lines) == 1 and "layer" in error_lines[0]
