@@ -17,6 +17,9 @@ from torch import nn
 from gpt_experiments.errors import ConfigError
 
 
+INIT_SCHEMES = ("gpt2", "pytorch")
+
+
 @dataclass
 class GPTConfig:
     """Architecture hyperparameters, named as in the seed chapter."""
@@ -28,6 +31,11 @@ class GPTConfig:
     n_layers: int = 12
     drop_rate: float = 0.1
     qkv_bias: bool = True
+    # GPT-2 ties the output head to the token embedding; the seed chapter's model does not.
+    tie_embeddings: bool = True
+    # "gpt2": N(0, 0.02) with residual projections scaled by 1/sqrt(2 n_layers) (OpenAI, nanoGPT).
+    # "pytorch": PyTorch's default layer initialisation, as in the seed chapter's model.
+    init: str = "gpt2"
 
     def __post_init__(self) -> None:
         validate_gpt_config(self)
@@ -49,6 +57,8 @@ def validate_gpt_config(cfg: GPTConfig) -> None:
         )
     if not 0.0 <= cfg.drop_rate < 1.0:
         raise ConfigError(f"model.drop_rate={cfg.drop_rate} is invalid: it must be in [0, 1)")
+    if cfg.init not in INIT_SCHEMES:
+        raise ConfigError(f"model.init={cfg.init!r} is unknown: use one of {', '.join(INIT_SCHEMES)}")
 
 
 class KVCache:
@@ -144,13 +154,15 @@ class GPT(nn.Module):
         self.h = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         self.ln_f = nn.LayerNorm(cfg.emb_dim, eps=1e-5)
         self.lm_head = nn.Linear(cfg.emb_dim, cfg.vocab_size, bias=False)
-        self.lm_head.weight = self.wte.weight  # weight tying: one tensor, not a copy
-        self.apply(self._init_weights)
-        # GPT-2 scales residual projections by 1/sqrt(2 * n_layers) so the residual
-        # stream's variance does not grow with depth.
-        for name, param in self.named_parameters():
-            if name.endswith("c_proj.weight"):
-                nn.init.normal_(param, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layers))
+        if cfg.tie_embeddings:
+            self.lm_head.weight = self.wte.weight  # weight tying: one tensor, not a copy
+        if cfg.init == "gpt2":
+            self.apply(self._init_weights)
+            # GPT-2 scales residual projections by 1/sqrt(2 * n_layers) so the residual
+            # stream's variance does not grow with depth.
+            for name, param in self.named_parameters():
+                if name.endswith("c_proj.weight"):
+                    nn.init.normal_(param, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layers))
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:

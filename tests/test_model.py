@@ -72,3 +72,18 @@ def test_sequence_longer_than_context_is_a_clear_error():
 def test_invalid_architecture_is_rejected(overrides, message):
     with pytest.raises(ConfigError, match=message):
         GPTConfig(**overrides)
+
+
+def test_seed_chapter_model_has_an_untied_head_and_pytorch_initialisation():
+    tied = tiny()
+    seed_style = tiny(tie_embeddings=False, init="pytorch")
+    assert seed_style.lm_head.weight is not seed_style.wte.weight
+    assert seed_style.num_parameters() == tied.num_parameters() + 101 * 20
+    # nn.Embedding's default is N(0, 1); GPT-2's is N(0, 0.02).
+    assert 0.8 < seed_style.wte.weight.std().item() < 1.2
+    assert 0.015 < tied.wte.weight.std().item() < 0.025
+
+
+def test_unknown_initialisation_is_rejected():
+    with pytest.raises(ConfigError, match="model.init='xavier' is unknown: use one of gpt2, pytorch"):
+        GPTConfig(init="xavier")

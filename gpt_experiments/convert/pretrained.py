@@ -32,6 +32,11 @@ def is_conv1d_weight(name: str) -> bool:
 def check_compatible(model_config: GPTConfig, pretrained: Pretrained) -> None:
     """Raise a one-line ``CheckpointError`` naming the first mismatch and how to fix it."""
     source = pretrained.config
+    if not model_config.tie_embeddings:
+        raise CheckpointError(
+            f"{pretrained.source} is a GPT-2 checkpoint with a tied output head but model.tie_embeddings=false: "
+            "set model.tie_embeddings=true"
+        )
     expected = ", ".join(f"{key}={getattr(source, key)}" for key in ARCHITECTURE_KEYS)
     for key in ARCHITECTURE_KEYS:
         if getattr(model_config, key) != getattr(source, key):
