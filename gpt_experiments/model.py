@@ -16,7 +16,6 @@ from torch import nn
 
 from gpt_experiments.errors import ConfigError
 
-
 INIT_SCHEMES = ("gpt2", "pytorch")
 
 

@@ -34,7 +34,8 @@ def check_compatible(model_config: GPTConfig, pretrained: Pretrained) -> None:
     source = pretrained.config
     if not model_config.tie_embeddings:
         raise CheckpointError(
-            f"{pretrained.source} is a GPT-2 checkpoint with a tied output head but model.tie_embeddings=false: "
+            f"{pretrained.source} is a GPT-2 checkpoint with a tied output head, but "
+            "model.tie_embeddings=false: "
             "set model.tie_embeddings=true"
         )
     expected = ", ".join(f"{key}={getattr(source, key)}" for key in ARCHITECTURE_KEYS)
