@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
 
 import torch
 
@@ -44,6 +45,17 @@ class SamplerConfig:
                 f"sampler.eos_id={self.eos_id} is invalid: it must be a token id below {vocab_size}, "
                 "or null to never stop early"
             )
+
+
+def sampler_and_prompts(settings: Mapping[str, Any]) -> tuple[SamplerConfig, list[str]]:
+    """Split a ``conf/sampler/*.yaml`` mapping into its :class:`SamplerConfig` and prompt texts."""
+    values = dict(settings)
+    prompts = [str(p) for p in values.pop("prompts", None) or []]
+    allowed = {f.name for f in fields(SamplerConfig)}
+    unknown = sorted(set(values) - allowed)
+    if unknown:
+        raise ValueError(f"sampler has unknown keys {unknown}: allowed are {sorted(allowed)} and prompts")
+    return SamplerConfig(**values), prompts
 
 
 def check_prompts(prompts: list[list[int]], context_length: int) -> None:
