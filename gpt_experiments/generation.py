@@ -183,6 +183,10 @@ def _eval_mode(model: GPT) -> Iterator[None]:
 
 def _batches_by_length(prompts: list[list[int]], batch_size: int | None) -> list[list[int]]:
     """Row indices of ``prompts`` grouped by prompt length, at most ``batch_size`` per group."""
+    if batch_size is not None and batch_size < 1:
+        raise ValueError(
+            f"batch_size={batch_size} is invalid: it must be >= 1, or null for all prompts at once"
+        )
     by_length: dict[int, list[int]] = {}
     for row, prompt in enumerate(prompts):
         by_length.setdefault(len(prompt), []).append(row)
@@ -194,6 +198,8 @@ def _decode(
     model: GPT, idx: torch.Tensor, sampler: SamplerConfig, generator: torch.Generator | None, use_cache: bool
 ) -> Iterator[torch.Tensor]:
     """Yield the next token of every row of ``idx`` ``[batch, seq]``, ``max_new_tokens`` times."""
+    if sampler.max_new_tokens == 0:
+        return
     context_length = model.config.context_length
     cache = model.new_cache(min(idx.shape[1] + sampler.max_new_tokens, context_length)) if use_cache else None
     logits = model(idx, cache)[:, -1, :]

@@ -9,11 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-from gpt_experiments.generation import SamplerConfig, generate, stream_tokens
+from gpt_experiments.generation import SamplerConfig, check_prompts, generate, stream_tokens
 from gpt_experiments.model import GPT
 from gpt_experiments.tokenizer import decode, encode, gpt2_tokenizer
 
-BATCH_SEPARATOR = "\n---\n"
+BATCH_SEPARATOR = "---"  # printed on its own line after each text
 
 
 def read_prompts(prompt: str | None, prompts_file: str | None, default: list[str]) -> list[str]:
@@ -67,6 +67,9 @@ def print_generations(
     out: TextIO = sys.stdout,
 ) -> None:
     """Stream a single prompt's continuation as it comes; print several prompts' once all are done."""
+    # Refuse bad settings before the prompt is echoed, so an error is all the user sees.
+    sampler.validate(model.config.vocab_size)
+    check_prompts([encode(p) for p in prompts], model.config.context_length)
     if len(prompts) == 1:
         print(prompts[0], end="", file=out, flush=True)
         for piece in stream_text(model, prompts[0], sampler):
@@ -74,4 +77,4 @@ def print_generations(
         print(file=out)
         return
     for text in complete_texts(model, prompts, sampler, batch_size):
-        print(text + BATCH_SEPARATOR, file=out, flush=True)
+        print(text, BATCH_SEPARATOR, sep="\n", file=out, flush=True)

@@ -83,7 +83,7 @@ def test_generate_cli_runs_a_prompts_file_in_batches(checkpoint, tmp_path):
         "generate.py", f"ckpt={checkpoint}", f"prompts_file={prompts}", "sampler=nucleus", cwd=tmp_path
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.count(BATCH_SEPARATOR) == 3
+    assert result.stdout.count(f"\n{BATCH_SEPARATOR}\n") == 3
 
 
 @pytest.mark.slow
@@ -100,6 +100,7 @@ def test_generate_cli_runs_a_prompts_file_in_batches(checkpoint, tmp_path):
 def test_generate_cli_bad_values_are_one_line_errors(checkpoint, tmp_path, overrides, message):
     result = run_script("generate.py", f"ckpt={checkpoint}", *overrides, cwd=tmp_path)
     assert result.returncode == 1
+    assert result.stdout == ""
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]
     assert message in result.stderr

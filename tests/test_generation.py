@@ -41,6 +41,20 @@ def seed_greedy(model: GPT, ids: list[int], max_new_tokens: int) -> list[int]:
     return idx[0].tolist()
 
 
+@pytest.mark.parametrize("chunks", [[16], [1] * 16, [5, 1, 7, 3], [9, 7]])
+def test_cache_fed_in_chunks_gives_the_logits_of_one_full_pass(model, chunks):
+    ids = torch.tensor([prompt(16), prompt(16, 5)])
+    cache = model.eval().new_cache()
+    pieces, start = [], 0
+    for size in chunks:
+        pieces.append(model(ids[:, start : start + size], cache))
+        start += size
+    assert cache.length == 16
+    torch.testing.assert_close(torch.cat(pieces, dim=1), model(ids))
+    with pytest.raises(ValueError, match="exceeds the model's context length"):
+        model(ids[:, :1], cache)
+
+
 @pytest.mark.parametrize("prompt_length", [1, 3, 9, 16])
 @pytest.mark.parametrize("max_new_tokens", [1, 5, 30])  # 30 runs past the 16-token context
 def test_cached_greedy_matches_uncached_and_seed_loop(model, prompt_length, max_new_tokens):
@@ -154,6 +168,11 @@ def test_bad_sampler_values_are_one_line_errors(model, change, message):
     with pytest.raises(ValueError, match=message) as err:
         generate(model, [prompt(3)], SamplerConfig(**change))
     assert "\n" not in str(err.value)
+
+
+def test_bad_batch_size_is_a_one_line_error(model):
+    with pytest.raises(ValueError, match="batch_size=0 is invalid"):
+        generate(model, [prompt(3)], SamplerConfig(), batch_size=0)
 
 
 @pytest.mark.parametrize(("prompts", "message"), [([[]], "at least one token"), ([prompt(17)], "17 tokens")])
