@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import codecs
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TextIO
 
@@ -38,16 +38,18 @@ def read_prompts(prompt: str | None, prompts_file: str | None, default: list[str
 
 
 def stream_text(model: GPT, prompt: str, sampler: SamplerConfig) -> Iterator[str]:
-    """Yield the continuation of ``prompt`` piece by piece as tokens are sampled.
+    """Yield the continuation of ``prompt`` piece by piece as tokens are sampled."""
+    new_tokens = stream_tokens(model, encode(prompt), sampler)
+    return decode_stream(t for t in new_tokens if t != sampler.eos_id)
 
-    A token can hold half of a multi-byte character, so bytes go through an incremental
-    UTF-8 decoder that only emits whole characters.
-    """
+
+def decode_stream(token_ids: Iterable[int]) -> Iterator[str]:
+    """Text of ``token_ids`` as they arrive. A token can hold half of a multi-byte character,
+    so bytes go through an incremental UTF-8 decoder that only emits whole characters."""
     tokenizer = gpt2_tokenizer()
     utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    for token in stream_tokens(model, encode(prompt), sampler):
-        if token != sampler.eos_id:
-            yield utf8.decode(tokenizer.decode_single_token_bytes(token))
+    for token in token_ids:
+        yield utf8.decode(tokenizer.decode_single_token_bytes(token))
     yield utf8.decode(b"", final=True)
 
 

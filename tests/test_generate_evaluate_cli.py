@@ -14,7 +14,14 @@ import torch
 
 from gpt_experiments.generation import SamplerConfig
 from gpt_experiments.model import GPT, GPTConfig
-from gpt_experiments.text_generation import BATCH_SEPARATOR, complete_texts, print_generations, read_prompts
+from gpt_experiments.text_generation import (
+    BATCH_SEPARATOR,
+    complete_texts,
+    decode_stream,
+    print_generations,
+    read_prompts,
+)
+from gpt_experiments.tokenizer import encode
 
 ROOT = Path(__file__).resolve().parents[1]
 # The real GPT-2 vocabulary so that any sampled id decodes; everything else tiny.
@@ -47,6 +54,15 @@ def test_single_prompt_streams_the_same_text_as_batch_generation(model):
     out = io.StringIO()
     print_generations(model, ["Every effort moves you"], sampler, out=out)
     assert out.getvalue() == complete_texts(model, ["Every effort moves you"], sampler)[0] + "\n"
+
+
+def test_streamed_pieces_never_split_a_character():
+    text = "Café, naïve 日本語 🙂 done"
+    tokens = encode(text)
+    assert len(tokens) > len(text.split())  # some characters span several tokens
+    pieces = list(decode_stream(tokens))
+    assert "".join(pieces) == text
+    assert not any("\ufffd" in piece for piece in pieces)
 
 
 def test_prompts_file_and_defaults(tmp_path):
