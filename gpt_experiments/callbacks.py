@@ -12,7 +12,7 @@ import lightning as L
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
-from gpt_experiments.generation import SamplerConfig, generate
+from gpt_experiments.generation import generate, sampler_and_prompts
 from gpt_experiments.lit_module import GPTLitModule
 from gpt_experiments.plots import plot_curves
 from gpt_experiments.tokenizer import decode, encode
@@ -93,9 +93,7 @@ class TextSamples(L.Callback):
     """Generates from fixed prompts at the end of every training epoch; prints and logs them."""
 
     def __init__(self, sampler: dict[str, Any], every_n_epochs: int = 1) -> None:
-        settings = dict(sampler)
-        self.prompts: list[str] = list(settings.pop("prompts", ["Every effort moves you"]))
-        self.sampler = SamplerConfig(**settings)
+        self.sampler, self.prompts = sampler_and_prompts(sampler)
         self.every_n_epochs = every_n_epochs
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: GPTLitModule) -> None:

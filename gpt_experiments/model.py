@@ -61,23 +61,37 @@ def validate_gpt_config(cfg: GPTConfig) -> None:
 
 
 class KVCache:
-    """Keys and values of past positions, one pair per layer, grown as tokens arrive."""
+    """Keys and values of past positions, one pair per layer.
 
-    def __init__(self, n_layers: int) -> None:
+    Each layer's buffer is allocated once, at ``capacity`` positions, on its first
+    update; later tokens are written in place instead of concatenating a new,
+    longer tensor every step.
+    """
+
+    def __init__(self, n_layers: int, capacity: int) -> None:
+        self.capacity = capacity
         self.keys: list[torch.Tensor | None] = [None] * n_layers
         self.values: list[torch.Tensor | None] = [None] * n_layers
+        self.lengths = [0] * n_layers
 
     @property
     def length(self) -> int:
-        return 0 if self.keys[0] is None else self.keys[0].shape[2]
+        """Positions that every layer has cached: where the next tokens' positions start."""
+        return self.lengths[-1]
 
     def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Append this step's keys/values for ``layer`` and return the full history."""
-        if self.keys[layer] is not None:
-            k = torch.cat([self.keys[layer], k], dim=2)
-            v = torch.cat([self.values[layer], v], dim=2)
-        self.keys[layer], self.values[layer] = k, v
-        return k, v
+        """Store this step's keys/values ``[batch, heads, seq, head_dim]`` and return the full history."""
+        start, end = self.lengths[layer], self.lengths[layer] + k.shape[2]
+        if end > self.capacity:
+            raise ValueError(f"KV cache is full: {end} positions requested, capacity is {self.capacity}")
+        if self.keys[layer] is None:
+            batch, heads, _, head_dim = k.shape
+            self.keys[layer] = k.new_empty(batch, heads, self.capacity, head_dim)
+            self.values[layer] = v.new_empty(batch, heads, self.capacity, head_dim)
+        self.keys[layer][:, :, start:end] = k
+        self.values[layer][:, :, start:end] = v
+        self.lengths[layer] = end
+        return self.keys[layer][:, :, :end], self.values[layer][:, :, :end]
 
 
 class CausalSelfAttention(nn.Module):
@@ -91,19 +105,20 @@ class CausalSelfAttention(nn.Module):
         self.drop_rate = cfg.drop_rate
         self.resid_dropout = nn.Dropout(cfg.drop_rate)
 
-    def forward(
-        self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0, past: int = 0
-    ) -> torch.Tensor:
-        """``past`` is how many positions ``cache`` held before this forward pass began."""
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
         batch, seq_len, emb_dim = x.shape
         q, k, v = self.c_attn(x).split(emb_dim, dim=2)
         # (batch, seq, emb) -> (batch, heads, seq, head_dim)
         q, k, v = (t.view(batch, seq_len, self.n_heads, self.head_dim).transpose(1, 2) for t in (q, k, v))
         if cache is not None:
             k, v = cache.update(layer, k, v)
+        past = k.shape[2] - seq_len  # positions that were cached before this call
         dropout = self.drop_rate if self.training else 0.0
         if past == 0:
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=True)
+        elif seq_len == 1:
+            # A single new query is the last position: it may see every key, no mask needed.
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout)
         else:
             # New queries sit at positions past..past+seq_len-1 and may see every key up to their own.
             key_pos = torch.arange(k.shape[2], device=x.device)
@@ -136,10 +151,8 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(cfg.emb_dim, eps=1e-5)
         self.mlp = MLP(cfg)
 
-    def forward(
-        self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0, past: int = 0
-    ) -> torch.Tensor:
-        x = x + self.attn(self.ln_1(x), cache, layer, past)
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x), cache, layer)
         return x + self.mlp(self.ln_2(x))
 
 
@@ -174,8 +187,9 @@ class GPT(nn.Module):
         """Parameters counted once each (the tied head is not counted twice)."""
         return sum(p.numel() for p in self.parameters())
 
-    def new_cache(self) -> KVCache:
-        return KVCache(self.config.n_layers)
+    def new_cache(self, capacity: int | None = None) -> KVCache:
+        """An empty KV cache for up to ``capacity`` positions (default: the context length)."""
+        return KVCache(self.config.n_layers, capacity or self.config.context_length)
 
     def forward(self, idx: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         """Logits ``[batch, seq, vocab]`` for token ids ``[batch, seq]``.
@@ -193,5 +207,5 @@ class GPT(nn.Module):
         positions = torch.arange(start, start + seq_len, device=idx.device)
         x = self.drop(self.wte(idx) + self.wpe(positions))
         for layer, block in enumerate(self.h):
-            x = block(x, cache, layer, past=start)
+            x = block(x, cache, layer)
         return self.lm_head(self.ln_f(x))
