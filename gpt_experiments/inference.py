@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from gpt_experiments.checkpoint_io import load_model
+from gpt_experiments.convert.formats import load_any_model
 from gpt_experiments.model import GPT
 
 
@@ -25,8 +25,8 @@ def resolve_device(name: str) -> torch.device:
 
 
 def load_inference_model(ckpt: str | None, device: str = "cpu") -> GPT:
-    """A model in eval mode on ``device``. The one place the CLIs read weights, so that a loader
-    for other checkpoint formats can replace ``load_model`` here."""
+    """A model in eval mode on ``device``, from a project checkpoint or run folder, an OpenAI
+    GPT-2 folder or a Hugging Face GPT-2 folder. The one place the CLIs read weights."""
     if not ckpt:
         raise ValueError("ckpt is not set: pass ckpt=<run folder or .ckpt file>")
-    return load_model(ckpt).to(resolve_device(device)).eval()
+    return load_any_model(ckpt).to(resolve_device(device)).eval()

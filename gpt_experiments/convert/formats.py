@@ -15,6 +15,11 @@ from gpt_experiments.model import GPT
 def read_project(path: str | Path) -> Pretrained:
     """A project checkpoint (file or run folder) in the common form."""
     model = load_model(path)
+    if not model.config.tie_embeddings:
+        raise CheckpointError(
+            f"{find_checkpoint(path)} has an untied output head (model.tie_embeddings=false), "
+            "which GPT-2 checkpoint formats cannot hold: convert a model trained with tied embeddings"
+        )
     # named_parameters() leaves out the tied lm_head, as the other readers do.
     state = {name: param.detach() for name, param in model.named_parameters()}
     return Pretrained(config=model.config, state=state, source=f"checkpoint {find_checkpoint(path)}")
@@ -49,6 +54,9 @@ def read_pretrained(path: str | Path, fmt: str = "auto") -> Pretrained:
 
 def load_any_model(path: str | Path, fmt: str = "auto") -> GPT:
     """A GPT in eval mode from a checkpoint of any supported format."""
+    fmt = detect_format(path) if fmt == "auto" else fmt
+    if fmt == "project":
+        return load_model(path)  # already a GPT, untied head included
     return model_from_pretrained(read_pretrained(path, fmt))
 
 
