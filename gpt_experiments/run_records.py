@@ -66,7 +66,7 @@ def read_overrides(run_dir: Path) -> list[str]:
     return [str(item) for item in OmegaConf.load(path)] if path.is_file() else []
 
 
-def _scalar_events(run_dir: Path) -> dict[str, list]:
+def scalar_events(run_dir: Path) -> dict[str, list]:
     """Every scalar event of the run's TensorBoard logs, by tag (empty without logs)."""
     scalars: dict[str, list] = {}
     for log_dir in sorted({p.parent for p in run_dir.glob("**/events.out.tfevents.*")}):
@@ -77,27 +77,31 @@ def _scalar_events(run_dir: Path) -> dict[str, list]:
     return scalars
 
 
-def throughput_and_wall_time(run_dir: Path) -> tuple[float, float]:
-    """Training tokens per second and seconds from first to last logged event (NaN if unknown).
+def tokens_per_sec(scalars: dict[str, list]) -> float:
+    """Training throughput: the logged one, or an estimate from the tokens-seen counter (NaN if neither).
 
-    Without a logged throughput, tokens/s is estimated from the tokens-seen counter's wall
-    times, so it includes the time spent validating between training steps.
+    The estimate divides tokens by the wall time between the counter's first and last
+    events, so it includes the time spent validating in between.
     """
-    scalars = _scalar_events(run_dir)
     if THROUGHPUT_TAG in scalars:
         values = [event.value for event in scalars[THROUGHPUT_TAG]]
-        tokens_per_sec = sum(values) / len(values)
-    else:
-        counter = sorted(scalars.get(TOKENS_SEEN_TAG, []), key=lambda event: event.wall_time)
-        elapsed = counter[-1].wall_time - counter[0].wall_time if len(counter) > 1 else 0.0
-        tokens_per_sec = (counter[-1].value - counter[0].value) / elapsed if elapsed > 0 else math.nan
+        return sum(values) / len(values)
+    counter = sorted(scalars.get(TOKENS_SEEN_TAG, []), key=lambda event: event.wall_time)
+    if len(counter) < 2 or counter[-1].wall_time <= counter[0].wall_time:
+        return math.nan
+    return (counter[-1].value - counter[0].value) / (counter[-1].wall_time - counter[0].wall_time)
+
+
+def wall_time_s(scalars: dict[str, list], run_dir: Path) -> float:
+    """Seconds from the run's first to its last logged event, or between its files without logs."""
     wall_times = [event.wall_time for events in scalars.values() for event in events]
     if len(wall_times) > 1:
-        return tokens_per_sec, max(wall_times) - min(wall_times)
-    # No logs: from the job's start (Hydra writes its config first) to its last validation.
+        return max(wall_times) - min(wall_times)
+    # Hydra writes the job's config when it starts; history.csv is rewritten at each validation.
     history = run_dir / "history.csv"
-    started = (run_dir / ".hydra" / "config.yaml").stat().st_mtime
-    return tokens_per_sec, history.stat().st_mtime - started if history.is_file() else math.nan
+    if not history.is_file():
+        return math.nan
+    return history.stat().st_mtime - (run_dir / ".hydra" / "config.yaml").stat().st_mtime
 
 
 def read_run(run_dir: Path, root: Path) -> RunRecord:
@@ -108,5 +112,7 @@ def read_run(run_dir: Path, root: Path) -> RunRecord:
     if record.error is None and not record.history:
         record.error = "no validation results (history.csv missing or empty): crashed or still running"
     if record.error is None:
-        record.tokens_per_sec, record.wall_time_s = throughput_and_wall_time(run_dir)
+        scalars = scalar_events(run_dir)
+        record.tokens_per_sec = tokens_per_sec(scalars)
+        record.wall_time_s = wall_time_s(scalars, run_dir)
     return record

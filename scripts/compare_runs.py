@@ -22,7 +22,7 @@ def main() -> None:
     except UserError as err:
         sys.exit(f"error: {err}")
     failed = sum(record.failed for record in records)
-    print(f"{len(records)} runs under {args.folder} ({failed} failed)")
+    print(f"Runs under {args.folder}: {len(records)} ({failed} failed)")
     if common:
         print("Shared by all runs: " + " ".join(common))
     print(format_table(records, common))
