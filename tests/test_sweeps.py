@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import pytest
+from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
 
@@ -16,6 +17,7 @@ from gpt_experiments.config import MAX_JOB_DIRNAME_CHARS, job_dirname
 from gpt_experiments.errors import UserError
 from gpt_experiments.lit_module import HPARAMS_METRICS
 from gpt_experiments.run_status import mark_failed
+from tests.conftest import CONF_DIR
 from tests.helpers import run_script
 from tests.test_training import hparams_of
 
@@ -54,6 +56,28 @@ def test_job_dirname_drops_group_prefixes_and_makes_values_safe():
 
 def test_job_dirname_is_cut_to_a_safe_length():
     assert len(job_dirname(",".join(f"model.key{i}=value{i}" for i in range(50)))) == MAX_JOB_DIRNAME_CHARS
+
+
+# --- launchers and search --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "choice, launcher",
+    [("local_parallel", "JoblibLauncher"), ("slurm", "SlurmLauncher"), ("basic", "BasicLauncher")],
+)
+def test_launcher_configs_extend_the_hydra_plugins(choice, launcher):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=[f"hydra/launcher={choice}"], return_hydra_config=True)
+    assert cfg.hydra.launcher._target_.endswith(f".{launcher}")
+
+
+def test_optuna_search_minimises_in_memory():
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=["hparams_search=verdict_optuna"], return_hydra_config=True)
+    sweeper = cfg.hydra.sweeper
+    assert sweeper._target_.endswith("OptunaSweeper") and sweeper.storage is None
+    assert sweeper.direction == "minimize" and sweeper.sampler.seed is not None
+    assert set(sweeper.params) == {"optimizer.lr", "model.drop_rate"}
 
 
 # --- compare_runs on hand-made run folders ---------------------------------------------
