@@ -10,13 +10,10 @@ import csv
 import math
 from pathlib import Path
 
-import matplotlib
+from matplotlib.figure import Figure  # without pyplot: no display, no global figure state
 
-matplotlib.use("Agg")  # files only; never needs a display
-import matplotlib.pyplot as plt  # noqa: E402
-
-from gpt_experiments.errors import UserError  # noqa: E402
-from gpt_experiments.run_records import RunRecord, find_run_dirs, read_run  # noqa: E402
+from gpt_experiments.errors import UserError
+from gpt_experiments.run_records import RunRecord, find_run_dirs, read_run
 
 CSV_NAME = "comparison.csv"
 PLOT_NAME = "comparison.png"
@@ -91,7 +88,8 @@ def write_csv(records: list[RunRecord], path: Path) -> None:
 
 def plot_val_curves(records: list[RunRecord], common: list[str], path: Path) -> None:
     """Validation loss against tokens seen, one line per run that has results."""
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig = Figure(figsize=(8, 4.5))
+    ax = fig.subplots()
     for record in records:
         if record.history:
             tokens = [row["tokens_seen"] for row in record.history]
@@ -103,7 +101,6 @@ def plot_val_curves(records: list[RunRecord], common: list[str], path: Path) -> 
     if ax.lines:
         ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
 
 
 def compare_runs(root: str | Path) -> tuple[list[RunRecord], list[str]]:
