@@ -36,7 +36,8 @@ class RunRecord:
 
     @property
     def best_val_loss(self) -> float:
-        return min((row["val_loss"] for row in self.history), default=math.nan)
+        finite = (row["val_loss"] for row in self.history if not math.isnan(row["val_loss"]))
+        return min(finite, default=math.nan)  # NaN: never validated, or diverged
 
     @property
     def final_val_loss(self) -> float:
@@ -53,12 +54,20 @@ def find_run_dirs(root: Path) -> list[Path]:
     return [config.parent.parent for config in sorted(configs, key=lambda p: p.stat().st_mtime)]
 
 
+def _number(text: str | None) -> float:
+    """A CSV cell as a float; NaN when it is empty or missing (a row cut short by a crash)."""
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return math.nan
+
+
 def read_history(run_dir: Path) -> list[dict[str, float]]:
     path = run_dir / "history.csv"
     if not path.is_file():
         return []
     with open(path, newline="") as f:
-        return [{key: float(value) for key, value in row.items()} for row in csv.DictReader(f)]
+        return [{key: _number(value) for key, value in row.items()} for row in csv.DictReader(f)]
 
 
 def read_overrides(run_dir: Path) -> list[str]:
