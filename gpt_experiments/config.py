@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 # Sweep job folders stay well under the usual 255-byte limit on a file name.
 MAX_JOB_DIRNAME_CHARS = 120
 # "optimizer.lr=" -> "lr=": the group prefix of every key in an override list.
-_KEY_PREFIX = re.compile(r"(?:(?<=^)|(?<=,))[+~]*(?:[\w-]+\.)+(?=[\w-]+=)", re.ASCII)
+_KEY_PREFIX = re.compile(r"(?:^|(?<=,))[+~]*(?:[\w-]+\.)+(?=[\w-]+=)", re.ASCII)
 # Anything else than letters, digits and "_.,=+-" (e.g. "/" in a path value) would nest or break folders.
 _UNSAFE_IN_DIRNAME = re.compile(r"[^\w.,=+-]+", re.ASCII)
 
