@@ -1,7 +1,8 @@
 """Train a GPT-2: `python scripts/train.py model=gpt2_small trainer.max_epochs=10`.
 
 Sweeps: `python scripts/train.py -m optimizer.lr=1e-4,4e-4 model.drop_rate=0,0.1`.
-Every run writes its config, TensorBoard logs, checkpoints and plots under outputs/.
+Every run writes its config, TensorBoard logs, checkpoints and plots under outputs/;
+a run that fails leaves a FAILED file with the error instead. See docs/sweeps.md.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from omegaconf import DictConfig
 
 from gpt_experiments.config import register_resolvers
 from gpt_experiments.errors import UserError
+from gpt_experiments.run_status import mark_failed
 from gpt_experiments.training import train
 
 register_resolvers()
@@ -23,14 +25,20 @@ register_resolvers()
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
+    output_dir = hydra_cfg.runtime.output_dir
     try:
-        return train(cfg, hydra_cfg.runtime.output_dir)
+        return train(cfg, output_dir)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
+        mark_failed(output_dir, str(err))
         if hydra_cfg.mode == RunMode.MULTIRUN:
             # One bad point of a grid must not stop the other jobs: report it and go on.
             return float("inf")
         sys.exit(1)
+    except Exception as err:
+        # A bug, not a bad setting: keep the traceback, but let compare_runs list the run as failed.
+        mark_failed(output_dir, f"{type(err).__name__}: {err}")
+        raise
 
 
 if __name__ == "__main__":
