@@ -14,12 +14,13 @@ from typing import Any
 
 import torch
 
+from gpt_experiments.errors import UserError
 from gpt_experiments.model import GPT, GPTConfig
 
 MODEL_PREFIX = "model."
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError):
     """A file is missing, unreadable, unsafe or not a checkpoint of this project."""
 
 

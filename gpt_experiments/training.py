@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gpt_experiments.atomic_checkpoint_io import AtomicCheckpointIO
 from gpt_experiments.callbacks import LossHistory
+from gpt_experiments.config_checks import validate_config
 from gpt_experiments.datamodule import GPTDataModule
 from gpt_experiments.graceful_stop import SaveAndStopOnSignal
 from gpt_experiments.lit_module import HPARAMS_METRICS, GPTLitModule
@@ -45,6 +46,7 @@ def build_callbacks(cfg: DictConfig, output_dir: Path) -> list[L.Callback]:
 def train(cfg: DictConfig, output_dir: str | Path) -> float:
     """Train as ``cfg`` says, writing everything under ``output_dir``; returns the best val loss."""
     output_dir = Path(output_dir)
+    validate_config(cfg)
     L.seed_everything(cfg.seed, workers=True)
     datamodule = GPTDataModule(**plain(cfg.data), seed=cfg.seed)
     module = GPTLitModule(

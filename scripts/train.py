@@ -2,11 +2,13 @@
 
 Sweeps: `python scripts/train.py -m optimizer.lr=1e-4,4e-4 model.drop_rate=0,0.1`.
 Every run writes its config, TensorBoard logs, checkpoints and plots under outputs/.
+Continue an interrupted run: `python scripts/train.py ... resume=auto` (see docs/reliability.md).
 """
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -15,7 +17,10 @@ from omegaconf import DictConfig
 
 from gpt_experiments.config import register_resolvers
 from gpt_experiments.errors import UserError
+from gpt_experiments.launch import prepare_run
 from gpt_experiments.training import train
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 register_resolvers()
 
@@ -33,5 +38,22 @@ def main(cfg: DictConfig) -> float:
         sys.exit(1)
 
 
+def check_command_line() -> None:
+    """Validate a single run's overrides and resolve resume= before Hydra makes a run folder.
+
+    Multirun and Hydra's own flags (``-m``, ``--cfg``, ...) are left to Hydra; each job of
+    a sweep is still validated by ``train()``.
+    """
+    args = sys.argv[1:]
+    if any(arg.startswith("-") for arg in args):
+        return
+    try:
+        sys.argv[1:] = prepare_run(CONF_DIR, "train", args)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(1)
+
+
 if __name__ == "__main__":
+    check_command_line()
     main()
