@@ -37,10 +37,10 @@ def prepare_run(conf_dir: Path, config_name: str, overrides: list[str]) -> list[
             overrides = resume_overrides(plan, overrides)
             cfg = compose_config(conf_dir, config_name, overrides)
     validate_config(cfg)
-    data = GPTDataModule(**resolved_values(cfg.data, "data"), seed=cfg.seed)
-    data.setup("fit")  # reads and tokenizes (into the cache) now, so data errors come first
     if cfg.get("ckpt_path"):
         check_checkpoint(Path(cfg.ckpt_path), resolved_values(cfg.model, "model"))
+    data = GPTDataModule(**resolved_values(cfg.data, "data"), seed=cfg.seed)
+    data.setup("fit")  # reads and tokenizes (into the cache) now, so data errors come first
     return overrides
 
 

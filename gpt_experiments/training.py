@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,11 @@ from gpt_experiments.graceful_stop import SaveAndStopOnSignal
 from gpt_experiments.lit_module import HPARAMS_METRICS, GPTLitModule
 from gpt_experiments.loss_guard import StopOnNonFiniteLoss
 from gpt_experiments.rng_state import RNGStateCheckpoint
+
+# Lightning cannot tell that GPTDataModule restores the position in the epoch itself.
+warnings.filterwarnings(
+    "ignore", message="You're resuming from a checkpoint that ended before the epoch ended"
+)
 
 # Config groups whose values are the run's hyperparameters (shown in TensorBoard's HParams).
 HPARAM_GROUPS = ("model", "data", "optimizer", "scheduler", "trainer")

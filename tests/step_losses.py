@@ -1,32 +1,41 @@
 """A test-only callback: appends every training step's loss to a JSON-lines file.
 
-Used by runs started as subprocesses (``+callbacks.step_losses._target_=tests.step_losses...``).
+Runs started as subprocesses add it with
+``+callbacks.step_losses._target_=tests.step_losses.StepLossRecorder``.
+It is configured through environment variables, not config keys, so that an interrupted
+run and its resumption have the same config (``resume=auto`` matches runs by config).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
 import lightning as L
 
+LOSSES_FILE = "STEP_LOSSES_FILE"
+PAUSE_AT_STEP = "STEP_LOSSES_PAUSE_AT_STEP"
+PAUSED_MARKER = ".paused"
+
 
 class StepLossRecorder(L.Callback):
-    """Records ``{"step", "loss"}`` per step; optionally hangs before step ``pause_at_step``.
+    """Records ``{"step", "loss"}`` per step; with ``PAUSE_AT_STEP`` set, hangs before that step.
 
     The pause gives a test a fixed moment to ``kill -9`` the run: just after the checkpoint
-    of step ``pause_at_step`` was written, in the middle of an epoch.
+    of that step was written, in the middle of an epoch. ``<losses file>.paused`` marks it.
     """
 
-    def __init__(self, path: str, pause_at_step: int | None = None) -> None:
-        self.path = Path(path)
-        self.pause_at_step = pause_at_step
+    def __init__(self) -> None:
+        self.path = Path(os.environ[LOSSES_FILE])
+        self.pause_at_step = int(os.environ.get(PAUSE_AT_STEP, -1))
 
     def on_train_batch_start(
         self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx
     ) -> None:
         if trainer.global_step == self.pause_at_step:
+            Path(f"{self.path}{PAUSED_MARKER}").touch()
             time.sleep(600)
 
     def on_train_batch_end(
