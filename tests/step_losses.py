@@ -15,16 +15,19 @@ from pathlib import Path
 
 import lightning as L
 
+from gpt_experiments.graceful_stop import SaveAndStopOnSignal
+
 LOSSES_FILE = "STEP_LOSSES_FILE"
 PAUSE_AT_STEP = "STEP_LOSSES_PAUSE_AT_STEP"
 PAUSED_MARKER = ".paused"
 
 
 class StepLossRecorder(L.Callback):
-    """Records ``{"step", "loss"}`` per step; with ``PAUSE_AT_STEP`` set, hangs before that step.
+    """Records ``{"step", "loss"}`` per step; with ``PAUSE_AT_STEP`` set, waits before that step.
 
-    The pause gives a test a fixed moment to ``kill -9`` the run: just after the checkpoint
-    of that step was written, in the middle of an epoch. ``<losses file>.paused`` marks it.
+    The pause gives a test a fixed moment to signal the run: just after the checkpoint of
+    that step was written, in the middle of an epoch. ``<losses file>.paused`` marks it; it
+    ends when a stop signal (SIGTERM, Ctrl-C) has been received, or after 10 minutes.
     """
 
     def __init__(self) -> None:
@@ -36,13 +39,19 @@ class StepLossRecorder(L.Callback):
     ) -> None:
         if trainer.global_step == self.pause_at_step:
             Path(f"{self.path}{PAUSED_MARKER}").touch()
-            time.sleep(600)
+            deadline = time.monotonic() + 600
+            while time.monotonic() < deadline and not stop_requested(trainer):
+                time.sleep(0.05)
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx
     ) -> None:
         with open(self.path, "a") as f:
             f.write(json.dumps({"step": trainer.global_step, "loss": outputs["loss"].item()}) + "\n")
+
+
+def stop_requested(trainer: L.Trainer) -> bool:
+    return any(isinstance(cb, SaveAndStopOnSignal) and cb.received for cb in trainer.callbacks)
 
 
 def read_step_losses(path: Path) -> dict[int, float]:
