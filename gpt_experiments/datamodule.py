@@ -141,7 +141,14 @@ class GPTDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         if self._resume_position:
             position, self._resume_position = self._resume_position, None
-            self.train_sampler.resume_at(position["epoch"], position["batches_done"] * self.batch_size)
+            if self.trainer is not None and self.trainer.world_size > 1:
+                # Lightning shards this sampler's order across ranks; skipping would shift the shards.
+                warnings.warn(
+                    "resuming with several devices restarts the interrupted epoch from its beginning",
+                    stacklevel=2,
+                )
+            else:
+                self.train_sampler.resume_at(position["epoch"], position["batches_done"] * self.batch_size)
         return self._loader(self.train_set, sampler=self.train_sampler, drop_last=True)
 
     def val_dataloader(self) -> list[DataLoader]:
