@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -132,7 +131,8 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_finite_checkpoint(tmp_path):
 
 
 @pytest.mark.slow
-def test_sigterm_saves_at_the_end_of_the_step_and_says_how_to_resume(tmp_path):
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_a_stop_signal_saves_at_the_end_of_the_step_and_says_how_to_resume(tmp_path, stop_signal):
     run_dir = tmp_path / "run"
     losses = tmp_path / "losses.jsonl"
     process = subprocess.Popen(
@@ -151,15 +151,13 @@ def test_sigterm_saves_at_the_end_of_the_step_and_says_how_to_resume(tmp_path):
     )
     try:
         wait_for(Path(f"{losses}{PAUSED_MARKER}"), process)
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(stop_signal)
         _, stderr = process.communicate(timeout=120)
     finally:
         process.kill()
     assert process.returncode == 1
     last = run_dir / "checkpoints" / "last.ckpt"
-    message = stderr.strip().splitlines()[-1]
-    assert re.fullmatch(
-        rf"error: stopped by SIGTERM at step 4; saved {re.escape(str(last))}: continue with resume={run_dir}",
-        message,
+    assert stderr.strip().splitlines()[-1] == (
+        f"error: stopped by {stop_signal.name} at step 4; saved {last}: continue with resume={run_dir}"
     )
     assert torch.load(last, weights_only=True)["global_step"] == 4
