@@ -15,6 +15,7 @@ import torch
 
 from tests.helpers import ROOT, TINY_RUN, run_script, script_env
 from tests.step_losses import LOSSES_FILE, PAUSE_AT_STEP, PAUSED_MARKER, read_step_losses
+from tests.test_training import read_events
 
 # 8 steps per epoch, 3 epochs, last.ckpt every 5 steps; dropout on, so the RNG must be restored too.
 RESUMABLE_RUN = [
@@ -86,7 +87,9 @@ def test_run_killed_mid_epoch_resumes_with_identical_losses(tmp_path):
     assert sorted(after_resume) == list(range(KILL_AFTER_STEP + 1, 25))
     assert {**before_kill, **after_resume} == expected  # exact float equality, step by step
 
-    # The resumed leg wrote into the same run folder: history continued, a second event file.
+    # The resumed leg wrote into the same run folder: history and TensorBoard curves continue.
     with open(run_dir / "history.csv") as f:
         assert [int(row["step"]) for row in csv.DictReader(f)] == [8, 16, 24]
     assert len(list((run_dir / "tensorboard").glob("events.out.tfevents.*"))) == 2
+    events = read_events(run_dir / "tensorboard")
+    assert [e.step for e in events.Scalars("train/loss")] == list(range(24))
