@@ -15,7 +15,7 @@ from gpt_experiments.config_checks import resolved_values, validate_config
 from gpt_experiments.datamodule import GPTDataModule
 from gpt_experiments.errors import ConfigError
 from gpt_experiments.model import GPTConfig
-from gpt_experiments.overrides import compose_config
+from gpt_experiments.overrides import compose_config, sweep_variants
 from gpt_experiments.resume import ResumePlan, override_key, plan_resume
 
 
@@ -42,6 +42,16 @@ def prepare_run(conf_dir: Path, config_name: str, overrides: list[str]) -> list[
     data = GPTDataModule(**resolved_values(cfg.data, "data"), seed=cfg.seed)
     data.setup("fit")  # reads and tokenizes (into the cache) now, so data errors come first
     return overrides
+
+
+def check_sweep(conf_dir: Path, config_name: str, overrides: list[str]) -> None:
+    """For ``-m``: every swept key and group option must exist before any job starts.
+
+    Values are left to each job (``train()`` validates them), so one bad point of a grid
+    does not stop the others.
+    """
+    for variant in sweep_variants(overrides):
+        compose_config(conf_dir, config_name, variant)
 
 
 def resume_overrides(plan: ResumePlan, overrides: list[str]) -> list[str]:

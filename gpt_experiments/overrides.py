@@ -13,6 +13,7 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import ValueType
 from hydra.errors import (
     ConfigCompositionException,
     HydraException,
@@ -36,6 +37,37 @@ def compose_config(conf_dir: Path, config_name: str, overrides: list[str]) -> Di
             raise ConfigError(_unknown_option_message(overrides) or _first_line(err)) from None
         except ConfigCompositionException as err:
             raise ConfigError(_composition_error_message(err, config_name, overrides)) from None
+
+
+def sweep_variants(overrides: list[str]) -> list[list[str]]:
+    """For ``-m``: override lists that, between them, use every swept value once.
+
+    The first list takes each sweep's first value; each further list changes one sweep to
+    another value. Composing these finds any unknown key or option in a grid with one
+    composition per value instead of one per job. Interval sweeps (for optimizing sweepers)
+    cannot be listed, so they are left out.
+    """
+    parser = OverridesParser.create()
+    try:
+        parsed = parser.parse_overrides(overrides)
+    except OverrideParseException as err:
+        raise ConfigError(_parse_error_message(err, overrides)) from None
+    choices: list[list[str]] = []
+    for override in parsed:
+        key = override.input_line.split("=", 1)[0]
+        if not override.is_sweep_override():
+            choices.append([override.input_line])
+        elif override.value_type in (
+            ValueType.CHOICE_SWEEP,
+            ValueType.SIMPLE_CHOICE_SWEEP,
+            ValueType.RANGE_SWEEP,
+        ):
+            choices.append([f"{key}={value}" for value in override.sweep_string_iterator()])
+    first = [options[0] for options in choices]
+    variants = [first]
+    for position, options in enumerate(choices):
+        variants += [[*first[:position], option, *first[position + 1 :]] for option in options[1:]]
+    return variants
 
 
 def _first_line(err: Exception) -> str:

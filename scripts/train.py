@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 
 from gpt_experiments.config import register_resolvers
 from gpt_experiments.errors import UserError
-from gpt_experiments.launch import prepare_run
+from gpt_experiments.launch import check_sweep, prepare_run
 from gpt_experiments.training import train
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
@@ -39,16 +39,18 @@ def main(cfg: DictConfig) -> float:
 
 
 def check_command_line() -> None:
-    """Validate a single run's overrides and resolve resume= before Hydra makes a run folder.
+    """Validate the overrides (and resolve resume=) before Hydra makes a run folder.
 
-    Multirun and Hydra's own flags (``-m``, ``--cfg``, ...) are left to Hydra; each job of
-    a sweep is still validated by ``train()``.
+    For ``-m`` only keys and group options are checked here; each job's values are checked
+    by ``train()``. Hydra's other flags (``--cfg``, ``--help``, ...) are left to Hydra.
     """
-    args = sys.argv[1:]
-    if any(arg.startswith("-") for arg in args):
-        return
+    flags = {arg for arg in sys.argv[1:] if arg.startswith("-")}
+    overrides = [arg for arg in sys.argv[1:] if not arg.startswith("-")]
     try:
-        sys.argv[1:] = prepare_run(CONF_DIR, "train", args)
+        if not flags:
+            sys.argv[1:] = prepare_run(CONF_DIR, "train", overrides)
+        elif flags <= {"-m", "--multirun"}:
+            check_sweep(CONF_DIR, "train", overrides)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(1)

@@ -62,6 +62,11 @@ SCRIPT_CASES = {
         "unknown option 'model=gpt3' for group model; available: gpt2_large, gpt2_medium, gpt2_small, "
         "gpt2_xl, tiny",
     ),
+    "unknown option in a sweep": (
+        ["-m", "model=tiny,gpt3"],
+        "unknown option 'model=gpt3' for group model; available: gpt2_large, gpt2_medium, gpt2_small, "
+        "gpt2_xl, tiny",
+    ),
     "unparsable override": (
         ["max_epochs"],
         "cannot parse override 'max_epochs' (missing EQUAL at '<EOF>'): write key=value, e.g. model=tiny",
