@@ -126,7 +126,7 @@ def matches(value: Any, hint: Any) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
     if hint is float:
         return isinstance(value, int | float) and not isinstance(value, bool)
-    if hint in (str, bool):
+    if isinstance(hint, type):  # str, bool, or a class such as Tensor that YAML cannot build
         return isinstance(value, hint)
     return True
 

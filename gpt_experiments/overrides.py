@@ -37,6 +37,12 @@ def compose_config(conf_dir: Path, config_name: str, overrides: list[str]) -> Di
             raise ConfigError(_unknown_option_message(overrides) or _first_line(err)) from None
         except ConfigCompositionException as err:
             raise ConfigError(_composition_error_message(err, config_name, overrides)) from None
+        except ValueError as err:  # Hydra's answer to `group=null`
+            raise ConfigError(
+                f"{_first_line(err)}: to remove a config group write ~group, e.g. ~logger"
+            ) from None
+        except HydraException as err:
+            raise ConfigError(f"cannot compose the config: {_first_line(err)}") from None
 
 
 def sweep_variants(overrides: list[str]) -> list[list[str]]:

@@ -101,6 +101,11 @@ def plan_resume(resume: str, cfg: DictConfig) -> ResumePlan | None:
     """Resolve ``resume=auto | <run folder> | <file.ckpt>``; None when auto finds nothing."""
     if resume == "auto":
         return find_run_to_resume(Path(cfg.paths.log_dir), cfg)
+    return plan_resume_from_path(resume)
+
+
+def plan_resume_from_path(resume: str) -> ResumePlan:
+    """``resume=<run folder>`` (its newest loadable checkpoint) or ``resume=<file.ckpt>``."""
     path = Path(resume).expanduser()
     if path.is_dir():
         checkpoint = newest_loadable_checkpoint(path)

@@ -110,6 +110,15 @@ IN_PROCESS_CASES = {
         ["model.n_head=4"],
         "unknown config key 'model.n_head' (did you mean model.n_heads?)",
     ),
+    "group set to null": (
+        ["logger=null"],
+        "Config group override must be a string or a list. Got NoneType: to remove a config group write "
+        "~group, e.g. ~logger",
+    ),
+    "wrong type in the optimizer": (
+        ["optimizer.lr=abc"],
+        "optimizer.lr='abc' has the wrong type: it must be a number or Tensor",
+    ),
     "wrong type in data": (
         ["data.batch_size=two"],
         "data.batch_size='two' has the wrong type: it must be an integer",

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from gpt_experiments.launch import resume_overrides
+from gpt_experiments.resume import plan_resume_from_path
 from tests.helpers import ROOT, TINY_RUN, run_script, script_env
 from tests.step_losses import LOSSES_FILE, PAUSE_AT_STEP, PAUSED_MARKER, read_step_losses
 from tests.test_training import read_events
@@ -93,3 +95,23 @@ def test_run_killed_mid_epoch_resumes_with_identical_losses(tmp_path):
     assert len(list((run_dir / "tensorboard").glob("events.out.tfevents.*"))) == 2
     events = read_events(run_dir / "tensorboard")
     assert [e.step for e in events.Scalars("train/loss")] == list(range(24))
+
+
+def test_resume_from_a_run_folder_rebuilds_the_run_and_writes_into_it(tmp_path):
+    run = tmp_path / "outputs" / "runs" / "earlier"
+    (run / ".hydra").mkdir(parents=True)
+    saved = ["model=tiny", "trainer.max_epochs=2", "resume=auto", "ckpt_path=old.ckpt"]
+    (run / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in saved))
+    (run / "checkpoints").mkdir()
+    torch.save({"global_step": 3}, run / "checkpoints" / "last.ckpt")
+
+    plan = plan_resume_from_path(str(run))
+    assert (plan.checkpoint, plan.run_dir) == (run / "checkpoints" / "last.ckpt", run)
+    # The run's own overrides come back (not its resume bookkeeping); today's win over them.
+    assert resume_overrides(plan, ["trainer.max_epochs=5", f"resume={run}"]) == [
+        "model=tiny",
+        "trainer.max_epochs=5",
+        f"resume={run}",
+        f"ckpt_path='{run / 'checkpoints' / 'last.ckpt'}'",
+        f"hydra.run.dir='{run}'",
+    ]
