@@ -24,7 +24,8 @@ class StopOnNonFiniteLoss(L.Callback):
     ) -> None:
         if torch.isfinite(loss).all():
             return
-        last = next((cb.last_model_path for cb in trainer.checkpoint_callbacks if cb.last_model_path), None)
+        paths = [getattr(cb, "last_model_path", "") for cb in trainer.checkpoint_callbacks]
+        last = next((path for path in paths if path), None)
         kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written yet"
         raise NonFiniteLossError(
             f"the training loss is {loss.item()} at step {trainer.global_step}: lower optimizer.lr, add "
