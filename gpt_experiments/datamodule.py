@@ -1,14 +1,22 @@
-"""LightningDataModule: text files -> tokens (cached) -> 90/10 split -> sliding-window loaders."""
+"""LightningDataModule: text files -> tokens (cached) -> 90/10 split -> sliding-window loaders.
+
+The training order is a function of the seed and epoch (see ``ResumableRandomSampler``)
+and the position in the epoch is saved in checkpoints, so a resumed run continues with
+exactly the batches an uninterrupted run would have seen.
+"""
 
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import lightning as L
 import numpy as np
+import torch
 from torch.utils.data import DataLoader, Subset
 
 from gpt_experiments.errors import ConfigError, DataError
+from gpt_experiments.resumable_sampler import ResumableRandomSampler
 from gpt_experiments.text_files import read_text, resolve_text_files
 from gpt_experiments.token_cache import load_or_tokenize
 from gpt_experiments.tokenizer import END_OF_TEXT
@@ -33,6 +41,7 @@ class GPTDataModule(L.LightningDataModule):
         num_workers: int = 0,
         cache_dir: str | None = None,
         encoding_errors: str = "strict",
+        seed: int = 0,
     ) -> None:
         super().__init__()
         self.path = path
@@ -44,7 +53,10 @@ class GPTDataModule(L.LightningDataModule):
         self.num_workers = num_workers
         self.cache_dir = cache_dir
         self.encoding_errors = encoding_errors
+        self.seed = seed
         self.tokens: dict[str, np.ndarray] = {}
+        # Set from a checkpoint: where the interrupted epoch stopped (see load_state_dict).
+        self._resume_position: dict[str, int] | None = None
         self.validate()
 
     def validate(self) -> None:
@@ -86,6 +98,7 @@ class GPTDataModule(L.LightningDataModule):
             self.tokens = self._load_tokens()
         self.train_set = self._windows("train")
         self.val_set = self._windows("val")
+        self.train_sampler = ResumableRandomSampler(len(self.train_set), self.seed)
         if len(self.train_set) < self.batch_size:
             raise DataError(
                 f"the train split has {len(self.train_set)} windows, fewer than data.batch_size="
@@ -110,22 +123,50 @@ class GPTDataModule(L.LightningDataModule):
     def num_tokens(self, split: str) -> int:
         return len(self.tokens[split])
 
+    def state_dict(self) -> dict[str, Any]:
+        """Where training is in the data: the epoch and how many of its batches are trained on.
+
+        Saved in every checkpoint. ``processed`` counts the batches whose step has run, which
+        is what a checkpoint written at a batch's end or after a validation has covered.
+        """
+        if self.trainer is None:
+            return {}
+        batches = self.trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        return {"epoch": self.trainer.current_epoch, "batches_done": batches}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        # Called before train_dataloader() when Lightning restores a checkpoint.
+        self._resume_position = state_dict or None
+
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, shuffle=True, drop_last=True)
+        if self._resume_position:
+            position, self._resume_position = self._resume_position, None
+            if self.trainer is not None and self.trainer.world_size > 1:
+                # Lightning shards this sampler's order across ranks; skipping would shift the shards.
+                warnings.warn(
+                    "resuming with several devices restarts the interrupted epoch from its beginning",
+                    stacklevel=2,
+                )
+            else:
+                self.train_sampler.resume_at(position["epoch"], position["batches_done"] * self.batch_size)
+        return self._loader(self.train_set, sampler=self.train_sampler, drop_last=True)
 
     def val_dataloader(self) -> list[DataLoader]:
-        loaders = [self._loader(self.val_set, shuffle=False, drop_last=False)]
+        loaders = [self._loader(self.val_set, drop_last=False)]
         if self.eval_train_batches:
             first = range(min(len(self.train_set), self.eval_train_batches * self.batch_size))
-            loaders.append(self._loader(Subset(self.train_set, first), shuffle=False, drop_last=False))
+            loaders.append(self._loader(Subset(self.train_set, first), drop_last=False))
         return loaders
 
-    def _loader(self, dataset, shuffle: bool, drop_last: bool) -> DataLoader:
+    def _loader(self, dataset, drop_last: bool, sampler: ResumableRandomSampler | None = None) -> DataLoader:
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
-            shuffle=shuffle,
+            sampler=sampler,
             drop_last=drop_last,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
+            # Each new iterator draws a seed from its generator: a private one leaves the
+            # global RNG (dropout) alone, so validations don't shift the training randomness.
+            generator=torch.Generator().manual_seed(self.seed),
         )

@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from gpt_experiments.errors import ConfigError
 from gpt_experiments.model import GPT
 
 
@@ -26,18 +27,18 @@ class SamplerConfig:
     def validate(self, vocab_size: int) -> None:
         """Raise ``ValueError`` with a one-line message naming the bad key and what is allowed."""
         if self.max_new_tokens < 0:
-            raise ValueError(f"sampler.max_new_tokens={self.max_new_tokens} is invalid: it must be >= 0")
+            raise ConfigError(f"sampler.max_new_tokens={self.max_new_tokens} is invalid: it must be >= 0")
         if self.temperature < 0:
-            raise ValueError(
+            raise ConfigError(
                 f"sampler.temperature={self.temperature} is invalid: it must be >= 0 (0 means greedy)"
             )
         if self.top_k is not None and not 1 <= self.top_k <= vocab_size:
-            raise ValueError(
+            raise ConfigError(
                 f"sampler.top_k={self.top_k} is invalid: it must be between 1 and the vocabulary size "
                 f"{vocab_size}, or null to disable"
             )
         if self.top_p is not None and not 0 < self.top_p <= 1:
-            raise ValueError(
+            raise ConfigError(
                 f"sampler.top_p={self.top_p} is invalid: it must be in (0, 1], or null to disable"
             )
         if self.eos_id is not None and not 0 <= self.eos_id < vocab_size:

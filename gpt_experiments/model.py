@@ -34,7 +34,7 @@ class GPTConfig:
     tie_embeddings: bool = True
     # "gpt2": N(0, 0.02) with residual projections scaled by 1/sqrt(2 n_layers) (OpenAI, nanoGPT).
     # "pytorch": PyTorch's default layer initialisation, as in the seed chapter's model.
-    init: str = "gpt2"
+    weight_init: str = "gpt2"
 
     def __post_init__(self) -> None:
         validate_gpt_config(self)
@@ -56,8 +56,10 @@ def validate_gpt_config(cfg: GPTConfig) -> None:
         )
     if not 0.0 <= cfg.drop_rate < 1.0:
         raise ConfigError(f"model.drop_rate={cfg.drop_rate} is invalid: it must be in [0, 1)")
-    if cfg.init not in INIT_SCHEMES:
-        raise ConfigError(f"model.init={cfg.init!r} is unknown: use one of {', '.join(INIT_SCHEMES)}")
+    if cfg.weight_init not in INIT_SCHEMES:
+        raise ConfigError(
+            f"model.weight_init={cfg.weight_init!r} is unknown: use one of {', '.join(INIT_SCHEMES)}"
+        )
 
 
 class KVCache:
@@ -168,7 +170,7 @@ class GPT(nn.Module):
         self.lm_head = nn.Linear(cfg.emb_dim, cfg.vocab_size, bias=False)
         if cfg.tie_embeddings:
             self.lm_head.weight = self.wte.weight  # weight tying: one tensor, not a copy
-        if cfg.init == "gpt2":
+        if cfg.weight_init == "gpt2":
             self.apply(self._init_weights)
             # GPT-2 scales residual projections by 1/sqrt(2 * n_layers) so the residual
             # stream's variance does not grow with depth.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +13,19 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from gpt_experiments.atomic_checkpoint_io import AtomicCheckpointIO
 from gpt_experiments.callbacks import LossHistory
+from gpt_experiments.config_checks import validate_config
 from gpt_experiments.datamodule import GPTDataModule
+from gpt_experiments.graceful_stop import SaveAndStopOnSignal
 from gpt_experiments.lit_module import HPARAMS_METRICS, GPTLitModule
+from gpt_experiments.loss_guard import StopOnNonFiniteLoss
+from gpt_experiments.rng_state import RNGStateCheckpoint
+
+# Lightning cannot tell that GPTDataModule restores the position in the epoch itself.
+warnings.filterwarnings(
+    "ignore", message="You're resuming from a checkpoint that ended before the epoch ended"
+)
 
 # Config groups whose values are the run's hyperparameters (shown in TensorBoard's HParams).
 HPARAM_GROUPS = ("model", "data", "optimizer", "scheduler", "trainer")
@@ -35,19 +46,27 @@ def build_callbacks(cfg: DictConfig, output_dir: Path) -> list[L.Callback]:
     callbacks = [instantiate(spec) for spec in (cfg.get("callbacks") or {}).values() if spec is not None]
     if cfg.get("init") is not None:
         callbacks.append(instantiate(cfg.init))  # loads pretrained weights when the fit starts
-    return [*callbacks, LossHistory(str(output_dir))]
+    # Always on: what exact resume and safe stops rely on, whatever the callbacks group says.
+    reliability = [RNGStateCheckpoint(), StopOnNonFiniteLoss(), SaveAndStopOnSignal(output_dir)]
+    return [*callbacks, LossHistory(str(output_dir)), *reliability]
 
 
 def train(cfg: DictConfig, output_dir: str | Path) -> float:
     """Train as ``cfg`` says, writing everything under ``output_dir``; returns the best val loss."""
     output_dir = Path(output_dir)
+    validate_config(cfg)
     L.seed_everything(cfg.seed, workers=True)
-    datamodule = GPTDataModule(**plain(cfg.data))
+    datamodule = GPTDataModule(**plain(cfg.data), seed=cfg.seed)
     module = GPTLitModule(
         model=plain(cfg.model), optimizer=plain(cfg.optimizer), scheduler=plain(cfg.scheduler)
     )
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
-    trainer: L.Trainer = instantiate(cfg.trainer, logger=logger, callbacks=build_callbacks(cfg, output_dir))
+    trainer: L.Trainer = instantiate(
+        cfg.trainer,
+        logger=logger,
+        callbacks=build_callbacks(cfg, output_dir),
+        plugins=[AtomicCheckpointIO()],
+    )
     if logger:
         # Declared once with placeholder values; the module logs the real ones each validation.
         logger.log_hyperparams(run_hparams(cfg), dict.fromkeys(HPARAMS_METRICS, math.nan))

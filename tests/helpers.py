@@ -20,13 +20,19 @@ TINY_RUN = [
 ]
 
 
-def run_script(script: str, *args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+def script_env(cwd: Path, **extra: str) -> dict[str, str]:
+    """The environment scripts run in: this checkout importable, caches under ``cwd``."""
+    return {**os.environ, "PYTHONPATH": str(ROOT), "GPT_EXPERIMENTS_CACHE": str(cwd / "cache"), **extra}
+
+
+def run_script(
+    script: str, *args: str, cwd: Path, timeout: float = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """Run one of scripts/*.py as a user would, in a subprocess."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "GPT_EXPERIMENTS_CACHE": str(cwd / "cache")}
     return subprocess.run(
         [sys.executable, str(ROOT / "scripts" / script), *args],
         cwd=cwd,
-        env=env,
+        env=env or script_env(cwd),
         capture_output=True,
         text=True,
         timeout=timeout,

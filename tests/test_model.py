@@ -76,7 +76,7 @@ def test_invalid_architecture_is_rejected(overrides, message):
 
 def test_seed_chapter_model_has_an_untied_head_and_pytorch_initialisation():
     tied = tiny()
-    seed_style = tiny(tie_embeddings=False, init="pytorch")
+    seed_style = tiny(tie_embeddings=False, weight_init="pytorch")
     assert seed_style.lm_head.weight is not seed_style.wte.weight
     assert seed_style.num_parameters() == tied.num_parameters() + 101 * 20
     # nn.Embedding's default is N(0, 1); GPT-2's is N(0, 0.02).
@@ -85,5 +85,5 @@ def test_seed_chapter_model_has_an_untied_head_and_pytorch_initialisation():
 
 
 def test_unknown_initialisation_is_rejected():
-    with pytest.raises(ConfigError, match="model.init='xavier' is unknown: use one of gpt2, pytorch"):
-        GPTConfig(init="xavier")
+    with pytest.raises(ConfigError, match="model.weight_init='xavier' is unknown: use one of gpt2, pytorch"):
+        GPTConfig(weight_init="xavier")
