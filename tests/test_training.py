@@ -37,6 +37,7 @@ def test_verdict_repro_sets_the_seed_chapter_settings(compose_train):
     cfg = compose_train("experiment=verdict_repro")
     assert cfg.model.emb_dim == 768 and cfg.model.n_layers == 12 and cfg.model.n_heads == 12
     assert (cfg.model.context_length, cfg.model.drop_rate, cfg.model.qkv_bias) == (256, 0.1, False)
+    assert (cfg.model.tie_embeddings, cfg.model.weight_init) == (False, "pytorch")  # the seed's own model
     assert (cfg.data.max_length, cfg.data.stride, cfg.data.batch_size) == (256, 256, 2)
     assert cfg.data.path.endswith("the-verdict.txt")
     assert (cfg.optimizer.lr, cfg.optimizer.weight_decay, cfg.seed) == (4e-4, 0.1, 123)
@@ -131,5 +132,5 @@ def test_verdict_repro_path_on_a_tiny_model_learns(tmp_path):
     first_loss = float(
         result.stdout.split("Loss before training (sanity-check batches): val ")[1].split()[0].rstrip(",")
     )
-    assert first_loss == pytest.approx(math.log(50257), abs=0.15)  # an untrained model is near-uniform
+    assert first_loss == pytest.approx(math.log(50257), abs=0.3)  # an untrained model is near-uniform
     assert float(history[-1]["train_loss"]) < first_loss - 3
