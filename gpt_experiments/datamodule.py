@@ -6,9 +6,11 @@ import warnings
 
 import lightning as L
 import numpy as np
-from torch.utils.data import DataLoader, Subset
+import torch
+from torch.utils.data import DataLoader, Sampler, Subset
 
 from gpt_experiments.errors import ConfigError, DataError
+from gpt_experiments.sampling import ShuffledWindowSampler
 from gpt_experiments.text_files import resolve_text_files
 from gpt_experiments.token_cache import load_or_tokenize
 from gpt_experiments.windows import TokenWindows
@@ -116,20 +118,27 @@ class GPTDataModule(L.LightningDataModule):
         return len(self.tokens[split])
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, shuffle=True, drop_last=True)
+        trainer = self.trainer
+        sampler = ShuffledWindowSampler(
+            self.train_set,
+            num_replicas=trainer.world_size if trainer else 1,
+            rank=trainer.global_rank if trainer else 0,
+            seed=torch.initial_seed(),  # the run's seed (seed_everything), the same on every rank
+        )
+        return self._loader(self.train_set, drop_last=True, sampler=sampler)
 
     def val_dataloader(self) -> list[DataLoader]:
-        loaders = [self._loader(self.val_set, shuffle=False, drop_last=False)]
+        loaders = [self._loader(self.val_set, drop_last=False)]
         if self.eval_train_batches:
             first = range(min(len(self.train_set), self.eval_train_batches * self.batch_size))
-            loaders.append(self._loader(Subset(self.train_set, first), shuffle=False, drop_last=False))
+            loaders.append(self._loader(Subset(self.train_set, first), drop_last=False))
         return loaders
 
-    def _loader(self, dataset, shuffle: bool, drop_last: bool) -> DataLoader:
+    def _loader(self, dataset, drop_last: bool, sampler: Sampler | None = None) -> DataLoader:
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
-            shuffle=shuffle,
+            sampler=sampler,
             drop_last=drop_last,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
