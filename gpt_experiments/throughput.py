@@ -85,15 +85,11 @@ class SpeedMonitor(L.Callback):
         self._total_time += elapsed
         self._total_tokens += self._window_tokens
         tokens_per_sec = self._window_tokens / elapsed
-        metrics = {
-            "perf/tokens_per_sec": tokens_per_sec,
-            "perf/peak_memory_mb": peak_memory_mb(pl_module.device),
-        }
+        pl_module.log("perf/tokens_per_sec", tokens_per_sec, on_step=True, on_epoch=False, prog_bar=True)
+        pl_module.log("perf/peak_memory_mb", peak_memory_mb(pl_module.device), on_step=True, on_epoch=False)
         if self.peak_flops_per_sec:
             achieved = tokens_per_sec * self._flops_per_token / trainer.world_size
-            metrics["perf/mfu"] = achieved / self.peak_flops_per_sec
-        pl_module.log_dict(metrics, on_step=True, on_epoch=False, prog_bar=False)
-        pl_module.log("perf/tokens_per_sec", tokens_per_sec, on_step=True, on_epoch=False, prog_bar=True)
+            pl_module.log("perf/mfu", achieved / self.peak_flops_per_sec, on_step=True, on_epoch=False)
         self._start_window()
 
     def on_train_end(self, trainer: L.Trainer, pl_module: GPTLitModule) -> None:

@@ -1,7 +1,8 @@
 """REFERENCE IMPLEMENTATION copied from the seed chapter, for benchmarks only.
 
-This is the chapter's ``GPTModel`` (its own LayerNorm, GELU and masked attention,
-an untied output head) and the training step of its ``train_model_simple``, kept
+This is the chapter's ``GPTDatasetV1`` (a tensor per window), ``GPTModel`` (its own
+LayerNorm, GELU and masked attention, an untied output head) and the training step
+of its ``train_model_simple``, kept
 as the book wrote them so ``scripts/benchmark.py`` can compare the project against
 the code it grew from. Only formatting (and the evaluation/sampling parts of the
 loop, which the benchmark does not time) differ. Do not use it for training.
@@ -13,6 +14,26 @@ from collections.abc import Iterable
 
 import torch
 import torch.nn as nn
+from torch.utils.data import Dataset
+
+
+class GPTDatasetV1(Dataset):
+    def __init__(self, txt, tokenizer, max_length, stride):
+        self.tokenizer = tokenizer
+        self.input_ids = []
+        self.target_ids = []
+        token_ids = tokenizer.encode(txt)
+        for i in range(0, len(token_ids) - max_length, stride):
+            input_chunk = token_ids[i : i + max_length]
+            target_chunk = token_ids[i + 1 : i + max_length + 1]
+            self.input_ids.append(torch.tensor(input_chunk))
+            self.target_ids.append(torch.tensor(target_chunk))
+
+    def __len__(self):
+        return len(self.input_ids)
+
+    def __getitem__(self, idx):
+        return self.input_ids[idx], self.target_ids[idx]
 
 
 class MultiHeadAttention(nn.Module):
