@@ -8,9 +8,16 @@ from __future__ import annotations
 import json
 import sys
 
+from gpt_experiments.benchmarking.data_speed import measure_tokenization, measure_window_memory
+from gpt_experiments.benchmarking.generation_speed import measure_generation
 from gpt_experiments.benchmarking.training_speed import TrainSetup, measure_training
 
-SECTIONS = {"train": lambda settings: measure_training(TrainSetup(**settings))}
+SECTIONS = {
+    "train": lambda settings: measure_training(TrainSetup(**settings)),
+    "generate": lambda settings: measure_generation(**settings),
+    "tokenize": lambda settings: measure_tokenization(**settings),
+    "memory": lambda settings: measure_window_memory(**settings),
+}
 
 
 def main() -> None:
