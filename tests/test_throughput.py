@@ -44,7 +44,7 @@ def test_speed_monitor_logs_tokens_per_second_mfu_and_memory():
 
 def test_max_tokens_becomes_max_steps(compose_train):
     cfg = compose_train(
-        "model=tiny", "data.batch_size=4", "trainer.accumulate_grad_batches=2", "max_tokens=10000"
+        "model=tiny", "data.batch_size=4", "trainer.accumulate_grad_batches=2", "max_tokens=20481"
     )
     trainer = instantiate(cfg.trainer, logger=False)
     steps = apply_token_budget(trainer, cfg.max_tokens, cfg.data)
