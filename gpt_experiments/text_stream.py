@@ -96,9 +96,12 @@ def safe_chunks(pieces: Iterable[str], min_chars: int) -> Iterator[str]:
     """
     buffer = ""
     for piece in pieces:
+        # What the buffer already held past min_chars had no safe cut: scan only the new text.
+        scan_from = max(min_chars, len(buffer))
         buffer += piece
-        while len(buffer) > min_chars and (cut := SAFE_CUT.search(buffer, min_chars)):
+        while len(buffer) > min_chars and (cut := SAFE_CUT.search(buffer, scan_from)):
             yield buffer[: cut.start()]
             buffer = buffer[cut.start() :]
+            scan_from = min_chars
     if buffer:
         yield buffer
