@@ -11,7 +11,6 @@ from torch.utils.data import DataLoader
 from gpt_experiments.benchmarking.plain_loop import plain_training_steps
 from gpt_experiments.lit_module import GPTLitModule, build_optimizer, cross_entropy
 from gpt_experiments.model import GPT, GPTConfig
-from gpt_experiments.sampling import ShuffledWindowSampler
 from gpt_experiments.schedules import build_scheduler
 from gpt_experiments.windows import TokenWindows
 
@@ -91,15 +90,3 @@ def test_padded_vocabulary_changes_neither_logits_nor_loss():
     assert logits.shape == (2, 8, 101)  # padded ids get no logit, so they can never be sampled
     torch.testing.assert_close(logits, plain(idx))
     torch.testing.assert_close(cross_entropy(logits, idx), cross_entropy(plain(idx), idx))
-
-
-def test_sampler_shares_one_shuffled_order_between_ranks():
-    windows = list(range(103))
-    ranks = [list(ShuffledWindowSampler(windows, num_replicas=2, rank=r, seed=5)) for r in (0, 1)]
-    assert len(ranks[0]) == len(ranks[1]) == 51
-    assert not set(ranks[0]) & set(ranks[1])
-    assert ranks[0] != sorted(ranks[0])
-    sampler = ShuffledWindowSampler(windows, seed=5)
-    first = list(sampler)
-    sampler.set_epoch(1)
-    assert sorted(first) == windows and list(sampler) != first
