@@ -90,3 +90,12 @@ def test_padded_vocabulary_changes_neither_logits_nor_loss():
     assert logits.shape == (2, 8, 101)  # padded ids get no logit, so they can never be sampled
     torch.testing.assert_close(logits, plain(idx))
     torch.testing.assert_close(cross_entropy(logits, idx), cross_entropy(plain(idx), idx))
+
+
+def test_compile_option_compiles_the_gpt_once(monkeypatch):
+    module = GPTLitModule(model=TINY, optimizer={"_target_": "torch.optim.AdamW"}, compile_model=True)
+    calls = []
+    monkeypatch.setattr(module.model, "compile", lambda: calls.append("compile"))
+    module.configure_model()
+    module.configure_model()  # Lightning calls it again for validate/test
+    assert calls == ["compile"]
