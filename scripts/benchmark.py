@@ -7,8 +7,8 @@
 Sections:
   train     tokens/s (steady state: warmup steps excluded) and peak RSS of the project under
             Lightning, the same model in a plain PyTorch loop (the framework's overhead), and the
-            seed chapter's model and loop, at each precision. Each run is a fresh process, and
-            runs alternate round by round so a busy machine slows all variants alike.
+            seed chapter's model and loop, at each precision. Each run is a fresh process;
+            runs alternate, in reverse order every other round, so load changes even out.
   generate  generation tokens/s with and without the KV cache.
   tokenize  tokenization throughput on tiny Shakespeare repeated to --corpus-mb, and a cache hit.
   memory    peak RSS while training a small model on a ~10M-token corpus with stride 1
@@ -57,7 +57,9 @@ def train_section(args: argparse.Namespace, model: dict[str, Any], cache_dir: st
     runs: dict[str, list[dict[str, Any]]] = {f"{v}/{p}": [] for v, p in setups}
     for round_index in range(args.rounds):
         print(f"train round {round_index + 1}/{args.rounds}", file=sys.stderr, flush=True)
-        for variant, precision in setups:
+        # Every other round runs in reverse, so a machine getting busier (or quieter) during
+        # a round favours no variant.
+        for variant, precision in setups if round_index % 2 == 0 else setups[::-1]:
             settings = {**base, "variant": variant, "precision": precision, "cache_dir": cache_dir}
             runs[f"{variant}/{precision}"].append(run_worker("train", settings))
     summary = {
