@@ -24,8 +24,9 @@ from gpt_experiments.errors import ConfigError
 from gpt_experiments.generation import SamplerConfig
 from gpt_experiments.model import GPTConfig
 
-# Keys a group holds for the code around it rather than for the class it configures.
-NOT_ARGUMENTS = {"sampler": {"prompts"}}
+# Keys a group holds for the code around it rather than for the class it configures
+# (optimizer.fused also takes "auto", resolved by lit_module.build_optimizer).
+NOT_ARGUMENTS = {"sampler": {"prompts"}, "optimizer": {"fused"}}
 
 
 def validate_config(cfg: DictConfig) -> None:

@@ -17,9 +17,8 @@ from torch.utils.data import DataLoader, Subset
 
 from gpt_experiments.errors import ConfigError, DataError
 from gpt_experiments.resumable_sampler import ResumableRandomSampler
-from gpt_experiments.text_files import read_text, resolve_text_files
+from gpt_experiments.text_files import resolve_text_files
 from gpt_experiments.token_cache import load_or_tokenize
-from gpt_experiments.tokenizer import END_OF_TEXT
 from gpt_experiments.windows import TokenWindows
 
 
@@ -42,6 +41,7 @@ class GPTDataModule(L.LightningDataModule):
         cache_dir: str | None = None,
         encoding_errors: str = "strict",
         seed: int = 0,
+        tokenize_workers: int | None = None,
     ) -> None:
         super().__init__()
         self.path = path
@@ -54,6 +54,7 @@ class GPTDataModule(L.LightningDataModule):
         self.cache_dir = cache_dir
         self.encoding_errors = encoding_errors
         self.seed = seed
+        self.tokenize_workers = tokenize_workers
         self.tokens: dict[str, np.ndarray] = {}
         # Set from a checkpoint: where the interrupted epoch stopped (see load_state_dict).
         self._resume_position: dict[str, int] | None = None
@@ -106,9 +107,13 @@ class GPTDataModule(L.LightningDataModule):
             )
 
     def _load_tokens(self) -> dict[str, np.ndarray]:
-        files = resolve_text_files(self.path)
-        text = f"{END_OF_TEXT}".join(read_text(f, self.encoding_errors) for f in files)
-        return load_or_tokenize(text, self.train_ratio, self.cache_dir)
+        return load_or_tokenize(
+            resolve_text_files(self.path),
+            self.train_ratio,
+            self.cache_dir,
+            self.encoding_errors,
+            self.tokenize_workers,
+        )
 
     def _windows(self, split: str) -> TokenWindows:
         windows = TokenWindows(self.tokens[split], self.max_length, self.stride)

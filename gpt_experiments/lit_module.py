@@ -41,12 +41,30 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, An
     ]
 
 
+# Device types with a fused (single-kernel) AdamW in torch.
+FUSED_DEVICE_TYPES = ("cuda", "cpu")
+
+
+def build_optimizer(model: nn.Module, spec: dict[str, Any]) -> torch.optim.Optimizer:
+    """The optimizer a Hydra ``_target_`` spec names, over :func:`parameter_groups` of ``model``.
+
+    ``fused: auto`` turns on the fused kernel when every parameter is on a device that has
+    one; an explicit ``true``/``false`` is passed through.
+    """
+    spec = dict(spec)
+    weight_decay = float(spec.pop("weight_decay", 0.0))
+    if spec.get("fused") == "auto":
+        spec["fused"] = all(p.device.type in FUSED_DEVICE_TYPES for p in model.parameters())
+    return instantiate(spec, params=parameter_groups(model, weight_decay), _convert_="all")
+
+
 class GPTLitModule(L.LightningModule):
     def __init__(
         self,
         model: dict[str, Any],
         optimizer: dict[str, Any],
         scheduler: dict[str, Any] | None = None,
+        compile_model: bool = False,
     ) -> None:
         """
         Args:
@@ -54,6 +72,7 @@ class GPTLitModule(L.LightningModule):
             optimizer: a Hydra ``_target_`` spec of a torch optimizer (``params`` is filled
                 in here); its ``weight_decay`` applies to the decay group only.
             scheduler: ``{"name": "constant" | "warmup_cosine", ...options}``.
+            compile_model: run the GPT through ``torch.compile`` (slow first steps, faster after).
         """
         super().__init__()
         # logger=False: the entry point logs the whole run config, with its metrics, instead.
@@ -63,6 +82,14 @@ class GPTLitModule(L.LightningModule):
         self.register_buffer("tokens_seen", torch.zeros((), dtype=torch.long))
         self.register_buffer("best_val_loss", torch.tensor(math.inf))
         self._eval_sums: dict[str, list[torch.Tensor]] = {}
+        self._compiled = False
+
+    def configure_model(self) -> None:
+        # Compiled in place: parameter names, and so checkpoints, stay those of the plain model.
+        # Lightning calls this for every fit/validate, so compile only once.
+        if self.hparams.compile_model and not self._compiled:
+            self.model.compile()
+            self._compiled = True
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         return self.model(idx)
@@ -120,10 +147,14 @@ class GPTLitModule(L.LightningModule):
             if count > 0
         }
 
+    def optimizer_step(self, epoch: int, batch_idx: int, optimizer, optimizer_closure=None) -> None:
+        super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
+        # Free the gradients now: Lightning would zero them only after the next forward
+        # pass, holding a model-sized buffer through it (~500 MB for GPT-2 small).
+        optimizer.zero_grad(set_to_none=True)
+
     def configure_optimizers(self):
-        spec = dict(self.hparams.optimizer)
-        weight_decay = float(spec.pop("weight_decay", 0.0))
-        optimizer = instantiate(spec, params=parameter_groups(self.model, weight_decay), _convert_="all")
+        optimizer = build_optimizer(self.model, self.hparams.optimizer)
         scheduler_spec = dict(self.hparams.scheduler or {"name": "constant"})
         scheduler = build_scheduler(
             optimizer, scheduler_spec.pop("name"), self.trainer.estimated_stepping_batches, **scheduler_spec

@@ -35,9 +35,16 @@ class GPTConfig:
     # "gpt2": N(0, 0.02) with residual projections scaled by 1/sqrt(2 n_layers) (OpenAI, nanoGPT).
     # "pytorch": PyTorch's default layer initialisation, as in the seed chapter's model.
     weight_init: str = "gpt2"
+    # Round the embedding/head rows up to a multiple of this (64 suits GPU matmul tiles);
+    # the extra ids are never produced: logits are cut back to vocab_size.
+    pad_vocab_to_multiple: int = 1
 
     def __post_init__(self) -> None:
         validate_gpt_config(self)
+
+    @property
+    def padded_vocab_size(self) -> int:
+        return math.ceil(self.vocab_size / self.pad_vocab_to_multiple) * self.pad_vocab_to_multiple
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -45,7 +52,7 @@ class GPTConfig:
 
 def validate_gpt_config(cfg: GPTConfig) -> None:
     """Raise ``ConfigError`` with a one-line message naming the bad key and what is allowed."""
-    for key in ("vocab_size", "context_length", "emb_dim", "n_heads", "n_layers"):
+    for key in ("vocab_size", "context_length", "emb_dim", "n_heads", "n_layers", "pad_vocab_to_multiple"):
         value = getattr(cfg, key)
         if not isinstance(value, int) or value <= 0:
             raise ConfigError(f"model.{key}={value!r} is invalid: it must be a positive integer")
@@ -162,12 +169,12 @@ class GPT(nn.Module):
     def __init__(self, cfg: GPTConfig) -> None:
         super().__init__()
         self.config = cfg
-        self.wte = nn.Embedding(cfg.vocab_size, cfg.emb_dim)
+        self.wte = nn.Embedding(cfg.padded_vocab_size, cfg.emb_dim)
         self.wpe = nn.Embedding(cfg.context_length, cfg.emb_dim)
         self.drop = nn.Dropout(cfg.drop_rate)
         self.h = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         self.ln_f = nn.LayerNorm(cfg.emb_dim, eps=1e-5)
-        self.lm_head = nn.Linear(cfg.emb_dim, cfg.vocab_size, bias=False)
+        self.lm_head = nn.Linear(cfg.emb_dim, cfg.padded_vocab_size, bias=False)
         if cfg.tie_embeddings:
             self.lm_head.weight = self.wte.weight  # weight tying: one tensor, not a copy
         if cfg.weight_init == "gpt2":
@@ -210,4 +217,8 @@ class GPT(nn.Module):
         x = self.drop(self.wte(idx) + self.wpe(positions))
         for layer, block in enumerate(self.h):
             x = block(x, cache, layer)
-        return self.lm_head(self.ln_f(x))
+        logits = self.lm_head(self.ln_f(x))
+        if self.config.padded_vocab_size != self.config.vocab_size:
+            # Padding ids are not tokens: drop their logits so no loss or sampler sees them.
+            logits = logits[..., : self.config.vocab_size]
+        return logits

@@ -1,4 +1,4 @@
-"""Finding and reading the text files a data config points at."""
+"""Finding the text files a data config points at."""
 
 from __future__ import annotations
 
@@ -37,18 +37,3 @@ def resolve_text_files(paths: str | list[str]) -> list[Path]:
                 f"data.path {pattern} does not exist: point data.path at a text file, directory or glob"
             )
     return files
-
-
-def read_text(path: Path, encoding_errors: str = "strict") -> str:
-    """Read UTF-8 text; a decoding error names the file and byte offset."""
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8", errors=encoding_errors)
-    except UnicodeDecodeError as err:
-        raise DataError(
-            f"{path} is not UTF-8 (byte {err.start}: {raw[err.start : err.start + 1]!r}): "
-            "convert it, or set data.encoding_errors=replace"
-        ) from None
-    if not text.strip():
-        raise DataError(f"{path} is empty: give a file with text in it")
-    return text

@@ -51,6 +51,19 @@ def build_callbacks(cfg: DictConfig, output_dir: Path) -> list[L.Callback]:
     return [*callbacks, LossHistory(str(output_dir)), *reliability]
 
 
+def apply_token_budget(trainer: L.Trainer, max_tokens: int, data: DictConfig) -> int:
+    """Make ``trainer`` stop after ``max_tokens`` training tokens (all ranks together).
+
+    Returns the number of optimizer steps that takes; the epoch limit is lifted.
+    """
+    tokens_per_step = data.batch_size * data.max_length * trainer.accumulate_grad_batches * trainer.world_size
+    steps = math.ceil(max_tokens / tokens_per_step)
+    # Trainer has no setter for these; its loops read them at every step.
+    trainer.fit_loop.epoch_loop.max_steps = steps
+    trainer.fit_loop.max_epochs = -1
+    return steps
+
+
 def train(cfg: DictConfig, output_dir: str | Path) -> float:
     """Train as ``cfg`` says, writing everything under ``output_dir``; returns the best val loss."""
     output_dir = Path(output_dir)
@@ -58,7 +71,10 @@ def train(cfg: DictConfig, output_dir: str | Path) -> float:
     L.seed_everything(cfg.seed, workers=True)
     datamodule = GPTDataModule(**plain(cfg.data), seed=cfg.seed)
     module = GPTLitModule(
-        model=plain(cfg.model), optimizer=plain(cfg.optimizer), scheduler=plain(cfg.scheduler)
+        model=plain(cfg.model),
+        optimizer=plain(cfg.optimizer),
+        scheduler=plain(cfg.scheduler),
+        compile_model=cfg.get("compile", False),
     )
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
     trainer: L.Trainer = instantiate(
@@ -67,6 +83,9 @@ def train(cfg: DictConfig, output_dir: str | Path) -> float:
         callbacks=build_callbacks(cfg, output_dir),
         plugins=[AtomicCheckpointIO()],
     )
+    if cfg.get("max_tokens"):
+        steps = apply_token_budget(trainer, cfg.max_tokens, cfg.data)
+        print(f"max_tokens={cfg.max_tokens:,}: training for {steps:,} optimizer steps")
     if logger:
         # Declared once with placeholder values; the module logs the real ones each validation.
         logger.log_hyperparams(run_hparams(cfg), dict.fromkeys(HPARAMS_METRICS, math.nan))

@@ -2,7 +2,6 @@ import hashlib
 from importlib import resources
 
 from gpt_experiments.config import asset_path
-from gpt_experiments.token_cache import split_text
 from gpt_experiments.tokenizer import END_OF_TEXT_ID, GPT2_RANKS_SHA256, decode, encode, gpt2_tokenizer
 
 
@@ -35,6 +34,8 @@ def test_the_verdict_is_5145_tokens():
 
 
 def test_tiny_shakespeare_splits_into_301966_and_36059_tokens():
-    parts = split_text(read_asset("tinyshakespeare.txt"), 0.9)
+    text = read_asset("tinyshakespeare.txt")
+    split_at = int(0.9 * len(text))  # the seed's 90/10 split by characters
+    parts = {"train": text[:split_at], "val": text[split_at:]}
     counts = {name: len(gpt2_tokenizer().encode_ordinary(text)) for name, text in parts.items()}
     assert counts == {"train": 301_966, "val": 36_059}

@@ -1,0 +1,29 @@
+"""One measurement in a fresh process: ``python -m gpt_experiments.benchmarking.worker SECTION JSON``.
+
+Prints the result as one JSON line starting with ``RESULT``, after whatever the run logs.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from gpt_experiments.benchmarking.data_speed import measure_tokenization, measure_window_memory
+from gpt_experiments.benchmarking.generation_speed import measure_generation
+from gpt_experiments.benchmarking.training_speed import TrainSetup, measure_training
+
+SECTIONS = {
+    "train": lambda settings: measure_training(TrainSetup(**settings)),
+    "generate": lambda settings: measure_generation(**settings),
+    "tokenize": lambda settings: measure_tokenization(**settings),
+    "memory": lambda settings: measure_window_memory(**settings),
+}
+
+
+def main() -> None:
+    section, settings = sys.argv[1], json.loads(sys.argv[2])
+    print("RESULT " + json.dumps(SECTIONS[section](settings)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
