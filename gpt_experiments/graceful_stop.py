@@ -58,6 +58,9 @@ class SaveAndStopOnSignal(L.Callback):
             f"continue with resume={self.run_dir}"
         )
 
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._restore_handlers()
+
     def on_exception(
         self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
     ) -> None:
@@ -67,6 +70,10 @@ class SaveAndStopOnSignal(L.Callback):
         self._restore_handlers()
 
     def _restore_handlers(self) -> None:
+        # Only while ours is still installed: the previous handler may be Lightning's own,
+        # which it removes at teardown; putting it back afterwards would keep the whole
+        # Trainer (and model) alive after the run, job after job in a sweep.
         for sig, handler in self._previous_handlers.items():
-            signal.signal(sig, handler)
+            if signal.getsignal(sig) == self._on_signal:
+                signal.signal(sig, handler)
         self._previous_handlers = {}

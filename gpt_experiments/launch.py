@@ -89,9 +89,11 @@ def check_checkpoint(path: Path, model: dict[str, Any]) -> None:
             "pass a .ckpt written by scripts/train.py"
         )
     current = GPTConfig(**model).to_dict()
-    differing = [key for key in current if key != "drop_rate" and saved.get(key) != current[key]]
+    # Checkpoints written before a setting existed hold its default.
+    saved = {**GPTConfig().to_dict(), **saved}
+    differing = [key for key in current if key != "drop_rate" and saved[key] != current[key]]
     if differing:
-        theirs = " ".join(f"model.{key}={saved.get(key)}" for key in differing)
+        theirs = " ".join(f"model.{key}={saved[key]}" for key in differing)
         ours = ", ".join(f"{key}={current[key]}" for key in differing)
         raise CheckpointError(
             f"{path} holds a different model ({theirs}) than the config ({ours}): "
