@@ -8,7 +8,7 @@ Uses a randomly initialised GPT-2 small (124M); no checkpoint needed.
 import argparse
 import json
 
-from gpt_experiments.benchmarking import benchmark_generation
+from gpt_experiments.benchmarking.generation_vs_seed import benchmark_generation
 
 
 def main() -> None:

@@ -9,12 +9,15 @@ import json
 import sys
 
 from gpt_experiments.benchmarking.data_speed import measure_tokenization, measure_window_memory
-from gpt_experiments.benchmarking.generation_speed import measure_generation
+from gpt_experiments.benchmarking.generation_vs_seed import benchmark_generation
 from gpt_experiments.benchmarking.training_speed import TrainSetup, measure_training
+from gpt_experiments.model import GPTConfig
 
 SECTIONS = {
     "train": lambda settings: measure_training(TrainSetup(**settings)),
-    "generate": lambda settings: measure_generation(**settings),
+    "generate": lambda settings: benchmark_generation(
+        GPTConfig(**{**settings["model"], "drop_rate": 0.0}), new_tokens=settings["new_tokens"]
+    ),
     "tokenize": lambda settings: measure_tokenization(**settings),
     "memory": lambda settings: measure_window_memory(**settings),
 }
