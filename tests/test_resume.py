@@ -27,6 +27,7 @@ RESUMABLE_RUN = [
     "trainer.limit_train_batches=8",
     "trainer.limit_val_batches=2",
     "callbacks.last_checkpoint.every_n_train_steps=5",
+    "trainer.log_every_n_steps=1",  # every step in TensorBoard, to check the resumed curve continues
     "+callbacks.step_losses._target_=tests.step_losses.StepLossRecorder",
 ]
 KILL_AFTER_STEP = 10  # epoch 1, batch 2 of 8: the resumed run must skip into the epoch's order
