@@ -65,8 +65,15 @@ class SpeedMonitor(L.Callback):
         self._window_start = time.perf_counter()
         self._window_tokens = 0
 
+    def on_validation_start(self, trainer: L.Trainer, pl_module: GPTLitModule) -> None:
+        # Validation time is not training time: bank the steps so far, restart after it.
+        if self._window_tokens:
+            self._total_time += time.perf_counter() - self._window_start
+            self._total_tokens += self._window_tokens
+            self._window_tokens = 0
+
     def on_validation_end(self, trainer: L.Trainer, pl_module: GPTLitModule) -> None:
-        self._start_window()  # validation time is not training time
+        self._start_window()
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: GPTLitModule, outputs, batch, batch_idx
@@ -91,6 +98,11 @@ class SpeedMonitor(L.Callback):
             achieved = tokens_per_sec * self._flops_per_token / trainer.world_size
             pl_module.log("perf/mfu", achieved / self.peak_flops_per_sec, on_step=True, on_epoch=False)
         self._start_window()
+
+    @property
+    def measured_tokens(self) -> int:
+        """Training tokens inside the timed windows so far (validation excluded, no token lost)."""
+        return self._total_tokens
 
     def on_train_end(self, trainer: L.Trainer, pl_module: GPTLitModule) -> None:
         if self._total_time:

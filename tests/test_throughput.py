@@ -42,6 +42,24 @@ def test_speed_monitor_logs_tokens_per_second_mfu_and_memory():
     assert metrics["perf/mfu"] == pytest.approx(float(expected_mfu), rel=1e-4)
 
 
+def test_summary_counts_every_trained_token_across_validations():
+    module = GPTLitModule(model=TINY, optimizer={"_target_": "torch.optim.AdamW", "lr": 1e-3})
+    tokens = np.random.default_rng(0).integers(0, 101, 200).astype(np.uint16)
+    loader = DataLoader(TokenWindows(tokens, max_length=8, stride=8), batch_size=4)  # 6 batches
+    monitor = SpeedMonitor(log_every_n_steps=4)  # windows cut by each epoch-end validation
+    trainer = L.Trainer(
+        max_epochs=2,
+        logger=False,
+        callbacks=[monitor],
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+    trainer.fit(module, train_dataloaders=loader, val_dataloaders=loader)
+    assert monitor.measured_tokens == 2 * 6 * 4 * 8
+
+
 def test_max_tokens_becomes_max_steps(compose_train):
     cfg = compose_train(
         "model=tiny", "data.batch_size=4", "trainer.accumulate_grad_batches=2", "max_tokens=20481"
