@@ -20,6 +20,11 @@ from gpt_experiments.tokenizer import decode, encode
 HISTORY_FIELDS = ("step", "epoch", "tokens_seen", "train_loss", "val_loss", "val_ppl")
 
 
+def perplexity(loss: float) -> float:
+    """exp(loss), capped before float overflow (a diverged run still gets a plottable value)."""
+    return math.exp(min(loss, 700.0))
+
+
 def _tensorboard(trainer: L.Trainer) -> TensorBoardLogger | None:
     return next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
 
@@ -59,7 +64,7 @@ class LossHistory(L.Callback):
             "tokens_seen": tokens,
             "train_loss": losses.get("train_eval", math.nan),
             "val_loss": losses["val"],
-            "val_ppl": math.exp(min(losses["val"], 700.0)),
+            "val_ppl": perplexity(losses["val"]),
         }
         self.rows.append(row)
         tensorboard = _tensorboard(trainer)
@@ -83,7 +88,7 @@ class LossHistory(L.Callback):
             losses = {"Training loss": [r["train_loss"] for r in self.rows], **losses}
         plot_curves(epochs, tokens, losses, "Loss", self.output_dir / "loss.png")
         ppl = {
-            name.replace("loss", "perplexity"): [math.exp(min(v, 700.0)) for v in values]
+            name.replace("loss", "perplexity"): [perplexity(v) for v in values]
             for name, values in losses.items()
         }
         plot_curves(epochs, tokens, ppl, "Perplexity", self.output_dir / "perplexity.png")

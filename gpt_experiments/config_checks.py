@@ -21,7 +21,7 @@ from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
 
 from gpt_experiments.datamodule import GPTDataModule
 from gpt_experiments.errors import ConfigError
-from gpt_experiments.generation import SamplerConfig
+from gpt_experiments.generation import SamplerConfig, sampler_and_prompts
 from gpt_experiments.model import GPTConfig
 
 # Keys a group holds for the code around it rather than for the class it configures
@@ -50,10 +50,8 @@ def validate_config(cfg: DictConfig) -> None:
             "the size of the position table: lower data.max_length or raise model.context_length"
         )
     check_training_length(cfg.trainer)
-    sampler = resolved_values(cfg.sampler, "sampler")
-    SamplerConfig(**{k: v for k, v in sampler.items() if k not in NOT_ARGUMENTS["sampler"]}).validate(
-        model.vocab_size
-    )
+    sampler, _ = sampler_and_prompts(resolved_values(cfg.sampler, "sampler"))
+    sampler.validate(model.vocab_size)
 
 
 def check_training_length(trainer: DictConfig) -> None:
