@@ -92,7 +92,8 @@ class GPTDataModule(L.LightningDataModule):
 
     def prepare_data(self) -> None:
         # Runs once per node before setup: fills the token cache so ranks don't race on it.
-        self._load_tokens()
+        # Kept, so this process's setup() does not hash (or, uncached, tokenize) the corpus again.
+        self.tokens = self._load_tokens()
 
     def setup(self, stage: str | None = None) -> None:
         if not self.tokens:
