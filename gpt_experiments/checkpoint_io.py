@@ -60,13 +60,19 @@ def find_checkpoint(path: str | Path, prefer: str = "best") -> Path:
 def model_from_checkpoint_dict(ckpt: dict, source: str | Path = "checkpoint") -> GPT:
     """Build a GPT from a loaded project checkpoint dict."""
     try:
-        config = GPTConfig(**ckpt["hyper_parameters"]["model"])
-        state = ckpt["state_dict"]
+        settings, state = ckpt["hyper_parameters"]["model"], ckpt["state_dict"]
     except (KeyError, TypeError) as err:
         raise CheckpointError(
             f"{source} is not a gpt-experiments checkpoint (no {err} entry): "
             "convert other formats with scripts/convert_checkpoint.py"
         ) from err
+    unknown = sorted(set(settings) - set(GPTConfig.__dataclass_fields__))
+    if unknown:
+        raise CheckpointError(
+            f"{source} has model settings this version does not know: {unknown}; "
+            "load it with the gpt-experiments version that wrote it"
+        )
+    config = GPTConfig(**settings)
     model = GPT(config)
     weights = {k.removeprefix(MODEL_PREFIX): v for k, v in state.items() if k.startswith(MODEL_PREFIX)}
     model.load_state_dict(weights)

@@ -54,3 +54,13 @@ def test_malicious_pytorch_model_bin_is_refused(tmp_path):
         read_pretrained(tmp_path)
     assert not marker.exists()
     assert "\n" not in str(err.value)
+
+
+def test_checkpoint_with_unknown_model_settings_names_them(tmp_path):
+    path = tmp_path / "last.ckpt"
+    torch.save({"state_dict": {}, "hyper_parameters": {"model": {"emb_dim": 8, "init": "pytorch"}}}, path)
+    with pytest.raises(CheckpointError, match=r"has model settings this version does not know: \['init'\]"):
+        load_model(path)
+    torch.save({"state_dict": {}}, path)
+    with pytest.raises(CheckpointError, match="not a gpt-experiments checkpoint .no 'hyper_parameters'"):
+        load_model(path)
