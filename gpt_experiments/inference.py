@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from gpt_experiments.convert.formats import load_any_model
+from gpt_experiments.inference_precision import resolve_precision, to_inference_precision
 from gpt_experiments.model import GPT
 
 
@@ -24,9 +25,12 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def load_inference_model(ckpt: str | None, device: str = "cpu") -> GPT:
-    """A model in eval mode on ``device``, from a project checkpoint or run folder, an OpenAI
-    GPT-2 folder or a Hugging Face GPT-2 folder. The one place the CLIs read weights."""
+def load_inference_model(ckpt: str | None, device: str = "cpu", precision: str = "fp32") -> GPT:
+    """A model in eval mode on ``device`` at ``precision`` (auto, fp32, bf16), from a project
+    checkpoint or run folder, an OpenAI GPT-2 folder or a Hugging Face GPT-2 folder. The one
+    place the CLIs read weights."""
     if not ckpt:
         raise ValueError("ckpt is not set: pass ckpt=<run folder or .ckpt file>")
-    return load_any_model(ckpt).to(resolve_device(device)).eval()
+    target = resolve_device(device)
+    dtype = resolve_precision(precision, target)  # before loading: a typo should not wait for the weights
+    return to_inference_precision(load_any_model(ckpt).to(target).eval(), dtype)

@@ -19,7 +19,7 @@ def main(cfg: DictConfig) -> None:
     with exit_on_user_error():
         sampler, config_prompts = sampler_and_prompts(cfg.sampler)
         prompts = read_prompts(cfg.prompt, cfg.prompts_file, config_prompts)
-        model = load_inference_model(cfg.ckpt, cfg.device)
+        model = load_inference_model(cfg.ckpt, cfg.device, cfg.precision)
         print_generations(model, prompts, sampler, cfg.batch_size)
 
 

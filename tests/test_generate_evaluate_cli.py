@@ -96,7 +96,12 @@ def test_generate_cli_runs_a_prompts_file_in_batches(checkpoint, tmp_path):
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("Every effort moves you\nI had always\nThe sun\n")
     result = run_script(
-        "generate.py", f"ckpt={checkpoint}", f"prompts_file={prompts}", "sampler=nucleus", cwd=tmp_path
+        "generate.py",
+        f"ckpt={checkpoint}",
+        f"prompts_file={prompts}",
+        "sampler=nucleus",
+        "precision=bf16",
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.count(f"\n{BATCH_SEPARATOR}\n") == 3
@@ -111,6 +116,7 @@ def test_generate_cli_runs_a_prompts_file_in_batches(checkpoint, tmp_path):
         (["sampler.temperature=-1"], "sampler.temperature=-1 is invalid"),
         (["prompt=" + "word " * 40], "longer than the model's context length 32"),
         (["ckpt=/nonexistent/run"], "does not exist"),
+        (["precision=fp16"], "precision='fp16' is unknown: use one of auto, fp32, bf16"),
     ],
 )
 def test_generate_cli_bad_values_are_one_line_errors(checkpoint, tmp_path, overrides, message):
