@@ -2,6 +2,7 @@
 
     python scripts/benchmark_generation.py [--prompt-tokens 64] [--new-tokens 128] [--repeats 2]
 
+Runs the seed loop (fp32, as the chapter) and the KV cache in fp32 and bf16, side by side.
 Uses a randomly initialised GPT-2 small (124M); no checkpoint needed.
 """
 
