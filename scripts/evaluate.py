@@ -22,7 +22,7 @@ def main(cfg: DictConfig) -> None:
         paths = cfg.text_path or OmegaConf.select(cfg, "data.path")
         paths = OmegaConf.to_object(paths) if OmegaConf.is_config(paths) else paths
         token_ids = encode(read_texts(paths))
-        model = load_inference_model(cfg.ckpt, cfg.device)
+        model = load_inference_model(cfg.ckpt, cfg.device, cfg.precision)
         result = sliding_window_perplexity(model, token_ids, cfg.stride, cfg.context_length)
         print(json.dumps({"text": paths, **asdict(result)}, indent=2))
 

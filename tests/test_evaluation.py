@@ -9,6 +9,7 @@ import torch
 import transformers
 
 from gpt_experiments.evaluation import read_texts, sliding_window_perplexity, window_spans
+from gpt_experiments.inference_precision import to_inference_precision
 from gpt_experiments.model import GPT, GPTConfig
 
 TINY = GPTConfig(vocab_size=97, context_length=16, emb_dim=32, n_heads=4, n_layers=2, drop_rate=0.0)
@@ -100,6 +101,16 @@ def test_perplexity_matches_transformers_on_the_same_weights(stride):
     nll_sum, n_tokens = hf_exact_nll(hf, ids, stride)
     assert ours.tokens_scored == n_tokens
     assert ours.perplexity == pytest.approx(math.exp(nll_sum / n_tokens), rel=1e-5)
+
+
+def test_bf16_weights_change_the_perplexity_by_well_under_a_percent():
+    model = project_model_from(tiny_hf_model())
+    ids = torch.randint(0, TINY.vocab_size, (60,), generator=torch.Generator().manual_seed(3)).tolist()
+    fp32 = sliding_window_perplexity(model, ids, stride=8, progress=False)
+    bf16 = sliding_window_perplexity(to_inference_precision(model, "bf16"), ids, stride=8, progress=False)
+    assert bf16.tokens_scored == fp32.tokens_scored
+    assert bf16.perplexity != fp32.perplexity  # it really ran in bf16
+    assert bf16.perplexity == pytest.approx(fp32.perplexity, rel=5e-3)
 
 
 def test_perplexity_matches_the_guide_loop_where_its_token_count_is_exact():
