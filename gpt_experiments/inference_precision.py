@@ -39,8 +39,13 @@ def has_native_bf16(device: torch.device) -> bool:
 
 
 def onednn_packing_available() -> bool:
-    """Whether this torch build has the oneDNN ops that :class:`PackedLinear` calls."""
-    return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_reorder_linear_weight")
+    """Whether this torch build and CPU can run the oneDNN bf16 ops :class:`PackedLinear` calls
+    (older CPUs without AVX512 fall back to plain bf16 layers: slow, but they work)."""
+    return (
+        torch.backends.mkldnn.is_available()
+        and hasattr(torch.ops.mkldnn, "_reorder_linear_weight")
+        and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    )
 
 
 class PackedLinear(nn.Module):

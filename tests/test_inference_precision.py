@@ -22,7 +22,7 @@ from gpt_experiments.inference_precision import (
 from gpt_experiments.model import GPT, GPTConfig
 
 TINY = GPTConfig(vocab_size=97, context_length=24, emb_dim=32, n_heads=4, n_layers=2, drop_rate=0.0)
-needs_onednn = pytest.mark.skipif(not onednn_packing_available(), reason="torch built without oneDNN")
+needs_onednn = pytest.mark.skipif(not onednn_packing_available(), reason="no oneDNN bf16 here")
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +83,15 @@ def test_bf16_cached_greedy_matches_bf16_uncached_greedy(bf16_model, prompt_leng
 def test_bf16_sampling_with_a_seed_is_reproducible(bf16_model):
     sampler = SamplerConfig(max_new_tokens=20, temperature=1.0, top_k=10, seed=4)
     assert generate(bf16_model, [[1, 2, 3]], sampler) == generate(bf16_model, [[1, 2, 3]], sampler)
+
+
+def test_without_onednn_bf16_the_layers_are_cast_not_packed(monkeypatch, fp32_model):
+    monkeypatch.setattr(inference_precision, "onednn_packing_available", lambda: False)
+    model = to_inference_precision(copy.deepcopy(fp32_model), "bf16")
+    assert isinstance(model.lm_head, nn.Linear) and model.lm_head.weight is model.wte.weight
+    assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
+    prompt, sampler = [[1, 2, 3]], SamplerConfig(max_new_tokens=30)
+    assert generate(model, prompt, sampler) == generate(model, prompt, sampler, use_cache=False)
 
 
 def test_fp32_leaves_the_model_as_it_is(fp32_model):
