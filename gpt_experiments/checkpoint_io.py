@@ -9,6 +9,7 @@ the :class:`~gpt_experiments.model.GPTConfig` as a plain dict. Files are loaded 
 from __future__ import annotations
 
 import pickle
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +25,18 @@ class CheckpointError(UserError):
     """A file is missing, unreadable, unsafe or not a checkpoint of this project."""
 
 
-def safe_torch_load(path: str | Path) -> Any:
-    """``torch.load`` that never executes code from the file and fails with one clear line."""
+def safe_torch_load(path: str | Path, mmap: bool = False) -> Any:
+    """``torch.load`` that never executes code from the file and fails with one clear line.
+
+    ``mmap=True`` maps tensors from the file instead of reading them, so a caller that only
+    needs the weights never pulls a training checkpoint's optimizer state (twice the
+    weights, for Adam) into memory. Only zip-format files (torch.save's default) can be mapped.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist: pass the path of a .ckpt/.pt file")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap and zipfile.is_zipfile(path))
     except pickle.UnpicklingError as err:
         raise CheckpointError(
             f"{path} was refused: it contains pickled objects that could run code "
@@ -72,17 +78,14 @@ def model_from_checkpoint_dict(ckpt: dict, source: str | Path = "checkpoint") ->
             f"{source} has model settings this version does not know: {unknown}; "
             "load it with the gpt-experiments version that wrote it"
         )
-    config = GPTConfig(**settings)
-    model = GPT(config)
     weights = {k.removeprefix(MODEL_PREFIX): v for k, v in state.items() if k.startswith(MODEL_PREFIX)}
-    model.load_state_dict(weights)
-    return model
+    return GPT.from_weights(GPTConfig(**settings), weights)
 
 
 def load_model(path: str | Path) -> GPT:
     """A GPT (in eval mode, on CPU) from a project checkpoint file or run folder."""
     file = find_checkpoint(path)
-    model = model_from_checkpoint_dict(safe_torch_load(file), file)
+    model = model_from_checkpoint_dict(safe_torch_load(file, mmap=True), file)
     return model.eval()
 
 

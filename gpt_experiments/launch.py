@@ -81,7 +81,7 @@ def check_checkpoint(path: Path, model: dict[str, Any]) -> None:
                 raise CheckpointError(
                     f"{path} is not a checkpoint file: pass a .ckpt written by scripts/train.py"
                 )
-    checkpoint = safe_torch_load(path)
+    checkpoint = safe_torch_load(path, mmap=True)  # only its settings are read here
     saved = checkpoint.get("hyper_parameters", {}).get("model") if isinstance(checkpoint, dict) else None
     if saved is None or "optimizer_states" not in checkpoint:
         raise CheckpointError(

@@ -8,7 +8,7 @@ import pickle
 import pytest
 import torch
 
-from gpt_experiments.checkpoint_io import CheckpointError, load_model
+from gpt_experiments.checkpoint_io import CheckpointError, load_model, safe_torch_load
 from gpt_experiments.convert.formats import read_pretrained
 
 
@@ -64,3 +64,20 @@ def test_checkpoint_with_unknown_model_settings_names_them(tmp_path):
     torch.save({"state_dict": {}}, path)
     with pytest.raises(CheckpointError, match="not a gpt-experiments checkpoint .no 'hyper_parameters'"):
         load_model(path)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="reads Linux's /proc")
+def test_mapped_load_leaves_optimizer_state_on_disk(tmp_path):
+    def resident_mb() -> float:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+    path = tmp_path / "last.ckpt"
+    torch.save({"state_dict": {}, "optimizer_states": [torch.ones(16 * 1024 * 1024)]}, path)  # 64 MB
+    before = resident_mb()
+    mapped = safe_torch_load(path, mmap=True)
+    assert resident_mb() - before < 16
+    before = resident_mb()
+    read = safe_torch_load(path)
+    assert resident_mb() - before > 60
+    assert torch.equal(mapped["optimizer_states"][0], read["optimizer_states"][0])
