@@ -185,6 +185,20 @@ class GPT(nn.Module):
                 if name.endswith("c_proj.weight"):
                     nn.init.normal_(param, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layers))
 
+    @classmethod
+    def from_weights(cls, cfg: GPTConfig, state: dict[str, torch.Tensor]) -> GPT:
+        """A GPT that holds ``state``'s tensors themselves (memory-mapped ones stay mapped).
+
+        Built on the meta device, so no random initialisation runs (seconds to minutes for
+        the large sizes on a CPU) and no second copy of the weights is allocated.
+        """
+        with torch.device("meta"):
+            model = cls(cfg)
+        model.load_state_dict(state, assign=True)
+        if cfg.tie_embeddings:
+            model.lm_head.weight = model.wte.weight  # assign gave the head a Parameter of its own
+        return model
+
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
         if isinstance(module, (nn.Linear, nn.Embedding)):

@@ -35,6 +35,20 @@ def test_output_head_is_the_token_embedding_tensor():
     assert model.lm_head.weight[3, 4] == 123.0
 
 
+@pytest.mark.parametrize("tied", [True, False])
+def test_from_weights_holds_the_given_tensors_without_copying_or_untying(tied):
+    original = tiny(tie_embeddings=tied)
+    state = {name: tensor.clone() for name, tensor in original.state_dict().items()}
+    model = GPT.from_weights(original.config, state).eval()
+    assert model.wte.weight.data_ptr() == state["wte.weight"].data_ptr()
+    assert (model.lm_head.weight is model.wte.weight) == tied
+    assert not any(p.is_meta for p in model.parameters())
+    idx = torch.randint(0, 101, (2, 9))
+    torch.testing.assert_close(model(idx), original(idx), rtol=0, atol=0)
+    with pytest.raises(RuntimeError, match="Missing key"):
+        GPT.from_weights(original.config, {k: v for k, v in state.items() if k != "ln_f.bias"})
+
+
 def test_logits_shape_and_causality():
     model = tiny()
     idx = torch.randint(0, 101, (2, 9))
