@@ -32,5 +32,6 @@ def load_inference_model(ckpt: str | None, device: str = "cpu", precision: str =
     if not ckpt:
         raise ValueError("ckpt is not set: pass ckpt=<run folder or .ckpt file>")
     target = resolve_device(device)
-    dtype = resolve_precision(precision, target)  # before loading: a typo should not wait for the weights
-    return to_inference_precision(load_any_model(ckpt).to(target).eval(), dtype)
+    # Resolved before loading, so that a typo does not wait for the weights.
+    chosen_precision = resolve_precision(precision, target)
+    return to_inference_precision(load_any_model(ckpt).to(target).eval(), chosen_precision)
