@@ -8,6 +8,7 @@ the :class:`~gpt_experiments.model.GPTConfig` as a plain dict. Files are loaded 
 
 from __future__ import annotations
 
+import os
 import pickle
 import zipfile
 from pathlib import Path
@@ -67,6 +68,8 @@ def model_from_checkpoint_dict(ckpt: dict, source: str | Path = "checkpoint") ->
     """Build a GPT from a loaded project checkpoint dict."""
     try:
         settings, state = ckpt["hyper_parameters"]["model"], ckpt["state_dict"]
+        if not isinstance(settings, dict):
+            raise TypeError("'hyper_parameters.model' mapping")
     except (KeyError, TypeError) as err:
         raise CheckpointError(
             f"{source} is not a gpt-experiments checkpoint (no {err} entry): "
@@ -91,11 +94,35 @@ def load_model(path: str | Path) -> GPT:
 
 def save_model(model: GPT, path: str | Path) -> Path:
     """Write ``model`` as a checkpoint that :func:`load_model` (and Lightning's layout) reads."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     checkpoint = {
         "state_dict": {MODEL_PREFIX + name: tensor.cpu() for name, tensor in model.state_dict().items()},
         "hyper_parameters": {"model": model.config.to_dict()},
     }
-    torch.save(checkpoint, path)
-    return path
+    atomic_torch_save(checkpoint, path)
+    return Path(path)
+
+
+def atomic_torch_save(obj: Any, path: str | Path) -> None:
+    """``torch.save`` to a temporary file beside ``path``, flushed to disk, then renamed over it.
+
+    ``os.replace`` swaps the name in one step, so a crash in the middle of a save leaves the
+    previous file complete, and a process that has the old file memory-mapped (a model
+    loaded from it) keeps reading the old contents instead of a file truncated under it.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    # Persist the rename itself, so a power loss cannot bring the old name back.
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)

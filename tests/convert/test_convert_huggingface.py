@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
@@ -10,7 +11,7 @@ from safetensors.torch import load_file, save_file
 from transformers import GPT2LMHeadModel
 
 from gpt_experiments.checkpoint_io import CheckpointError, load_model, save_model
-from gpt_experiments.convert.formats import detect_format, load_any_model, read_pretrained
+from gpt_experiments.convert.formats import convert, detect_format, load_any_model, read_pretrained
 from gpt_experiments.convert.huggingface import read_huggingface, write_huggingface
 from gpt_experiments.convert.pretrained import model_from_pretrained
 from gpt_experiments.model import GPT, GPTConfig
@@ -45,6 +46,22 @@ def test_project_checkpoint_round_trip_is_bit_exact(model, tmp_path):
     back = load_model(save_model(model, tmp_path / "run" / "tiny.ckpt"))
     assert_same_weights(model, back)
     assert back.lm_head.weight is back.wte.weight
+
+
+def test_converting_a_checkpoint_onto_itself_keeps_it_whole(model, tmp_path):
+    """Loading maps the file's tensors; overwriting it in place would pull them from under the model."""
+    path = save_model(model, tmp_path / "tiny.ckpt")
+    convert(path, path, to="project")  # e.g. to drop a training checkpoint's optimizer state
+    assert_same_weights(model, load_model(path))
+    assert [p.name for p in tmp_path.iterdir()] == ["tiny.ckpt"]  # no temporary file left
+
+
+def test_bf16_checkpoints_load_as_fp32_models(model, tmp_path):
+    path = save_model(copy.deepcopy(model).to(torch.bfloat16), tmp_path / "bf16.ckpt")
+    back = load_model(path)
+    assert {p.dtype for p in back.parameters()} == {torch.float32}
+    assert back.lm_head.weight is back.wte.weight
+    torch.testing.assert_close(back.wte.weight, model.wte.weight.bfloat16().float())
 
 
 def test_transformers_loads_the_export(model, tiny_tokens, tmp_path):

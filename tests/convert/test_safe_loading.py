@@ -64,6 +64,12 @@ def test_checkpoint_with_unknown_model_settings_names_them(tmp_path):
     torch.save({"state_dict": {}}, path)
     with pytest.raises(CheckpointError, match="not a gpt-experiments checkpoint .no 'hyper_parameters'"):
         load_model(path)
+    for settings in (None, "gpt2"):
+        torch.save({"state_dict": {}, "hyper_parameters": {"model": settings}}, path)
+        with pytest.raises(
+            CheckpointError, match="not a gpt-experiments checkpoint .no 'hyper_parameters.model'"
+        ):
+            load_model(path)
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="reads Linux's /proc")
