@@ -187,14 +187,18 @@ class GPT(nn.Module):
 
     @classmethod
     def from_weights(cls, cfg: GPTConfig, state: dict[str, torch.Tensor]) -> GPT:
-        """A GPT that holds ``state``'s tensors themselves (memory-mapped ones stay mapped).
+        """A GPT that holds ``state``'s fp32 tensors themselves (memory-mapped ones stay mapped).
 
         Built on the meta device, so no random initialisation runs (seconds to minutes for
-        the large sizes on a CPU) and no second copy of the weights is allocated.
+        the large sizes on a CPU) and no second copy of the weights is allocated. Tensors
+        saved in another float type (a ``bf16-true`` run) are converted to fp32, the model's
+        own type, as ``load_state_dict`` without ``assign`` would.
         """
         with torch.device("meta"):
             model = cls(cfg)
-        model.load_state_dict(state, assign=True)
+        model.load_state_dict(
+            {k: v.float() if v.is_floating_point() else v for k, v in state.items()}, assign=True
+        )
         if cfg.tie_embeddings:
             model.lm_head.weight = model.wte.weight  # assign gave the head a Parameter of its own
         return model
