@@ -9,6 +9,9 @@ the model is prepared.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import NoReturn
+
 import torch
 from torch import nn
 
@@ -30,7 +33,8 @@ def resolve_precision(name: str, device: torch.device) -> str:
 def has_native_bf16(device: torch.device) -> bool:
     """Whether ``device`` has bf16 arithmetic units; where bf16 is emulated, fp32 is faster."""
     if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
+        # Ampere (compute capability 8) and later; is_bf16_supported() also counts emulation.
+        return torch.cuda.get_device_capability(device)[0] >= 8
     if device.type == "cpu":
         # x86 AVX512-BF16 or AMX. These probes are private torch helpers, absent in some builds.
         probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
@@ -51,7 +55,9 @@ def onednn_packing_available() -> bool:
 class PackedLinear(nn.Module):
     """A bf16 ``nn.Linear`` for CPU inference whose weight is laid out once for oneDNN.
 
-    Holds buffers, not parameters: it cannot be trained and adds nothing to a state dict.
+    The packed weight is an opaque oneDNN tensor held as a buffer, not a parameter: the
+    layer cannot be trained, copied, saved (it adds nothing to a state dict), counted by
+    ``num_parameters`` or moved to another dtype or device. Load the checkpoint again instead.
     """
 
     def __init__(self, linear: nn.Linear) -> None:
@@ -66,6 +72,13 @@ class PackedLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.ops.mkldnn._linear_pointwise(x, self.packed_weight, self.bias, "none", [], "")
+
+    def _apply(self, fn: Callable[[torch.Tensor], torch.Tensor], recurse: bool = True) -> NoReturn:
+        # .to()/.float()/.cuda() end here; the opaque packed tensor would fail deep inside oneDNN.
+        raise RuntimeError(
+            "a model converted with precision=bf16 cannot change dtype or device: "
+            "load the checkpoint again with the precision and device you want"
+        )
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bf16, oneDNN-packed"
@@ -82,7 +95,7 @@ def to_inference_precision(model: GPT, precision: str) -> GPT:
         raise ConfigError(f"precision={precision!r} is unknown here: use fp32 or bf16")
     if precision == "fp32":
         return model
-    model.to(torch.bfloat16)
+    model.requires_grad_(False).to(torch.bfloat16)
     if next(model.parameters()).device.type == "cpu" and onednn_packing_available():
         _pack_linears(model)
     return model

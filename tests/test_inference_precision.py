@@ -107,6 +107,20 @@ def test_auto_picks_bf16_only_where_the_hardware_has_it(monkeypatch, native):
     assert resolve_precision("bf16", torch.device("cpu")) == "bf16"
 
 
+@pytest.mark.parametrize(("capability", "native"), [((7, 5), False), ((8, 0), True), ((9, 0), True)])
+def test_auto_uses_bf16_on_ampere_and_later_gpus_only(monkeypatch, capability, native):
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device: capability)
+    assert resolve_precision("auto", torch.device("cuda:1")) == ("bf16" if native else "fp32")
+
+
+@needs_onednn
+def test_a_packed_model_refuses_to_change_dtype_with_a_clear_message(fp32_model):
+    model = to_inference_precision(copy.deepcopy(fp32_model), "bf16")
+    assert not any(p.requires_grad for p in model.parameters())
+    with pytest.raises(RuntimeError, match="cannot change dtype or device: load the checkpoint again"):
+        model.float()
+
+
 def test_apple_gpus_stay_in_fp32():
     assert resolve_precision("auto", torch.device("mps")) == "fp32"
 
