@@ -61,6 +61,12 @@ def complete_texts(
     return [decode([t for t in row if t != sampler.eos_id]) for row in rows]
 
 
+def check_request(model: GPT, prompts: list[str], sampler: SamplerConfig) -> None:
+    """Refuse bad sampler settings and prompts the model cannot take, with a one-line message."""
+    sampler.validate(model.config.vocab_size)
+    check_prompts([encode(p) for p in prompts], model.config.context_length)
+
+
 def print_generations(
     model: GPT,
     prompts: list[str],
@@ -69,9 +75,7 @@ def print_generations(
     out: TextIO = sys.stdout,
 ) -> None:
     """Stream a single prompt's continuation as it comes; print several prompts' once all are done."""
-    # Refuse bad settings before the prompt is echoed, so an error is all the user sees.
-    sampler.validate(model.config.vocab_size)
-    check_prompts([encode(p) for p in prompts], model.config.context_length)
+    check_request(model, prompts, sampler)  # before the prompt is echoed: an error is all the user sees
     if len(prompts) == 1:
         print(prompts[0], end="", file=out, flush=True)
         for piece in stream_text(model, prompts[0], sampler):

@@ -5,13 +5,15 @@
         sampler.max_new_tokens=100
 """
 
+import sys
+
 import hydra
 from omegaconf import DictConfig
 
 from gpt_experiments.cli_errors import exit_on_user_error
 from gpt_experiments.generation import sampler_and_prompts
 from gpt_experiments.inference import load_inference_model
-from gpt_experiments.text_generation import print_generations, read_prompts
+from gpt_experiments.text_generation import check_request, print_generations, read_prompts
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="generate")
@@ -20,6 +22,10 @@ def main(cfg: DictConfig) -> None:
         sampler, config_prompts = sampler_and_prompts(cfg.sampler)
         prompts = read_prompts(cfg.prompt, cfg.prompts_file, config_prompts)
         model = load_inference_model(cfg.ckpt, cfg.device, cfg.precision)
+        check_request(model, prompts, sampler)
+        # auto differs between machines, and so does greedy text: say what was chosen.
+        weights = str(next(model.parameters()).dtype).removeprefix("torch.")
+        print(f"[{weights} weights, precision={cfg.precision}]", file=sys.stderr)
         print_generations(model, prompts, sampler, cfg.batch_size)
 
 

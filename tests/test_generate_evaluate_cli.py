@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from gpt_experiments.generation import SamplerConfig
+from gpt_experiments.inference_precision import has_native_bf16
 from gpt_experiments.model import GPT, GPTConfig
 from gpt_experiments.text_generation import (
     BATCH_SEPARATOR,
@@ -88,6 +89,8 @@ def test_generate_cli_streams_one_prompt_and_leaves_no_files(checkpoint, tmp_pat
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("Every effort moves you")
+    chosen = "bfloat16" if has_native_bf16(torch.device("cpu")) else "float32"
+    assert result.stderr.startswith(f"[{chosen} weights, precision=auto]")
     assert list(tmp_path.iterdir()) == []  # no outputs/, .hydra/ or log file
 
 
@@ -105,6 +108,7 @@ def test_generate_cli_runs_a_prompts_file_in_batches(checkpoint, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.count(f"\n{BATCH_SEPARATOR}\n") == 3
+    assert result.stderr.startswith("[bfloat16 weights, precision=bf16]")
 
 
 @pytest.mark.slow
