@@ -10,10 +10,14 @@ from gpt_experiments.generation import SamplerConfig, generate
 from gpt_experiments.model import GPT, GPTConfig
 
 
-@pytest.mark.parametrize("qkv_bias", [True, False])
-def test_chapter_model_with_project_weights_computes_the_same_logits(qkv_bias):
+@pytest.mark.parametrize(
+    "variant",
+    [{}, {"qkv_bias": False}, {"tie_embeddings": False}, {"pad_vocab_to_multiple": 64}],
+    ids=["gpt2", "no-qkv-bias", "untied", "padded-vocab"],
+)
+def test_chapter_model_with_project_weights_computes_the_same_logits(variant):
     torch.manual_seed(0)
-    config = GPTConfig(vocab_size=97, context_length=16, emb_dim=32, n_heads=4, n_layers=2, qkv_bias=qkv_bias)
+    config = GPTConfig(vocab_size=97, context_length=16, emb_dim=32, n_heads=4, n_layers=2, **variant)
     model = GPT(config).eval()
     chapter = seed_model_with_weights_of(model)
     ids = torch.randint(0, config.vocab_size, (2, 16))
