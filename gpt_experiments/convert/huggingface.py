@@ -17,7 +17,7 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from gpt_experiments.checkpoint_io import CheckpointError, safe_torch_load
-from gpt_experiments.convert.pretrained import Pretrained, is_conv1d_weight
+from gpt_experiments.convert.pretrained import Pretrained, is_conv1d_weight, released_gpt2_config
 from gpt_experiments.model import GPT, GPTConfig
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -32,14 +32,12 @@ def is_huggingface_folder(path: Path) -> bool:
 
 
 def config_from_hf(hf_config: dict) -> GPTConfig:
-    return GPTConfig(
+    return released_gpt2_config(
         vocab_size=hf_config["vocab_size"],
         context_length=hf_config["n_positions"],
         emb_dim=hf_config["n_embd"],
         n_heads=hf_config["n_head"],
         n_layers=hf_config["n_layer"],
-        drop_rate=0.0,  # a pretrained model is used as is; training configs set their own rate
-        qkv_bias=True,  # GPT2Model always has query/key/value biases
     )
 
 

@@ -18,7 +18,7 @@ import torch
 from tqdm import tqdm
 
 from gpt_experiments.checkpoint_io import CheckpointError
-from gpt_experiments.convert.pretrained import Pretrained, is_conv1d_weight
+from gpt_experiments.convert.pretrained import Pretrained, is_conv1d_weight, released_gpt2_config
 from gpt_experiments.model import GPTConfig
 
 CHECKPOINT_PREFIX = "model.ckpt"
@@ -32,14 +32,12 @@ def is_openai_folder(path: Path) -> bool:
 
 
 def config_from_hparams(hparams: dict) -> GPTConfig:
-    return GPTConfig(
+    return released_gpt2_config(
         vocab_size=hparams["n_vocab"],
         context_length=hparams["n_ctx"],
         emb_dim=hparams["n_embd"],
         n_heads=hparams["n_head"],
         n_layers=hparams["n_layer"],
-        drop_rate=0.0,  # a pretrained model is used as is; training configs set their own rate
-        qkv_bias=True,
     )
 
 

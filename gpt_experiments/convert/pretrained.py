@@ -25,6 +25,21 @@ class Pretrained:
     source: str
 
 
+def released_gpt2_config(
+    vocab_size: int, context_length: int, emb_dim: int, n_heads: int, n_layers: int
+) -> GPTConfig:
+    """The config of a released GPT-2 checkpoint, whichever file format named its sizes."""
+    return GPTConfig(
+        vocab_size=vocab_size,
+        context_length=context_length,
+        emb_dim=emb_dim,
+        n_heads=n_heads,
+        n_layers=n_layers,
+        drop_rate=0.0,  # a pretrained model is used as is; training configs set their own rate
+        qkv_bias=True,  # every released GPT-2 has query/key/value biases
+    )
+
+
 def is_conv1d_weight(name: str) -> bool:
     return name.endswith(CONV1D_WEIGHTS)
 
