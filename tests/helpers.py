@@ -6,6 +6,9 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import lightning as L
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,3 +40,14 @@ def run_script(
         text=True,
         timeout=timeout,
     )
+
+
+def quiet_trainer(**settings: Any) -> L.Trainer:
+    """A Lightning Trainer for in-process tests: no logger, checkpoints, progress bar or summary."""
+    quiet = {
+        "logger": False,
+        "enable_checkpointing": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+    }
+    return L.Trainer(**{**quiet, **settings})

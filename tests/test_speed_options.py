@@ -13,6 +13,7 @@ from gpt_experiments.lit_module import GPTLitModule, build_optimizer, cross_entr
 from gpt_experiments.model import GPT, GPTConfig
 from gpt_experiments.schedules import build_scheduler
 from gpt_experiments.windows import TokenWindows
+from tests.helpers import quiet_trainer
 
 TINY = dict(vocab_size=101, context_length=8, emb_dim=12, n_heads=3, n_layers=2, drop_rate=0.0)
 STEPS = 8
@@ -35,15 +36,11 @@ def lightning_losses(optimizer: dict, scheduler: dict, clip: float | None) -> li
     torch.manual_seed(0)
     module = GPTLitModule(model=TINY, optimizer=optimizer, scheduler=scheduler)
     recorder = LossRecorder()
-    trainer = L.Trainer(
+    trainer = quiet_trainer(
         max_steps=STEPS,
         precision="32-true",
         gradient_clip_val=clip,
-        logger=False,
         callbacks=[recorder],
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
         limit_val_batches=0,
     )
     trainer.fit(module, train_dataloaders=loader())

@@ -1,6 +1,5 @@
 """Throughput reporting and the token budget."""
 
-import lightning as L
 import numpy as np
 import pytest
 import torch
@@ -12,6 +11,7 @@ from gpt_experiments.model import GPT, GPTConfig
 from gpt_experiments.throughput import SpeedMonitor, flops_per_token
 from gpt_experiments.training import apply_token_budget
 from gpt_experiments.windows import TokenWindows
+from tests.helpers import quiet_trainer
 
 TINY = dict(vocab_size=101, context_length=8, emb_dim=12, n_heads=3, n_layers=2, drop_rate=0.0)
 
@@ -26,14 +26,10 @@ def test_speed_monitor_logs_tokens_per_second_mfu_and_memory():
     module = GPTLitModule(model=TINY, optimizer={"_target_": "torch.optim.AdamW", "lr": 1e-3})
     tokens = np.random.default_rng(0).integers(0, 101, 200).astype(np.uint16)
     loader = DataLoader(TokenWindows(tokens, max_length=8, stride=8), batch_size=4)
-    trainer = L.Trainer(
+    trainer = quiet_trainer(
         max_steps=4,
         accumulate_grad_batches=2,
-        logger=False,
         callbacks=[SpeedMonitor(log_every_n_steps=2, peak_flops_per_sec=1e9)],
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
     )
     trainer.fit(module, train_dataloaders=loader)
     metrics = trainer.callback_metrics
@@ -47,15 +43,7 @@ def test_summary_counts_every_trained_token_across_validations():
     tokens = np.random.default_rng(0).integers(0, 101, 200).astype(np.uint16)
     loader = DataLoader(TokenWindows(tokens, max_length=8, stride=8), batch_size=4)  # 6 batches
     monitor = SpeedMonitor(log_every_n_steps=4)  # windows cut by each epoch-end validation
-    trainer = L.Trainer(
-        max_epochs=2,
-        logger=False,
-        callbacks=[monitor],
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-    )
+    trainer = quiet_trainer(max_epochs=2, callbacks=[monitor], num_sanity_val_steps=0)
     trainer.fit(module, train_dataloaders=loader, val_dataloaders=loader)
     assert monitor.measured_tokens == 2 * 6 * 4 * 8
 

@@ -4,7 +4,6 @@ import csv
 import math
 from pathlib import Path
 
-import lightning as L
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -13,7 +12,7 @@ from torch.utils.data import DataLoader
 
 from gpt_experiments.lit_module import GPTLitModule, cross_entropy
 from gpt_experiments.windows import TokenWindows
-from tests.helpers import TINY_RUN, run_script
+from tests.helpers import TINY_RUN, quiet_trainer, run_script
 
 TINY_MODEL = dict(vocab_size=101, context_length=8, emb_dim=12, n_heads=3, n_layers=1, drop_rate=0.0)
 
@@ -23,7 +22,7 @@ def test_validation_loss_is_the_mean_over_every_token_not_over_batches():
     module = GPTLitModule(model=TINY_MODEL, optimizer={"_target_": "torch.optim.AdamW", "lr": 1e-3})
     windows = TokenWindows(torch.randint(0, 101, (60,)).numpy().astype("uint16"), max_length=8, stride=5)
     loader = DataLoader(windows, batch_size=4)  # 11 windows: batches of 4, 4 and 3
-    trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer = quiet_trainer()
     metrics = trainer.validate(module, dataloaders=loader, verbose=False)[0]
     with torch.no_grad():
         x = torch.stack([windows[i][0] for i in range(len(windows))])

@@ -16,7 +16,7 @@ from gpt_experiments.convert.openai_tf import config_from_hparams, read_openai
 from gpt_experiments.model import GPT
 from gpt_experiments.pretrained_init import PretrainedInit
 from tests.convert.gpt2_checkpoints import TINY_HPARAMS, openai_arrays, write_openai_folder
-from tests.helpers import TINY_RUN, run_script
+from tests.helpers import TINY_RUN, quiet_trainer, run_script
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
@@ -41,15 +41,8 @@ class TinyLitModule(L.LightningModule):
 
 def fit(module: L.LightningModule, callback: L.Callback, root: Path, max_steps: int, ckpt_path=None):
     tokens = torch.randint(0, TINY_HPARAMS["n_vocab"], (4, 9), generator=torch.Generator().manual_seed(0))
-    trainer = L.Trainer(
-        max_steps=max_steps,
-        callbacks=[callback],
-        default_root_dir=root,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-        accelerator="cpu",
+    trainer = quiet_trainer(
+        max_steps=max_steps, callbacks=[callback], default_root_dir=root, accelerator="cpu"
     )
     trainer.fit(module, DataLoader(TensorDataset(tokens), batch_size=2), ckpt_path=ckpt_path)
     return trainer
