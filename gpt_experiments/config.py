@@ -1,12 +1,15 @@
-"""OmegaConf resolvers used by the configs in ``conf/``."""
+"""Where the configs are, and the OmegaConf resolvers they use (shared by every command)."""
 
 from __future__ import annotations
 
 import re
 from importlib import resources
+from pathlib import Path
 
 from omegaconf import OmegaConf
 
+# The Hydra config groups: ``conf/`` at the top of the repository (an editable install).
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 # Sweep job folders stay well under the usual 255-byte limit on a file name.
 MAX_JOB_DIRNAME_CHARS = 120
 # "optimizer.lr=" -> "lr=": the group prefix of every key in an override list.

@@ -1,28 +1,15 @@
-"""Print greedy generation speed with the KV cache vs the seed's uncached loop, as JSON.
+"""`python scripts/benchmark_generation.py`: runs benchmarks/benchmark_generation.py
 
-    python scripts/benchmark_generation.py [--prompt-tokens 64] [--new-tokens 128] [--repeats 2]
-
-Runs the seed loop (fp32, as the chapter) and the KV cache in fp32 and bf16, side by side.
-Uses a randomly initialised GPT-2 small (124M); no checkpoint needed.
+(benchmarks are not installed with the package.)
 """
 
-import argparse
-import json
+import sys
+from pathlib import Path
 
-from gpt_experiments.benchmarking.generation_vs_seed import benchmark_generation
+# benchmarks/ sits beside the package at the top of the repository, outside the wheel.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--prompt-tokens", type=int, default=64)
-    parser.add_argument("--new-tokens", type=int, default=128)
-    parser.add_argument("--repeats", type=int, default=2, help="runs of each method; the fastest counts")
-    args = parser.parse_args()
-    result = benchmark_generation(
-        prompt_tokens=args.prompt_tokens, new_tokens=args.new_tokens, repeats=args.repeats
-    )
-    print(json.dumps(result, indent=2))
-
+from benchmarks.benchmark_generation import main  # noqa: E402
 
 if __name__ == "__main__":
     main()

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from gpt_experiments.checkpoint_io import CheckpointError, find_checkpoint, load_model, save_model
 from gpt_experiments.convert.huggingface import is_huggingface_folder, read_huggingface, write_huggingface
 from gpt_experiments.convert.openai_tf import is_openai_folder, read_openai
 from gpt_experiments.convert.pretrained import Pretrained, model_from_pretrained
+from gpt_experiments.convert.project import CheckpointError, find_checkpoint, load_model, save_model
 from gpt_experiments.model import GPT
 
 

@@ -16,8 +16,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from gpt_experiments.checkpoint_io import CheckpointError, safe_torch_load
 from gpt_experiments.convert.pretrained import Pretrained, is_conv1d_weight, released_gpt2_config
+from gpt_experiments.convert.project import CheckpointError, safe_torch_load
 from gpt_experiments.model import GPT, GPTConfig
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")

@@ -1,40 +1,36 @@
-"""scripts/convert_checkpoint.py: conversions chain exactly; errors are one line, not a traceback."""
+"""The convert command: conversions chain exactly; errors are one line, not a traceback."""
 
 from __future__ import annotations
 
 import os
-import runpy
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-from gpt_experiments.checkpoint_io import load_model
+from gpt_experiments.cli.convert import main as convert_main
 from gpt_experiments.convert.formats import load_any_model
+from gpt_experiments.convert.project import load_model
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "convert_checkpoint.py"
 
 
-@pytest.fixture(scope="module")
-def cli_main():
-    return runpy.run_path(str(SCRIPT), run_name="convert_checkpoint")["main"]
-
-
-def test_openai_to_project_to_huggingface_and_back(cli_main, openai_folder, tmp_path):
+def test_openai_to_project_to_huggingface_and_back(openai_folder, tmp_path):
     ckpt, hf, back = tmp_path / "tiny.ckpt", tmp_path / "hf", tmp_path / "back.ckpt"
-    assert cli_main([str(openai_folder), str(ckpt), "--to", "project"]) == 0
-    assert cli_main([str(ckpt), str(hf), "--to", "huggingface"]) == 0
-    assert cli_main([str(hf), str(back), "--to", "project", "--from", "huggingface"]) == 0
+    convert_main([str(openai_folder), str(ckpt), "--to", "project"])
+    convert_main([str(ckpt), str(hf), "--to", "huggingface"])
+    convert_main([str(hf), str(back), "--to", "project", "--from", "huggingface"])
     original, final = load_any_model(openai_folder).state_dict(), load_model(back).state_dict()
     assert all(torch.equal(original[name], final[name]) for name in original)
 
 
-def test_error_is_one_line_on_stderr(cli_main, openai_folder, tmp_path, capsys):
+def test_error_is_one_line_on_stderr(openai_folder, tmp_path, capsys):
     (tmp_path / "hparams.json").write_text((openai_folder / "hparams.json").read_text())
-    assert cli_main([str(tmp_path), str(tmp_path / "out.ckpt"), "--to", "project"]) == 1
+    with pytest.raises(SystemExit) as exited:
+        convert_main([str(tmp_path), str(tmp_path / "out.ckpt"), "--to", "project"])
+    assert exited.value.code == 1
     err = capsys.readouterr().err
     assert err.startswith("error: OpenAI checkpoint folder") and "model.ckpt.index" in err
     assert err.count("\n") == 1

@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from gpt_experiments.download import OPENAI_FILES, DownloadError, download_file, download_gpt2
+from gpt_experiments.convert.download import OPENAI_FILES, DownloadError, download_file, download_gpt2
 
 CONTENT = bytes(range(256)) * 40  # 10 KiB
 

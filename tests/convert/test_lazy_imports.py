@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # What training with `init=...` imports, and both scripts of this package.
 CHECK = """
 import runpy, sys
-import lightning, gpt_experiments.convert.formats, gpt_experiments.pretrained_init, gpt_experiments.download
+import lightning, gpt_experiments.convert.formats, gpt_experiments.convert.download
+import gpt_experiments.training.callbacks.pretrained_init
 runpy.run_path("scripts/convert_checkpoint.py", run_name="imported")
 runpy.run_path("scripts/download_gpt2.py", run_name="imported")
 print("tensorflow" in sys.modules)

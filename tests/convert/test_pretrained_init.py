@@ -11,10 +11,10 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from torch.utils.data import DataLoader, TensorDataset
 
-from gpt_experiments.checkpoint_io import CheckpointError
 from gpt_experiments.convert.openai_tf import config_from_hparams, read_openai
+from gpt_experiments.convert.project import CheckpointError
 from gpt_experiments.model import GPT
-from gpt_experiments.pretrained_init import PretrainedInit
+from gpt_experiments.training.callbacks.pretrained_init import PretrainedInit
 from tests.convert.gpt2_checkpoints import TINY_HPARAMS, openai_arrays, write_openai_folder
 from tests.helpers import TINY_RUN, quiet_trainer, run_script
 

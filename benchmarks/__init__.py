@@ -1,0 +1,1 @@
+"""Speed and memory benchmarks and their baseline; not part of the installed package."""

@@ -1,0 +1,135 @@
+"""Benchmark training speed and memory; prints JSON.
+
+    python scripts/benchmark.py                      # every section, GPT-2 small, ctx 256, batch 2
+    python scripts/benchmark.py --sections train --steps 5 --rounds 3
+    python scripts/benchmark.py --model tiny --context-length 32
+
+Sections:
+  train     tokens/s (steady state: warmup steps excluded) and peak RSS of the project under
+            Lightning, the same model in a plain PyTorch loop (the framework's overhead), and the
+            seed chapter's model and loop, at each precision. Each run is a fresh process;
+            runs alternate, in reverse order every other round, so load changes even out.
+  generate  greedy generation tokens/s: KV-cache generate against the seed's uncached loop.
+  tokenize  tokenization throughput on tiny Shakespeare repeated to --corpus-mb, and a cache hit.
+  memory    peak RSS while training a small model on a ~10M-token corpus with stride 1
+            (10M windows) against stride = context (no overlap).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+ROOT = Path(__file__).resolve().parents[1]
+SECTIONS = ("train", "generate", "tokenize", "memory")
+
+
+def run_worker(section: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """One measurement in a fresh Python process, so its peak memory is its own."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    command = [sys.executable, "-m", "benchmarks.worker", section, json.dumps(settings)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    if done.returncode or not lines:
+        raise RuntimeError(f"{section} benchmark failed:\n{done.stderr[-3000:]}")
+    result = json.loads(lines[-1].removeprefix("RESULT "))
+    print(f"  {section}: {result}", file=sys.stderr, flush=True)
+    return result
+
+
+def train_section(args: argparse.Namespace, model: dict[str, Any], cache_dir: str) -> dict[str, Any]:
+    setups = [("seed", "32-true")] + [
+        (variant, precision) for precision in args.precisions for variant in ("lightning", "plain")
+    ]
+    base = {"model": model, "batch_size": args.batch_size, "steps": args.steps, "warmup_steps": args.warmup}
+    runs: dict[str, list[dict[str, Any]]] = {f"{v}/{p}": [] for v, p in setups}
+    for round_index in range(args.rounds):
+        print(f"train round {round_index + 1}/{args.rounds}", file=sys.stderr, flush=True)
+        # Every other round runs in reverse, so a machine getting busier (or quieter) during
+        # a round favours no variant.
+        for variant, precision in setups if round_index % 2 == 0 else setups[::-1]:
+            settings = {**base, "variant": variant, "precision": precision, "cache_dir": cache_dir}
+            runs[f"{variant}/{precision}"].append(run_worker("train", settings))
+    summary = {
+        name: {
+            "tokens_per_sec": statistics.median(r["tokens_per_sec"] for r in results),
+            "peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in results),
+        }
+        for name, results in runs.items()
+    }
+    seed = summary["seed/32-true"]
+    comparisons = {}
+    for precision in args.precisions:
+        project, plain = summary[f"lightning/{precision}"], summary[f"plain/{precision}"]
+        comparisons[precision] = {
+            "speedup_over_seed": project["tokens_per_sec"] / seed["tokens_per_sec"],
+            "rss_fraction_of_seed": project["peak_rss_mb"] / seed["peak_rss_mb"],
+            "lightning_overhead_vs_plain_loop": 1 - project["tokens_per_sec"] / plain["tokens_per_sec"],
+        }
+    return {"summary": summary, "comparisons": comparisons, "runs": runs}
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--sections", default=",".join(SECTIONS), help="comma-separated: " + ", ".join(SECTIONS)
+    )
+    parser.add_argument("--model", default="gpt2_small", help="a conf/model/*.yaml name")
+    parser.add_argument("--context-length", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=2)
+    parser.add_argument("--precisions", default="32-true,bf16-mixed", type=lambda s: s.split(","))
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps per run")
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per run")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating repetitions of every train run")
+    parser.add_argument("--new-tokens", type=int, default=64, help="tokens generated per generation run")
+    parser.add_argument("--corpus-mb", type=float, default=100.0, help="tokenize section's corpus size")
+    parser.add_argument("--memory-tokens", type=int, default=10_000_000, help="memory section's corpus size")
+    parser.add_argument("--cache-dir", default=None, help="token cache (default: a temporary folder)")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    sections = args.sections.split(",")
+    unknown = set(sections) - set(SECTIONS)
+    if unknown:
+        sys.exit(f"error: unknown section(s) {sorted(unknown)}: choose from {', '.join(SECTIONS)}")
+    model = OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "model" / f"{args.model}.yaml"))
+    # The seed chapter's run: shortened context, no qkv bias.
+    model.update(context_length=args.context_length, qkv_bias=False)
+    report: dict[str, Any] = {"model": args.model, "model_config": model, "batch_size": args.batch_size}
+    with tempfile.TemporaryDirectory() as tmp:
+        cache_dir = args.cache_dir or str(Path(tmp) / "tokens")
+        if "train" in sections:
+            report["train"] = train_section(args, model, cache_dir)
+        if "generate" in sections:
+            # The project's KV-cache generate against the seed's uncached loop, side by side.
+            report["generate"] = run_worker("generate", {"model": model, "new_tokens": args.new_tokens})
+        if "tokenize" in sections:
+            report["tokenize"] = run_worker("tokenize", {"corpus_mb": args.corpus_mb, "work_dir": tmp})
+        if "memory" in sections:
+            memory = {"num_tokens": args.memory_tokens, "work_dir": tmp}
+            run_worker("memory", {**memory, "stride": None, "prepare": True})  # tokenize first, unmeasured
+            report["memory"] = {
+                name: run_worker("memory", {**memory, "stride": stride})
+                for name, stride in (("stride_1", 1), ("stride_context", None))
+            }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""Data pipeline figures: tokenization throughput, cache hits, and memory at stride 1."""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+
+from benchmarks.corpora import SHAKESPEARE_TRAIN_TOKENS, repeated_shakespeare
+from benchmarks.measure import peak_rss_mb
+from gpt_experiments.config import asset_path
+from gpt_experiments.data.datamodule import GPTDataModule
+from gpt_experiments.data.token_cache import load_or_tokenize
+from gpt_experiments.training.lit_module import GPTLitModule
+
+MEMORY_MODEL = dict(vocab_size=50257, context_length=64, emb_dim=48, n_heads=3, n_layers=2, drop_rate=0.0)
+
+
+def measure_tokenization(corpus_mb: float, work_dir: str) -> dict[str, Any]:
+    """Tokenize a ``corpus_mb`` corpus into an empty cache, then load it again (a hit)."""
+    copies = math.ceil(corpus_mb * 2**20 / Path(asset_path("tinyshakespeare.txt")).stat().st_size)
+    corpus = repeated_shakespeare(Path(work_dir) / f"shakespeare_x{copies}.txt", copies)
+    with tempfile.TemporaryDirectory(dir=work_dir) as cache:
+        start = time.perf_counter()
+        tokens = load_or_tokenize([corpus], 0.9, cache)
+        cold = time.perf_counter() - start
+        start = time.perf_counter()
+        load_or_tokenize([corpus], 0.9, cache)
+        hit = time.perf_counter() - start
+        num_tokens = sum(len(t) for t in tokens.values())
+    size_mb = corpus.stat().st_size / 2**20
+    return {
+        "corpus_mb": size_mb,
+        "tokens": num_tokens,
+        "workers": os.cpu_count(),
+        "cold_seconds": cold,
+        "mb_per_sec": size_mb / cold,
+        "tokens_per_sec": num_tokens / cold,
+        "cache_hit_seconds": hit,
+        "peak_rss_mb_main_process": peak_rss_mb(),
+    }
+
+
+def measure_window_memory(
+    num_tokens: int, stride: int | None, work_dir: str, steps: int = 30, prepare: bool = False
+) -> dict[str, Any]:
+    """Peak RSS of training a small model for ``steps`` steps over ``num_tokens`` training tokens.
+
+    ``stride=None`` means stride = context (no overlap). With ``prepare``, only fill the
+    token cache, so the measured runs do not count tokenization's memory.
+    """
+    copies = math.ceil(num_tokens / SHAKESPEARE_TRAIN_TOKENS)
+    corpus = repeated_shakespeare(Path(work_dir) / f"shakespeare_x{copies}.txt", copies)
+    context = MEMORY_MODEL["context_length"]
+    data = GPTDataModule(
+        path=str(corpus),
+        max_length=context,
+        stride=stride or context,
+        batch_size=8,
+        eval_train_batches=0,
+        cache_dir=str(Path(work_dir) / "memory-cache"),
+    )
+    data.setup("fit")
+    if prepare:
+        return {"train_tokens": data.num_tokens("train")}
+    rss_before = peak_rss_mb()
+    L.seed_everything(0, verbose=False)
+    module = GPTLitModule(model=MEMORY_MODEL, optimizer={"_target_": "torch.optim.AdamW", "lr": 1e-3})
+    trainer = L.Trainer(
+        max_steps=steps,
+        limit_val_batches=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.fit(module, train_dataloaders=data.train_dataloader())
+    return {
+        "stride": stride or context,
+        "train_tokens": data.num_tokens("train"),
+        "windows": len(data.train_set),
+        "peak_rss_mb_before_training": rss_before,
+        "peak_rss_mb": peak_rss_mb(),
+    }

@@ -1,0 +1,185 @@
+"""Timing measurements that a benchmark script prints as JSON."""
+
+from __future__ import annotations
+
+import copy
+import os
+import time
+from collections.abc import Callable
+
+import torch
+
+from benchmarks.seed_baseline import GPTModel
+from gpt_experiments.inference.precision import has_native_bf16, to_inference_precision
+from gpt_experiments.inference.sampling import SamplerConfig, generate
+from gpt_experiments.model import GPT, GPTConfig
+
+
+def seed_generate(
+    model: GPT,
+    idx: torch.Tensor,
+    max_new_tokens: int,
+    context_size: int,
+    temperature: float = 0.0,
+    top_k: int | None = None,
+) -> torch.Tensor:
+    """The seed chapter's ``generate`` loop, kept as the baseline: it reruns the whole
+    context through the model for every new token (no KV cache)."""
+    for _ in range(max_new_tokens):
+        idx_cond = idx[:, -context_size:]
+        with torch.no_grad():
+            logits = model(idx_cond)
+        logits = logits[:, -1, :]
+        if top_k is not None:
+            top_logits, _ = torch.topk(logits, top_k)
+            min_val = top_logits[:, -1, None]  # the seed's [:, -1] only broadcasts for batch 1
+            logits = torch.where(logits < min_val, torch.tensor(float("-inf")).to(logits.device), logits)
+        if temperature > 0.0:
+            probs = torch.softmax(logits / temperature, dim=-1)
+            idx_next = torch.multinomial(probs, num_samples=1)
+        else:
+            idx_next = torch.argmax(logits, dim=-1, keepdim=True)
+        idx = torch.cat((idx, idx_next), dim=1)
+    return idx
+
+
+def seed_model_with_weights_of(model: GPT) -> GPTModel:
+    """The chapter's ``GPTModel`` holding ``model``'s weights, so both generate the same tokens.
+
+    The chapter keeps separate query/key/value layers and an untied output head: the fused
+    ``c_attn`` is split in three and the head gets its own copy of the token embedding.
+    """
+    cfg = model.config
+    seed = GPTModel(
+        {
+            "vocab_size": cfg.vocab_size,
+            "ctx_len": cfg.context_length,
+            "emb_dim": cfg.emb_dim,
+            "n_heads": cfg.n_heads,
+            "n_layers": cfg.n_layers,
+            "drop_rate": 0.0,
+            "qkv_bias": cfg.qkv_bias,
+        }
+    )
+    ours = model.state_dict()
+    weights = {
+        "tok_emb.weight": ours["wte.weight"][: cfg.vocab_size],
+        "pos_emb.weight": ours["wpe.weight"],
+        "final_norm.scale": ours["ln_f.weight"],
+        "final_norm.shift": ours["ln_f.bias"],
+        "out_head.weight": ours["lm_head.weight"][: cfg.vocab_size],
+    }
+    for i in range(cfg.n_layers):
+        h, trf = f"h.{i}.", f"trf_blocks.{i}."
+        for part in ("weight", "bias") if cfg.qkv_bias else ("weight",):
+            fused = ours[f"{h}attn.c_attn.{part}"].chunk(3)  # rows: queries, keys, values
+            for layer, tensor in zip(("W_query", "W_key", "W_value"), fused, strict=True):
+                weights[f"{trf}att.{layer}.{part}"] = tensor
+        for ours_name, seed_name in (
+            ("attn.c_proj", "att.out_proj"),
+            ("mlp.c_fc", "ff.layers.0"),
+            ("mlp.c_proj", "ff.layers.2"),
+        ):
+            weights[f"{trf}{seed_name}.weight"] = ours[f"{h}{ours_name}.weight"]
+            weights[f"{trf}{seed_name}.bias"] = ours[f"{h}{ours_name}.bias"]
+        for ours_name, seed_name in (("ln_1", "norm1"), ("ln_2", "norm2")):
+            weights[f"{trf}{seed_name}.scale"] = ours[f"{h}{ours_name}.weight"]
+            weights[f"{trf}{seed_name}.shift"] = ours[f"{h}{ours_name}.bias"]
+    params = dict(seed.named_parameters())
+    if set(params) != set(weights):
+        raise AssertionError(f"weight mapping is incomplete: {sorted(set(params) ^ set(weights))}")
+    with torch.no_grad():
+        for name, param in params.items():
+            param.copy_(weights[name])
+    return seed.eval()
+
+
+def _timed(fn: Callable[[], list[int]]) -> tuple[float, list[int]]:
+    start = time.perf_counter()
+    tokens = fn()
+    return time.perf_counter() - start, tokens
+
+
+def benchmark_generation(
+    config: GPTConfig | None = None,
+    prompt_tokens: int = 64,
+    new_tokens: int = 128,
+    repeats: int = 2,
+    seed: int = 123,
+) -> dict:
+    """Greedy tokens/s of the project's ``generate`` against the seed's uncached loop.
+
+    All runs share one randomly initialised model's weights and one prompt:
+
+    - ``seed_chapter_fp32``: the chapter's code as written (its ``GPTModel`` and loop), the baseline;
+    - ``seed_loop_project_model_fp32`` / ``_bf16``: the chapter's loop on the project's model,
+      which isolates what the KV cache alone gains;
+    - ``kv_cache_fp32`` / ``kv_cache_bf16``: the project's ``generate`` (``precision=fp32|bf16``).
+
+    Each runs ``repeats`` times, interleaved; the fastest run of each counts, so that other
+    processes competing for the CPU distort the ratios as little as possible.
+    """
+    config = config or GPTConfig(drop_rate=0.0)
+    torch.manual_seed(seed)
+    model = GPT(config).eval()
+    chapter_model = seed_model_with_weights_of(model)
+    bf16_model = to_inference_precision(copy.deepcopy(model), "bf16")
+    prompt = torch.randint(0, config.vocab_size, (1, prompt_tokens)).tolist()
+    sampler = SamplerConfig(max_new_tokens=new_tokens, temperature=0.0)
+
+    def cached(net: GPT) -> Callable[[], list[int]]:
+        return lambda: generate(net, prompt, sampler)[0]
+
+    def seed_loop(net: torch.nn.Module) -> Callable[[], list[int]]:
+        return lambda: seed_generate(net, torch.tensor(prompt), new_tokens, config.context_length)[0].tolist()
+
+    runs = {
+        "seed_chapter_fp32": seed_loop(chapter_model),
+        "seed_loop_project_model_fp32": seed_loop(model),
+        "kv_cache_fp32": cached(model),
+        "kv_cache_bf16": cached(bf16_model),
+        "seed_loop_project_model_bf16": seed_loop(bf16_model),
+    }
+    for net in (model, bf16_model):
+        generate(net, prompt, SamplerConfig(max_new_tokens=2))  # warm-up: first calls allocate
+    timings: dict[str, list[tuple[float, list[int]]]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            timings[name].append(_timed(run))
+    seconds = {name: min(t for t, _ in results) for name, results in timings.items()}
+    tokens = {name: results[0][1] for name, results in timings.items()}
+
+    def speedups(baseline: str) -> dict[str, float]:
+        cached_runs = ("kv_cache_fp32", "kv_cache_bf16")
+        return {name: round(seconds[baseline] / seconds[name], 2) for name in cached_runs}
+
+    return {
+        "benchmark": "generation",
+        "model": {
+            "n_layers": config.n_layers,
+            "emb_dim": config.emb_dim,
+            "n_heads": config.n_heads,
+            "context_length": config.context_length,
+            "parameters": model.num_parameters(),
+        },
+        "prompt_tokens": prompt_tokens,
+        "new_tokens": new_tokens,
+        "sampler": "greedy",
+        "repeats": repeats,
+        "torch_threads": torch.get_num_threads(),
+        "cpu_native_bf16": has_native_bf16(torch.device("cpu")),
+        "cpu_load_average_1min": round(os.getloadavg()[0], 2),
+        "tokens_per_s": {name: round(new_tokens / s, 2) for name, s in seconds.items()},
+        # The issue's figure: the project against the chapter's own model and loop.
+        "speedup_vs_seed_chapter": speedups("seed_chapter_fp32"),
+        "speedup_vs_seed_loop_on_project_model": speedups("seed_loop_project_model_fp32"),
+        "speedup_kv_cache_alone_both_bf16": round(
+            seconds["seed_loop_project_model_bf16"] / seconds["kv_cache_bf16"], 2
+        ),
+        "same_tokens_as_seed_chapter": {
+            name: tokens[name] == tokens["seed_chapter_fp32"] for name in runs if name != "seed_chapter_fp32"
+        },
+        "same_tokens_bf16_cache_vs_bf16_seed_loop": (
+            tokens["kv_cache_bf16"] == tokens["seed_loop_project_model_bf16"]
+        ),
+    }

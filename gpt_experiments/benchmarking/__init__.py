@@ -1,1 +1,0 @@
-"""Throughput and memory benchmarks behind ``scripts/benchmark.py``."""

@@ -1,0 +1,53 @@
+"""Helpers shared by the tests: running the scripts as a user would, quiet Trainers; probes in submodules."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# A run small enough for a test: tiny model, short context, two epochs.
+TINY_RUN = [
+    "model=tiny",
+    "model.context_length=32",
+    "trainer.max_epochs=2",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+    "sampler.max_new_tokens=8",
+]
+
+
+def script_env(cwd: Path, **extra: str) -> dict[str, str]:
+    """The environment scripts run in: this checkout importable, caches under ``cwd``."""
+    return {**os.environ, "PYTHONPATH": str(ROOT), "GPT_EXPERIMENTS_CACHE": str(cwd / "cache"), **extra}
+
+
+def run_script(
+    script: str, *args: str, cwd: Path, timeout: float = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Run one of scripts/*.py as a user would, in a subprocess."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / script), *args],
+        cwd=cwd,
+        env=env or script_env(cwd),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def quiet_trainer(**settings: Any) -> L.Trainer:
+    """A Lightning Trainer for in-process tests: no logger, checkpoints, progress bar or summary."""
+    quiet = {
+        "logger": False,
+        "enable_checkpointing": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+    }
+    return L.Trainer(**{**quiet, **settings})

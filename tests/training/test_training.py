@@ -1,0 +1,135 @@
+"""The training path end to end: config -> Lightning fit -> TensorBoard, checkpoints, plots."""
+
+import csv
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import plugin_data_pb2
+from torch.utils.data import DataLoader
+
+from gpt_experiments.data.windows import TokenWindows
+from gpt_experiments.training.lit_module import GPTLitModule, cross_entropy
+from tests.helpers import TINY_RUN, quiet_trainer, run_script
+
+TINY_MODEL = dict(vocab_size=101, context_length=8, emb_dim=12, n_heads=3, n_layers=1, drop_rate=0.0)
+
+
+def test_validation_loss_is_the_mean_over_every_token_not_over_batches():
+    torch.manual_seed(0)
+    module = GPTLitModule(model=TINY_MODEL, optimizer={"_target_": "torch.optim.AdamW", "lr": 1e-3})
+    windows = TokenWindows(torch.randint(0, 101, (60,)).numpy().astype("uint16"), max_length=8, stride=5)
+    loader = DataLoader(windows, batch_size=4)  # 11 windows: batches of 4, 4 and 3
+    trainer = quiet_trainer()
+    metrics = trainer.validate(module, dataloaders=loader, verbose=False)[0]
+    with torch.no_grad():
+        x = torch.stack([windows[i][0] for i in range(len(windows))])
+        y = torch.stack([windows[i][1] for i in range(len(windows))])
+        expected = cross_entropy(module.model(x), y).item()
+    assert metrics["val/loss"] == pytest.approx(expected, rel=1e-5)
+    assert metrics["val/ppl"] == pytest.approx(math.exp(expected), rel=1e-5)
+
+
+def test_verdict_repro_sets_the_seed_chapter_settings(compose_train):
+    cfg = compose_train("experiment=verdict_repro")
+    assert cfg.model.emb_dim == 768 and cfg.model.n_layers == 12 and cfg.model.n_heads == 12
+    assert (cfg.model.context_length, cfg.model.drop_rate, cfg.model.qkv_bias) == (256, 0.1, False)
+    assert (cfg.model.tie_embeddings, cfg.model.weight_init) == (False, "pytorch")  # the seed's own model
+    assert (cfg.data.max_length, cfg.data.stride, cfg.data.batch_size) == (256, 256, 2)
+    assert cfg.data.path.endswith("the-verdict.txt")
+    assert (cfg.optimizer.lr, cfg.optimizer.weight_decay, cfg.seed) == (4e-4, 0.1, 123)
+    assert (cfg.trainer.max_epochs, cfg.trainer.val_check_interval) == (10, 5)
+
+
+def read_events(log_dir: Path) -> EventAccumulator:
+    events = EventAccumulator(str(log_dir), size_guidance={"scalars": 0, "tensors": 0})
+    events.Reload()
+    return events
+
+
+def hparams_of(events: EventAccumulator) -> tuple[dict, list[str]]:
+    """The hyperparameters and metric names of the run's HParams session."""
+    content = events.PluginTagToContent("hparams")
+    experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"]).experiment
+    session = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"])
+    params = {
+        k: v.WhichOneof("kind") and getattr(v, v.WhichOneof("kind"))
+        for k, v in session.session_start_info.hparams.items()
+    }
+    return params, [m.name.tag for m in experiment.metric_infos]
+
+
+@pytest.mark.slow
+def test_training_run_writes_logs_checkpoints_and_plots(tmp_path):
+    run_dir = tmp_path / "run"
+    result = run_script("train.py", *TINY_RUN, "optimizer.lr=3e-3", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Loss before training" in result.stdout and "[epoch 2] 'Every effort moves you" in result.stdout
+
+    assert (run_dir / ".hydra" / "config.yaml").is_file()
+    checkpoints = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
+    assert "last.ckpt" in checkpoints and any(name.startswith("best-") for name in checkpoints)
+    for plot in ("loss.png", "perplexity.png"):
+        assert (run_dir / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with open(run_dir / "history.csv") as f:
+        history = list(csv.DictReader(f))
+    assert len(history) == 2  # one validation per epoch
+    assert float(history[-1]["val_loss"]) < float(history[0]["val_loss"])
+    assert int(history[-1]["tokens_seen"]) == 2 * int(history[0]["tokens_seen"]) > 0
+
+    events = read_events(run_dir / "tensorboard")
+    scalars = set(events.Tags()["scalars"])
+    expected = {
+        "train/loss",
+        "train/ppl",
+        "train/lr",
+        "train/tokens_seen",
+        "val/loss",
+        "val/ppl",
+        "train_eval/loss",
+        "loss_vs_tokens/val",
+        "loss_vs_tokens/train_eval",
+        "hp/best_val_loss",
+    }
+    assert expected <= scalars
+    val_loss = [e.value for e in events.Scalars("val/loss")]
+    val_ppl = [e.value for e in events.Scalars("val/ppl")]
+    assert val_ppl[-1] == pytest.approx(math.exp(val_loss[-1]), rel=1e-4)
+    best = [e.value for e in events.Scalars("hp/best_val_loss") if not math.isnan(e.value)]
+    assert best[-1] == pytest.approx(min(val_loss), rel=1e-6)
+    assert [e.step for e in events.Scalars("loss_vs_tokens/val")] == [int(r["tokens_seen"]) for r in history]
+    samples = [t for t in events.Tags()["tensors"] if t.startswith("samples/")]
+    assert samples == ["samples/prompt_0/text_summary"]
+    assert len(events.Tensors(samples[0])) == 2  # one per epoch
+
+    params, metric_names = hparams_of(events)
+    assert params["optimizer/lr"] == pytest.approx(3e-3) and params["model/n_heads"] == 3
+    assert set(metric_names) >= {"hp/best_val_loss", "hp/final_val_loss", "hp/best_val_ppl"}
+
+
+@pytest.mark.slow
+def test_verdict_repro_path_on_a_tiny_model_learns(tmp_path):
+    """The seed's run (data, schedule of evaluations, optimizer) with a tiny model instead of 124M."""
+    run_dir = tmp_path / "run"
+    overrides = [
+        "experiment=verdict_repro",
+        "model=tiny",
+        "model.context_length=256",
+        "optimizer.lr=1e-2",
+        "trainer.max_epochs=4",
+        "trainer.enable_progress_bar=false",
+        "sampler.max_new_tokens=4",
+    ]
+    result = run_script("train.py", *overrides, f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(run_dir / "history.csv") as f:
+        history = list(csv.DictReader(f))
+    # 9 steps per epoch, validated every 5 global steps: steps 5, 10, ..., 35.
+    assert [int(r["step"]) for r in history] == [5, 10, 15, 20, 25, 30, 35]
+    first_loss = float(
+        result.stdout.split("Loss before training (sanity-check batches): val ")[1].split()[0].rstrip(",")
+    )
+    assert first_loss == pytest.approx(math.log(50257), abs=0.3)  # an untrained model is near-uniform
+    assert float(history[-1]["train_loss"]) < first_loss - 3
