@@ -12,10 +12,13 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from gpt_experiments.cli.handler import exits_on_user_error
-from gpt_experiments.config import CONF_DIR
+from gpt_experiments.config import CONF_DIR, register_resolvers
 from gpt_experiments.inference.evaluation import read_texts, sliding_window_perplexity
 from gpt_experiments.inference.loading import load_inference_model
 from gpt_experiments.tokenizer import encode
+
+# data=verdict and data=tinyshakespeare name their files with ${asset:...}.
+register_resolvers()
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="evaluate")
