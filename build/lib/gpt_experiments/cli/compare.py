@@ -1,0 +1,27 @@
+"""Rank the runs of a sweep by validation loss (``python scripts/compare_runs.py <folder>``
+or ``gpt-compare``).
+
+Prints a table, and writes comparison.csv and comparison.png into that folder.
+Works on any folder of runs, e.g. ``outputs/runs``. See docs/sweeps.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from gpt_experiments.cli.handler import exits_on_user_error
+from gpt_experiments.runs.compare import CSV_NAME, PLOT_NAME, compare_runs, format_table
+
+
+@exits_on_user_error
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", help="a sweep folder, a run folder, or a folder of runs")
+    args = parser.parse_args(argv)
+    records, common = compare_runs(args.folder)
+    failed = sum(record.failed for record in records)
+    print(f"Runs under {args.folder}: {len(records)} ({failed} failed)")
+    if common:
+        print("Shared by all runs: " + " ".join(common))
+    print(format_table(records, common))
+    print(f"Wrote {CSV_NAME} and {PLOT_NAME} in {args.folder}")

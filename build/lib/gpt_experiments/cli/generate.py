@@ -1,0 +1,30 @@
+"""Generate text from a trained model (``python scripts/generate.py`` or ``gpt-generate``).
+
+    python scripts/generate.py ckpt=outputs/<run> prompt="Every effort moves you" sampler=nucleus
+    python scripts/generate.py ckpt=<file.ckpt> prompts_file=prompts.txt sampler=greedy \
+        sampler.max_new_tokens=100
+"""
+
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from gpt_experiments.cli.handler import exits_on_user_error
+from gpt_experiments.config import CONF_DIR
+from gpt_experiments.inference.loading import load_inference_model
+from gpt_experiments.inference.sampling import sampler_and_prompts
+from gpt_experiments.inference.text import check_request, print_generations, read_prompts
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="generate")
+@exits_on_user_error
+def main(cfg: DictConfig) -> None:
+    sampler, config_prompts = sampler_and_prompts(cfg.sampler)
+    prompts = read_prompts(cfg.prompt, cfg.prompts_file, config_prompts)
+    model = load_inference_model(cfg.ckpt, cfg.device, cfg.precision)
+    check_request(model, prompts, sampler)
+    # auto differs between machines, and so does greedy text: say what was chosen.
+    weights = str(next(model.parameters()).dtype).removeprefix("torch.")
+    print(f"[{weights} weights, precision={cfg.precision}]", file=sys.stderr)
+    print_generations(model, prompts, sampler, cfg.batch_size)

@@ -1,0 +1,55 @@
+"""The one way every command fails: a user's mistake is one line, a bug keeps its traceback.
+
+A ``UserError`` (bad setting, refused checkpoint, unreadable data) or an ``OSError`` (a
+missing, unreadable or unwritable path; a full disk) ends the command with
+``error: <message>`` on stderr and exit status 1. Anything else is a bug in this project
+and propagates with its traceback, so it can be reported and fixed.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import NoReturn, ParamSpec, TypeVar
+
+from gpt_experiments.errors import UserError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def describe_os_error(err: OSError) -> str:
+    """``<path>: <reason>`` for a failed file operation, e.g. ``outputs/x: Permission denied``."""
+    reason = err.strerror or str(err)
+    if err.filename is None:
+        return reason
+    target = str(err.filename) + (f" -> {err.filename2}" if err.filename2 is not None else "")
+    return f"{target}: {reason}"
+
+
+def user_error_message(err: BaseException) -> str | None:
+    """The one-line message for a user's mistake, or None when ``err`` is a bug."""
+    if isinstance(err, UserError):
+        return str(err)
+    if isinstance(err, OSError):
+        return describe_os_error(err)
+    return None
+
+
+def exit_with_error(message: str) -> NoReturn:
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(1)
+
+
+def exits_on_user_error(command: Callable[P, R]) -> Callable[P, R]:
+    """Decorate a command's body: user errors become ``error: ...`` and exit status 1."""
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except (UserError, OSError) as err:
+            exit_with_error(user_error_message(err) or str(err))
+
+    return run

@@ -1,0 +1,64 @@
+"""Train a GPT-2: ``python scripts/train.py model=gpt2_small trainer.max_epochs=10`` (or ``gpt-train``).
+
+Sweeps: ``python scripts/train.py -m optimizer.lr=1e-4,4e-4 model.drop_rate=0,0.1``.
+Every run writes its config, TensorBoard logs, checkpoints and plots under outputs/;
+a run that fails leaves a FAILED file with the error instead. See docs/sweeps.md.
+Continue an interrupted run: ``python scripts/train.py ... resume=auto`` (see docs/reliability.md).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from gpt_experiments.cli.handler import exits_on_user_error, user_error_message
+from gpt_experiments.config import CONF_DIR, register_resolvers
+from gpt_experiments.runs.status import mark_failed
+from gpt_experiments.training.launch import check_sweep, prepare_run
+from gpt_experiments.training.run import train
+
+register_resolvers()
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
+def run_job(cfg: DictConfig) -> float:
+    """One run (or one job of a sweep) in the folder Hydra made for it."""
+    hydra_cfg = HydraConfig.get()
+    output_dir = hydra_cfg.runtime.output_dir
+    try:
+        return train(cfg, output_dir)
+    except Exception as err:
+        message = user_error_message(err)
+        # compare_runs lists the run as failed, whatever the cause.
+        mark_failed(output_dir, message or f"{type(err).__name__}: {err}")
+        if message is None:
+            raise  # a bug, not a bad setting: keep the traceback
+        print(f"error: {message}", file=sys.stderr)
+        if hydra_cfg.mode == RunMode.MULTIRUN:
+            # One bad point of a grid must not stop the other jobs: report it and go on.
+            return float("inf")
+        sys.exit(1)
+
+
+@exits_on_user_error
+def check_command_line() -> None:
+    """Validate the overrides (and resolve resume=) before Hydra makes a run folder.
+
+    For ``-m`` only keys and group options are checked here; each job's values are checked
+    by ``train()``. Hydra's other flags (``--cfg``, ``--help``, ...) are left to Hydra.
+    """
+    flags = {arg for arg in sys.argv[1:] if arg.startswith("-")}
+    overrides = [arg for arg in sys.argv[1:] if not arg.startswith("-")]
+    if not flags:
+        sys.argv[1:] = prepare_run(CONF_DIR, "train", overrides)
+    elif flags <= {"-m", "--multirun"}:
+        check_sweep(CONF_DIR, "train", overrides)
+
+
+def main() -> None:
+    check_command_line()
+    run_job()

@@ -1,0 +1,73 @@
+"""Recognising a checkpoint's format, reading it into the common :class:`Pretrained` form, writing it out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from gpt_experiments.convert.huggingface import is_huggingface_folder, read_huggingface, write_huggingface
+from gpt_experiments.convert.openai_tf import is_openai_folder, read_openai
+from gpt_experiments.convert.pretrained import Pretrained, model_from_pretrained
+from gpt_experiments.convert.project import CheckpointError, find_checkpoint, load_model, save_model
+from gpt_experiments.model import GPT
+
+
+def read_project(path: str | Path) -> Pretrained:
+    """A project checkpoint (file or run folder) in the common form."""
+    model = load_model(path)
+    if not model.config.tie_embeddings:
+        raise CheckpointError(
+            f"{find_checkpoint(path)} has an untied output head (model.tie_embeddings=false), "
+            "which GPT-2 checkpoint formats cannot hold: convert a model trained with tied embeddings"
+        )
+    # named_parameters() leaves out the tied lm_head, as the other readers do.
+    state = {name: param.detach() for name, param in model.named_parameters()}
+    return Pretrained(config=model.config, state=state, source=f"checkpoint {find_checkpoint(path)}")
+
+
+READERS: dict[str, Callable[[str | Path], Pretrained]] = {
+    "openai": read_openai,
+    "huggingface": read_huggingface,
+    "project": read_project,
+}
+
+
+def detect_format(path: str | Path) -> str:
+    """``openai`` (has hparams.json), ``huggingface`` (has config.json), else ``project``."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path} does not exist: pass a checkpoint folder or file")
+    if is_openai_folder(path):
+        return "openai"
+    if is_huggingface_folder(path):
+        return "huggingface"
+    return "project"
+
+
+def read_pretrained(path: str | Path, fmt: str = "auto") -> Pretrained:
+    """Read a checkpoint of format ``fmt`` (one of :data:`READERS`, or ``auto`` to detect it)."""
+    fmt = detect_format(path) if fmt == "auto" else fmt
+    if fmt not in READERS:
+        raise CheckpointError(f"unknown checkpoint format {fmt!r}: use one of auto, {', '.join(READERS)}")
+    return READERS[fmt](path)
+
+
+def load_any_model(path: str | Path, fmt: str = "auto") -> GPT:
+    """A GPT in eval mode from a checkpoint of any supported format."""
+    fmt = detect_format(path) if fmt == "auto" else fmt
+    if fmt == "project":
+        return load_model(path)  # already a GPT, untied head included
+    return model_from_pretrained(read_pretrained(path, fmt))
+
+
+WRITERS: dict[str, Callable[[GPT, str | Path], Path]] = {
+    "project": save_model,
+    "huggingface": write_huggingface,
+}
+
+
+def convert(source: str | Path, dest: str | Path, to: str, fmt: str = "auto") -> Path:
+    """Read ``source`` (format ``fmt``) and write it to ``dest`` in format ``to`` (one of :data:`WRITERS`)."""
+    if to not in WRITERS:
+        raise CheckpointError(f"cannot write format {to!r}: use one of {', '.join(WRITERS)}")
+    return WRITERS[to](load_any_model(source, fmt), dest)

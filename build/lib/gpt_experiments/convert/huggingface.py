@@ -1,0 +1,121 @@
+"""Reading and writing Hugging Face GPT-2 folders (``config.json`` + weights).
+
+Hugging Face uses this project's parameter names, optionally under a ``transformer.``
+prefix, with Conv1D weights stored ``[in, out]``. Files on the Hub omit the tied
+``lm_head.weight``. Weights are read from ``model.safetensors`` or, failing that, from
+``pytorch_model.bin`` without unpickling code.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from gpt_experiments.convert.pretrained import Pretrained, is_conv1d_weight, released_gpt2_config
+from gpt_experiments.convert.project import CheckpointError, safe_torch_load
+from gpt_experiments.model import GPT, GPTConfig
+
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+PREFIX = "transformer."
+END_OF_TEXT = 50256  # GPT-2's <|endoftext|>, its BOS and EOS token
+# Attention-mask buffers of older transformers versions and the tied head carry no weights.
+SKIPPED_SUFFIXES = (".attn.bias", ".attn.masked_bias", "lm_head.weight")
+
+
+def is_huggingface_folder(path: Path) -> bool:
+    return path.is_dir() and (path / "config.json").is_file()
+
+
+def config_from_hf(hf_config: dict) -> GPTConfig:
+    return released_gpt2_config(
+        vocab_size=hf_config["vocab_size"],
+        context_length=hf_config["n_positions"],
+        emb_dim=hf_config["n_embd"],
+        n_heads=hf_config["n_head"],
+        n_layers=hf_config["n_layer"],
+    )
+
+
+def hf_config_from(config: GPTConfig) -> dict:
+    """A ``config.json`` that ``transformers.GPT2LMHeadModel.from_pretrained`` accepts."""
+    hf_config = {
+        "model_type": "gpt2",
+        "architectures": ["GPT2LMHeadModel"],
+        "vocab_size": config.vocab_size,
+        "n_positions": config.context_length,
+        "n_embd": config.emb_dim,
+        "n_head": config.n_heads,
+        "n_layer": config.n_layers,
+        "n_inner": None,
+        "activation_function": "gelu_new",  # the tanh approximation, as in model.MLP
+        "layer_norm_epsilon": 1e-5,
+        "resid_pdrop": config.drop_rate,
+        "embd_pdrop": config.drop_rate,
+        "attn_pdrop": config.drop_rate,
+        "tie_word_embeddings": True,
+        "torch_dtype": "float32",
+    }
+    # Tiny test vocabularies have no <|endoftext|>; transformers rejects ids outside the vocabulary.
+    if config.vocab_size > END_OF_TEXT:
+        hf_config.update(bos_token_id=END_OF_TEXT, eos_token_id=END_OF_TEXT)
+    return hf_config
+
+
+def read_weight_file(folder: Path) -> dict[str, torch.Tensor]:
+    """The tensors of the first of :data:`WEIGHT_FILES` present in ``folder``."""
+    for name in WEIGHT_FILES:
+        path = folder / name
+        if not path.is_file():
+            continue
+        if path.suffix != ".safetensors":
+            return safe_torch_load(path)
+        try:
+            return load_file(path)
+        except (SafetensorError, OSError) as err:
+            raise CheckpointError(
+                f"{path} is not a readable safetensors file ({err}): download it again"
+            ) from err
+    raise CheckpointError(
+        f"Hugging Face folder {folder} has neither {' nor '.join(WEIGHT_FILES)}: download the model files too"
+    )
+
+
+def read_huggingface(folder: str | Path) -> Pretrained:
+    """Weights and config of a Hugging Face GPT-2 folder."""
+    folder = Path(folder)
+    if not (folder / "config.json").is_file():
+        raise CheckpointError(
+            f"Hugging Face folder {folder} is missing config.json: download the model files too"
+        )
+    config = config_from_hf(json.loads((folder / "config.json").read_text()))
+    hf_state = read_weight_file(folder)
+    state = {}
+    for hf_name, tensor in tqdm(hf_state.items(), desc="converting HF tensors", unit="tensor", leave=False):
+        if hf_name.endswith(SKIPPED_SUFFIXES):
+            continue
+        name = hf_name.removeprefix(PREFIX)
+        state[name] = tensor.T.contiguous() if is_conv1d_weight(name) else tensor
+    return Pretrained(config=config, state=state, source=f"Hugging Face folder {folder}")
+
+
+def write_huggingface(model: GPT, folder: str | Path) -> Path:
+    """Export ``model`` as ``config.json`` + ``model.safetensors`` in ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    hf_state = {}
+    # named_parameters() skips the tied lm_head, which Hugging Face also leaves out of the file.
+    for name, param in tqdm(list(model.named_parameters()), desc="exporting", unit="tensor", leave=False):
+        tensor = param.detach().cpu()
+        hf_state[PREFIX + name] = (tensor.T if is_conv1d_weight(name) else tensor).contiguous()
+    if not model.config.qkv_bias:
+        # GPT2Model always has query/key/value biases: zero biases compute the same function.
+        for layer, block in enumerate(model.h):
+            hf_state[f"{PREFIX}h.{layer}.attn.c_attn.bias"] = torch.zeros(block.attn.c_attn.out_features)
+    save_file(hf_state, folder / "model.safetensors", metadata={"format": "pt"})
+    (folder / "config.json").write_text(json.dumps(hf_config_from(model.config), indent=2) + "\n")
+    return folder

@@ -1,0 +1,110 @@
+"""The common form every checkpoint format is converted to, and loading it into a model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+
+from gpt_experiments.convert.project import CheckpointError
+from gpt_experiments.model import GPT, GPTConfig
+
+# OpenAI and Hugging Face store these as Conv1D weights [in, out]; nn.Linear wants [out, in].
+CONV1D_WEIGHTS = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
+
+# Keys that must agree exactly between a checkpoint and the model it is loaded into.
+ARCHITECTURE_KEYS = ("vocab_size", "emb_dim", "n_heads", "n_layers")
+
+
+@dataclass
+class Pretrained:
+    """Weights in this project's names (no ``lm_head``: it is tied to ``wte``) and their config."""
+
+    config: GPTConfig
+    state: dict[str, torch.Tensor]
+    source: str
+
+
+def released_gpt2_config(
+    vocab_size: int, context_length: int, emb_dim: int, n_heads: int, n_layers: int
+) -> GPTConfig:
+    """The config of a released GPT-2 checkpoint, whichever file format named its sizes."""
+    return GPTConfig(
+        vocab_size=vocab_size,
+        context_length=context_length,
+        emb_dim=emb_dim,
+        n_heads=n_heads,
+        n_layers=n_layers,
+        drop_rate=0.0,  # a pretrained model is used as is; training configs set their own rate
+        qkv_bias=True,  # every released GPT-2 has query/key/value biases
+    )
+
+
+def is_conv1d_weight(name: str) -> bool:
+    return name.endswith(CONV1D_WEIGHTS)
+
+
+def check_compatible(model_config: GPTConfig, pretrained: Pretrained) -> None:
+    """Raise a one-line ``CheckpointError`` naming the first mismatch and how to fix it."""
+    source = pretrained.config
+    if not model_config.tie_embeddings:
+        raise CheckpointError(
+            f"{pretrained.source} is a GPT-2 checkpoint with a tied output head, but "
+            "model.tie_embeddings=false: "
+            "set model.tie_embeddings=true"
+        )
+    expected = ", ".join(f"{key}={getattr(source, key)}" for key in ARCHITECTURE_KEYS)
+    for key in ARCHITECTURE_KEYS:
+        if getattr(model_config, key) != getattr(source, key):
+            raise CheckpointError(
+                f"{pretrained.source} has {key}={getattr(source, key)} but model.{key}="
+                f"{getattr(model_config, key)}: choose the model config matching the checkpoint ({expected})"
+            )
+    if model_config.context_length > source.context_length:
+        raise CheckpointError(
+            f"model.context_length={model_config.context_length} exceeds the {source.context_length} "
+            f"positions in {pretrained.source}: set model.context_length<={source.context_length}"
+        )
+    if source.qkv_bias and not model_config.qkv_bias:
+        raise CheckpointError(
+            f"{pretrained.source} has query/key/value biases but model.qkv_bias=false: "
+            "set model.qkv_bias=true"
+        )
+
+
+def fit_to_model(name: str, tensor: torch.Tensor, config: GPTConfig) -> torch.Tensor:
+    """A shorter context keeps only the first rows of the position table."""
+    return tensor[: config.context_length] if name == "wpe.weight" else tensor
+
+
+@torch.no_grad()
+def load_into_model(model: GPT, pretrained: Pretrained) -> None:
+    """Copy ``pretrained`` into ``model``'s existing parameters, in place.
+
+    Copying (rather than replacing parameters) keeps the tied head, the device and dtype,
+    and any optimizer already holding references to the parameters.
+    """
+    check_compatible(model.config, pretrained)
+    # named_parameters() lists a shared tensor once, so the tied lm_head is not a target.
+    targets = dict(model.named_parameters())
+    missing = sorted(set(targets) - set(pretrained.state))
+    if missing:
+        raise CheckpointError(
+            f"{pretrained.source} lacks {len(missing)} tensors the model needs (first: {missing[0]}): "
+            "the file is incomplete or not a GPT-2 checkpoint"
+        )
+    for name, param in targets.items():
+        tensor = fit_to_model(name, pretrained.state[name], model.config)
+        if tensor.shape != param.shape:
+            raise CheckpointError(
+                f"{pretrained.source}: tensor {name} has shape {tuple(tensor.shape)}, not the "
+                f"{tuple(param.shape)} its own config implies: the file is corrupt or was edited"
+            )
+        param.copy_(tensor)
+
+
+def model_from_pretrained(pretrained: Pretrained, **overrides: object) -> GPT:
+    """A new GPT shaped like the checkpoint (``overrides`` change e.g. ``context_length``)."""
+    model = GPT(replace(pretrained.config, **overrides))
+    load_into_model(model, pretrained)
+    return model.eval()

@@ -1,0 +1,128 @@
+"""Reading the project's own checkpoints safely.
+
+A Lightning checkpoint written by :class:`~gpt_experiments.training.lit_module.GPTLitModule`
+holds ``state_dict`` (keys ``model.<gpt-2 name>``) and ``hyper_parameters["model"]``,
+the :class:`~gpt_experiments.model.GPTConfig` as a plain dict. Files are loaded with
+``weights_only=True``, so a pickle that would run code is refused instead of executed.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gpt_experiments.errors import UserError
+from gpt_experiments.model import GPT, GPTConfig
+
+MODEL_PREFIX = "model."
+
+
+class CheckpointError(UserError):
+    """A file is missing, unreadable, unsafe or not a checkpoint of this project."""
+
+
+def safe_torch_load(path: str | Path, mmap: bool = False) -> Any:
+    """``torch.load`` that never executes code from the file and fails with one clear line.
+
+    ``mmap=True`` maps tensors from the file instead of reading them, so a caller that only
+    needs the weights never pulls a training checkpoint's optimizer state (twice the
+    weights, for Adam) into memory. Only zip-format files (torch.save's default) can be mapped.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist: pass the path of a .ckpt/.pt file")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap and zipfile.is_zipfile(path))
+    except pickle.UnpicklingError as err:
+        raise CheckpointError(
+            f"{path} was refused: it contains pickled objects that could run code "
+            f"({str(err).splitlines()[0][:120]}); only load checkpoints you trust, converted to weights"
+        ) from err
+    except (RuntimeError, EOFError, OSError, ValueError) as err:
+        raise CheckpointError(
+            f"{path} is not a readable checkpoint ({type(err).__name__}): the file is truncated, "
+            "corrupt or of another format"
+        ) from err
+
+
+def find_checkpoint(path: str | Path, prefer: str = "best") -> Path:
+    """Resolve a checkpoint file, or a run folder (its best checkpoint, else its last)."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    if not path.is_dir():
+        raise CheckpointError(f"{path} does not exist: pass a checkpoint file or a run folder")
+    candidates = sorted(path.rglob("*.ckpt"), key=lambda p: p.stat().st_mtime)
+    if not candidates:
+        raise CheckpointError(f"{path} holds no .ckpt file: pass a run folder that has trained for an epoch")
+    preferred = [p for p in candidates if p.name.startswith(prefer)]
+    return (preferred or candidates)[-1]
+
+
+def model_from_checkpoint_dict(ckpt: dict, source: str | Path = "checkpoint") -> GPT:
+    """Build a GPT from a loaded project checkpoint dict."""
+    try:
+        settings, state = ckpt["hyper_parameters"]["model"], ckpt["state_dict"]
+        if not isinstance(settings, dict):
+            raise TypeError("'hyper_parameters.model' mapping")
+    except (KeyError, TypeError) as err:
+        raise CheckpointError(
+            f"{source} is not a gpt-experiments checkpoint (no {err} entry): "
+            "convert other formats with scripts/convert_checkpoint.py"
+        ) from err
+    unknown = sorted(set(settings) - set(GPTConfig.__dataclass_fields__))
+    if unknown:
+        raise CheckpointError(
+            f"{source} has model settings this version does not know: {unknown}; "
+            "load it with the gpt-experiments version that wrote it"
+        )
+    weights = {k.removeprefix(MODEL_PREFIX): v for k, v in state.items() if k.startswith(MODEL_PREFIX)}
+    return GPT.from_weights(GPTConfig(**settings), weights)
+
+
+def load_model(path: str | Path) -> GPT:
+    """A GPT (in eval mode, on CPU) from a project checkpoint file or run folder."""
+    file = find_checkpoint(path)
+    model = model_from_checkpoint_dict(safe_torch_load(file, mmap=True), file)
+    return model.eval()
+
+
+def save_model(model: GPT, path: str | Path) -> Path:
+    """Write ``model`` as a checkpoint that :func:`load_model` (and Lightning's layout) reads."""
+    checkpoint = {
+        "state_dict": {MODEL_PREFIX + name: tensor.cpu() for name, tensor in model.state_dict().items()},
+        "hyper_parameters": {"model": model.config.to_dict()},
+    }
+    atomic_torch_save(checkpoint, path)
+    return Path(path)
+
+
+def atomic_torch_save(obj: Any, path: str | Path) -> None:
+    """``torch.save`` to a temporary file beside ``path``, flushed to disk, then renamed over it.
+
+    ``os.replace`` swaps the name in one step, so a crash in the middle of a save leaves the
+    previous file complete, and a process that has the old file memory-mapped (a model
+    loaded from it) keeps reading the old contents instead of a file truncated under it.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    # Persist the rename itself, so a power loss cannot bring the old name back.
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)

@@ -1,0 +1,178 @@
+"""LightningDataModule: text files -> tokens (cached) -> 90/10 split -> sliding-window loaders.
+
+The training order is a function of the seed and epoch (see ``ResumableRandomSampler``)
+and the position in the epoch is saved in checkpoints, so a resumed run continues with
+exactly the batches an uninterrupted run would have seen.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Subset
+
+from gpt_experiments.data.samplers import ResumableRandomSampler
+from gpt_experiments.data.text_files import resolve_text_files
+from gpt_experiments.data.token_cache import load_or_tokenize
+from gpt_experiments.data.windows import TokenWindows
+from gpt_experiments.errors import ConfigError, DataError
+
+
+class GPTDataModule(L.LightningDataModule):
+    """Next-token windows of ``max_length`` tokens every ``stride`` tokens.
+
+    Validation gets two loaders: the held-out split, and ``eval_train_batches`` fixed
+    batches of the training split scored in eval mode (the seed's "train loss").
+    """
+
+    def __init__(
+        self,
+        path: str | list[str],
+        max_length: int = 256,
+        stride: int = 256,
+        batch_size: int = 2,
+        train_ratio: float = 0.9,
+        eval_train_batches: int = 5,
+        num_workers: int = 0,
+        cache_dir: str | None = None,
+        encoding_errors: str = "strict",
+        seed: int = 0,
+        tokenize_workers: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.path = path
+        self.max_length = max_length
+        self.stride = stride
+        self.batch_size = batch_size
+        self.train_ratio = train_ratio
+        self.eval_train_batches = eval_train_batches
+        self.num_workers = num_workers
+        self.cache_dir = cache_dir
+        self.encoding_errors = encoding_errors
+        self.seed = seed
+        self.tokenize_workers = tokenize_workers
+        self.tokens: dict[str, np.ndarray] = {}
+        # Set from a checkpoint: where the interrupted epoch stopped (see load_state_dict).
+        self._resume_position: dict[str, int] | None = None
+        self.validate()
+
+    def validate(self) -> None:
+        """Reject out-of-range settings before any file is read."""
+        if not isinstance(self.max_length, int) or self.max_length <= 0:
+            raise ConfigError(
+                f"data.max_length={self.max_length!r} is invalid: it must be a positive integer"
+            )
+        if not isinstance(self.stride, int) or self.stride <= 0:
+            raise ConfigError(
+                f"data.stride={self.stride!r} is invalid: it must be a positive integer "
+                "(stride = max_length gives non-overlapping windows)"
+            )
+        if not isinstance(self.batch_size, int) or self.batch_size <= 0:
+            raise ConfigError(
+                f"data.batch_size={self.batch_size!r} is invalid: it must be a positive integer"
+            )
+        if not 0 < self.train_ratio < 1:
+            raise ConfigError(
+                f"data.train_ratio={self.train_ratio} is invalid: it must be strictly between 0 and 1"
+            )
+        if self.eval_train_batches < 0:
+            raise ConfigError(
+                f"data.eval_train_batches={self.eval_train_batches} is invalid: it must be >= 0"
+            )
+        if self.stride > self.max_length:
+            warnings.warn(
+                f"data.stride={self.stride} > data.max_length={self.max_length}: "
+                f"{self.stride - self.max_length} tokens between windows are never trained on",
+                stacklevel=2,
+            )
+
+    def prepare_data(self) -> None:
+        # Runs once per node before setup: fills the token cache so ranks don't race on it.
+        # Kept, so this process's setup() does not hash (or, uncached, tokenize) the corpus again.
+        self.tokens = self._load_tokens()
+
+    def setup(self, stage: str | None = None) -> None:
+        if not self.tokens:
+            self.tokens = self._load_tokens()
+        self.train_set = self._windows("train")
+        self.val_set = self._windows("val")
+        self.train_sampler = ResumableRandomSampler(len(self.train_set), self.seed)
+        if len(self.train_set) < self.batch_size:
+            raise DataError(
+                f"the train split has {len(self.train_set)} windows, fewer than data.batch_size="
+                f"{self.batch_size}, so every batch would be dropped: lower data.batch_size or data.stride"
+            )
+
+    def _load_tokens(self) -> dict[str, np.ndarray]:
+        return load_or_tokenize(
+            resolve_text_files(self.path),
+            self.train_ratio,
+            self.cache_dir,
+            self.encoding_errors,
+            self.tokenize_workers,
+        )
+
+    def _windows(self, split: str) -> TokenWindows:
+        windows = TokenWindows(self.tokens[split], self.max_length, self.stride)
+        if len(windows) == 0:
+            raise DataError(
+                f"the {split} split has {len(self.tokens[split])} tokens, too few for one window of "
+                f"max_length {self.max_length} (+1 target): use more text, a shorter "
+                f"model.context_length or a different data.train_ratio"
+            )
+        return windows
+
+    def num_tokens(self, split: str) -> int:
+        return len(self.tokens[split])
+
+    def state_dict(self) -> dict[str, Any]:
+        """Where training is in the data: the epoch and how many of its batches are trained on.
+
+        Saved in every checkpoint. ``processed`` counts the batches whose step has run, which
+        is what a checkpoint written at a batch's end or after a validation has covered.
+        """
+        if self.trainer is None:
+            return {}
+        batches = self.trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        return {"epoch": self.trainer.current_epoch, "batches_done": batches}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        # Called before train_dataloader() when Lightning restores a checkpoint.
+        self._resume_position = state_dict or None
+
+    def train_dataloader(self) -> DataLoader:
+        if self._resume_position:
+            position, self._resume_position = self._resume_position, None
+            if self.trainer is not None and self.trainer.world_size > 1:
+                # Lightning shards this sampler's order across ranks; skipping would shift the shards.
+                warnings.warn(
+                    "resuming with several devices restarts the interrupted epoch from its beginning",
+                    stacklevel=2,
+                )
+            else:
+                self.train_sampler.resume_at(position["epoch"], position["batches_done"] * self.batch_size)
+        return self._loader(self.train_set, sampler=self.train_sampler, drop_last=True)
+
+    def val_dataloader(self) -> list[DataLoader]:
+        loaders = [self._loader(self.val_set, drop_last=False)]
+        if self.eval_train_batches:
+            first = range(min(len(self.train_set), self.eval_train_batches * self.batch_size))
+            loaders.append(self._loader(Subset(self.train_set, first), drop_last=False))
+        return loaders
+
+    def _loader(self, dataset, drop_last: bool, sampler: ResumableRandomSampler | None = None) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            sampler=sampler,
+            drop_last=drop_last,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            # Each new iterator draws a seed from its generator: a private one leaves the
+            # global RNG (dropout) alone, so validations don't shift the training randomness.
+            generator=torch.Generator().manual_seed(self.seed),
+        )

@@ -1,0 +1,113 @@
+"""Cross-entropy and perplexity of a model on a long text, with overlapping windows.
+
+A text longer than the context is scored window by window. With non-overlapping
+windows the first tokens of each window are predicted from almost no context, which
+inflates perplexity. Following Hugging Face's perplexity guide
+(https://huggingface.co/docs/transformers/perplexity), windows of ``context_length``
+tokens start every ``stride`` tokens, and each window scores only the tokens that the
+previous window did not, so every token is scored once, with at least
+``context_length - stride`` tokens of context (except at the start of the text).
+"""
+
+from __future__ import annotations
+
+import glob
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from gpt_experiments.model import GPT
+
+
+@dataclass
+class PerplexityResult:
+    cross_entropy: float  # mean negative log-likelihood per scored token, in nats
+    perplexity: float  # exp(cross_entropy)
+    tokens_scored: int
+    windows: int
+    context_length: int
+    stride: int
+
+
+def window_spans(num_tokens: int, context_length: int, stride: int) -> list[tuple[int, int, int]]:
+    """``(begin, end, new)`` per window: it reads tokens ``[begin, end)`` and scores its last
+    ``new`` targets, the ones no earlier window scored."""
+    if not 1 <= stride <= context_length:
+        raise ValueError(
+            f"stride={stride} is invalid: it must be between 1 and the context length {context_length} "
+            "(a larger stride would skip tokens)"
+        )
+    if num_tokens < 2:
+        raise ValueError(f"the text has {num_tokens} token(s): at least 2 are needed to score a prediction")
+    spans, scored_until = [], 1  # token 0 has no prediction to score
+    for begin in range(0, num_tokens, stride):
+        end = min(begin + context_length, num_tokens)
+        # With stride == context_length a window's first token has no context inside it: unscored.
+        spans.append((begin, end, min(end - scored_until, end - begin - 1)))
+        scored_until = end
+        if end == num_tokens:
+            break
+    return spans
+
+
+@torch.inference_mode()
+def sliding_window_perplexity(
+    model: GPT,
+    token_ids: list[int],
+    stride: int | None = None,
+    context_length: int | None = None,
+    progress: bool = True,
+) -> PerplexityResult:
+    """Perplexity of ``token_ids`` under ``model``; ``stride`` defaults to half the context."""
+    if context_length is None:
+        context_length = model.config.context_length
+    if not 2 <= context_length <= model.config.context_length:
+        raise ValueError(
+            f"context_length={context_length} is invalid: it must be between 2 and the model's "
+            f"{model.config.context_length}"
+        )
+    if stride is None:
+        stride = context_length // 2
+    spans = window_spans(len(token_ids), context_length, stride)
+    device = next(model.parameters()).device
+    ids = torch.tensor(token_ids, dtype=torch.long, device=device)
+    was_training = model.training
+    model.eval()
+    nll_sum, tokens_scored = 0.0, 0
+    try:
+        for begin, end, new in tqdm(spans, desc="perplexity", unit="window", disable=not progress):
+            window = ids[begin:end]
+            # Position i predicts token i + 1, so the last position has nothing to score.
+            logits = model(window[None, :-1])[0, -new:]
+            nll_sum += F.cross_entropy(logits.float(), window[-new:], reduction="sum").item()
+            tokens_scored += new
+    finally:
+        model.train(was_training)
+    cross_entropy = nll_sum / tokens_scored
+    return PerplexityResult(
+        cross_entropy=cross_entropy,
+        perplexity=math.exp(cross_entropy),
+        tokens_scored=tokens_scored,
+        windows=len(spans),
+        context_length=context_length,
+        stride=stride,
+    )
+
+
+def read_texts(paths: str | list[str] | None) -> str:
+    """The text of one path or glob, or of several joined by newlines (in the order given)."""
+    if not paths:
+        raise ValueError("no text to evaluate: pass text_path=<file or glob> or data=<data option>")
+    patterns = [paths] if isinstance(paths, str) else list(paths)
+    texts = []
+    for pattern in patterns:
+        files = sorted(glob.glob(pattern, recursive=True)) or [pattern]
+        for file in files:
+            if not Path(file).is_file():
+                raise ValueError(f"text file {file} does not exist: pass text_path=<file or glob>")
+            texts.append(Path(file).read_text(encoding="utf-8"))
+    return "\n".join(texts)

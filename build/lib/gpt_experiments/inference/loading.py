@@ -1,0 +1,37 @@
+"""What the generate and evaluate CLIs share: choosing a device and loading a model onto it."""
+
+from __future__ import annotations
+
+import torch
+
+from gpt_experiments.convert.formats import load_any_model
+from gpt_experiments.inference.precision import resolve_precision, to_inference_precision
+from gpt_experiments.model import GPT
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA, then Apple MPS, then CPU; anything else must be usable here."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps" if torch.backends.mps.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise ValueError(f"device={name!r} is not a torch device: use cpu, cuda, mps or auto") from err
+    available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
+    if not available.get(device.type, False):
+        raise ValueError(f"device={name!r} is not available on this machine: use device=cpu or device=auto")
+    return device
+
+
+def load_inference_model(ckpt: str | None, device: str = "cpu", precision: str = "fp32") -> GPT:
+    """A model in eval mode on ``device`` at ``precision`` (auto, fp32, bf16), from a project
+    checkpoint or run folder, an OpenAI GPT-2 folder or a Hugging Face GPT-2 folder. The one
+    place the CLIs read weights."""
+    if not ckpt:
+        raise ValueError("ckpt is not set: pass ckpt=<run folder or .ckpt file>")
+    target = resolve_device(device)
+    # Resolved before loading, so that a typo does not wait for the weights.
+    chosen_precision = resolve_precision(precision, target)
+    return to_inference_precision(load_any_model(ckpt).to(target).eval(), chosen_precision)

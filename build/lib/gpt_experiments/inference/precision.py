@@ -1,0 +1,109 @@
+"""Generation in bfloat16: half the bytes per weight, and bytes are what a token costs.
+
+Generating one token with a KV cache reads every weight once and does little arithmetic
+with each, so its speed is set by memory bandwidth, not FLOPs: bf16 weights halve the
+traffic. On CPUs, PyTorch's plain bf16 ``linear`` re-lays out the weight for oneDNN on
+every call, which eats the gain; :class:`PackedLinear` does that reordering once, when
+the model is prepared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NoReturn
+
+import torch
+from torch import nn
+
+from gpt_experiments.errors import ConfigError
+from gpt_experiments.model import GPT
+
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def resolve_precision(name: str, device: torch.device) -> str:
+    """``fp32`` or ``bf16``; ``auto`` is bf16 where ``device`` computes it in hardware."""
+    if name not in PRECISIONS:
+        raise ConfigError(f"precision={name!r} is unknown: use one of {', '.join(PRECISIONS)}")
+    if name == "auto":
+        return "bf16" if has_native_bf16(device) else "fp32"
+    return name
+
+
+def has_native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` has bf16 arithmetic units; where bf16 is emulated, fp32 is faster."""
+    if device.type == "cuda":
+        # Ampere (compute capability 8) and later; is_bf16_supported() also counts emulation.
+        return torch.cuda.get_device_capability(device)[0] >= 8
+    if device.type == "cpu":
+        # x86 AVX512-BF16 or AMX. These probes are private torch helpers, absent in some builds.
+        probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+        return onednn_packing_available() and any(getattr(torch.cpu, p, lambda: False)() for p in probes)
+    return False
+
+
+def onednn_packing_available() -> bool:
+    """Whether this torch build and CPU can run the oneDNN bf16 ops :class:`PackedLinear` calls
+    (older CPUs without AVX512 fall back to plain bf16 layers: slow, but they work)."""
+    return (
+        torch.backends.mkldnn.is_available()
+        and hasattr(torch.ops.mkldnn, "_reorder_linear_weight")
+        and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    )
+
+
+class PackedLinear(nn.Module):
+    """A bf16 ``nn.Linear`` for CPU inference whose weight is laid out once for oneDNN.
+
+    The packed weight is an opaque oneDNN tensor held as a buffer, not a parameter: the
+    layer cannot be trained, copied, saved (it adds nothing to a state dict), counted by
+    ``num_parameters`` or moved to another dtype or device. Load the checkpoint again instead.
+    """
+
+    def __init__(self, linear: nn.Linear) -> None:
+        super().__init__()
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+        weight = linear.weight.detach().to(torch.bfloat16)
+        # The batch-size hint 1 suits decoding, where each step multiplies one row per sequence.
+        packed = torch.ops.mkldnn._reorder_linear_weight(weight, 1)
+        self.register_buffer("packed_weight", packed, persistent=False)
+        bias = None if linear.bias is None else linear.bias.detach().to(torch.bfloat16)
+        self.register_buffer("bias", bias, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.ops.mkldnn._linear_pointwise(x, self.packed_weight, self.bias, "none", [], "")
+
+    def _apply(self, fn: Callable[[torch.Tensor], torch.Tensor], recurse: bool = True) -> NoReturn:
+        # .to()/.float()/.cuda() end here; the opaque packed tensor would fail deep inside oneDNN.
+        raise RuntimeError(
+            "a model converted with precision=bf16 cannot change dtype or device: "
+            "load the checkpoint again with the precision and device you want"
+        )
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bf16, oneDNN-packed"
+
+
+def to_inference_precision(model: GPT, precision: str) -> GPT:
+    """Convert ``model`` in place for generation at ``fp32`` (unchanged) or ``bf16``.
+
+    A bf16 model on the CPU gets :class:`PackedLinear` layers (the tied output head gets
+    its own packed copy; the embedding table stays for lookups), so it is for inference
+    only: train and save the fp32 model.
+    """
+    if precision not in ("fp32", "bf16"):
+        raise ConfigError(f"precision={precision!r} is unknown here: use fp32 or bf16")
+    if precision == "fp32":
+        return model
+    model.requires_grad_(False).to(torch.bfloat16)
+    if next(model.parameters()).device.type == "cpu" and onednn_packing_available():
+        _pack_linears(model)
+    return model
+
+
+def _pack_linears(module: nn.Module) -> None:
+    for name, child in module.named_children():
+        if isinstance(child, nn.Linear):
+            setattr(module, name, PackedLinear(child))
+        else:
+            _pack_linears(child)

@@ -1,0 +1,242 @@
+"""GPT-2 in one file: embeddings, pre-LayerNorm transformer blocks, tied output head.
+
+Parameter names follow OpenAI / Hugging Face / nanoGPT (``wte``, ``wpe``,
+``h.N.attn.c_attn``, ``ln_f``, ``lm_head``) so converting checkpoints is a table of
+renames and transposes. ``lm_head.weight`` *is* ``wte.weight`` (one shared tensor).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gpt_experiments.errors import ConfigError
+
+INIT_SCHEMES = ("gpt2", "pytorch")
+
+
+@dataclass
+class GPTConfig:
+    """Architecture hyperparameters, named as in the seed chapter."""
+
+    vocab_size: int = 50257
+    context_length: int = 1024
+    emb_dim: int = 768
+    n_heads: int = 12
+    n_layers: int = 12
+    drop_rate: float = 0.1
+    qkv_bias: bool = True
+    # GPT-2 ties the output head to the token embedding; the seed chapter's model does not.
+    tie_embeddings: bool = True
+    # "gpt2": N(0, 0.02) with residual projections scaled by 1/sqrt(2 n_layers) (OpenAI, nanoGPT).
+    # "pytorch": PyTorch's default layer initialisation, as in the seed chapter's model.
+    weight_init: str = "gpt2"
+    # Round the embedding/head rows up to a multiple of this (64 suits GPU matmul tiles);
+    # the extra ids are never produced: logits are cut back to vocab_size.
+    pad_vocab_to_multiple: int = 1
+
+    def __post_init__(self) -> None:
+        validate_gpt_config(self)
+
+    @property
+    def padded_vocab_size(self) -> int:
+        return math.ceil(self.vocab_size / self.pad_vocab_to_multiple) * self.pad_vocab_to_multiple
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def validate_gpt_config(cfg: GPTConfig) -> None:
+    """Raise ``ConfigError`` with a one-line message naming the bad key and what is allowed."""
+    for key in ("vocab_size", "context_length", "emb_dim", "n_heads", "n_layers", "pad_vocab_to_multiple"):
+        value = getattr(cfg, key)
+        if not isinstance(value, int) or value <= 0:
+            raise ConfigError(f"model.{key}={value!r} is invalid: it must be a positive integer")
+    if cfg.emb_dim % cfg.n_heads != 0:
+        raise ConfigError(
+            f"model.emb_dim={cfg.emb_dim} is not divisible by model.n_heads={cfg.n_heads}: "
+            "choose an emb_dim that is a multiple of n_heads"
+        )
+    if not 0.0 <= cfg.drop_rate < 1.0:
+        raise ConfigError(f"model.drop_rate={cfg.drop_rate} is invalid: it must be in [0, 1)")
+    if cfg.weight_init not in INIT_SCHEMES:
+        raise ConfigError(
+            f"model.weight_init={cfg.weight_init!r} is unknown: use one of {', '.join(INIT_SCHEMES)}"
+        )
+
+
+class KVCache:
+    """Keys and values of past positions, one pair per layer.
+
+    Each layer's buffer is allocated once, at ``capacity`` positions, on its first
+    update; later tokens are written in place instead of concatenating a new,
+    longer tensor every step.
+    """
+
+    def __init__(self, n_layers: int, capacity: int) -> None:
+        self.capacity = capacity
+        self.keys: list[torch.Tensor | None] = [None] * n_layers
+        self.values: list[torch.Tensor | None] = [None] * n_layers
+        self.lengths = [0] * n_layers
+
+    @property
+    def length(self) -> int:
+        """Positions that every layer has cached: where the next tokens' positions start."""
+        return self.lengths[-1]
+
+    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store this step's keys/values ``[batch, heads, seq, head_dim]`` and return the full history."""
+        start, end = self.lengths[layer], self.lengths[layer] + k.shape[2]
+        if end > self.capacity:
+            raise ValueError(f"KV cache is full: {end} positions requested, capacity is {self.capacity}")
+        if self.keys[layer] is None:
+            batch, heads, _, head_dim = k.shape
+            self.keys[layer] = k.new_empty(batch, heads, self.capacity, head_dim)
+            self.values[layer] = v.new_empty(batch, heads, self.capacity, head_dim)
+        self.keys[layer][:, :, start:end] = k
+        self.values[layer][:, :, start:end] = v
+        self.lengths[layer] = end
+        return self.keys[layer][:, :, :end], self.values[layer][:, :, :end]
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, cfg: GPTConfig) -> None:
+        super().__init__()
+        self.n_heads = cfg.n_heads
+        self.head_dim = cfg.emb_dim // cfg.n_heads
+        # One projection for queries, keys and values, as in OpenAI's checkpoints.
+        self.c_attn = nn.Linear(cfg.emb_dim, 3 * cfg.emb_dim, bias=cfg.qkv_bias)
+        self.c_proj = nn.Linear(cfg.emb_dim, cfg.emb_dim)
+        self.drop_rate = cfg.drop_rate
+        self.resid_dropout = nn.Dropout(cfg.drop_rate)
+
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
+        batch, seq_len, emb_dim = x.shape
+        q, k, v = self.c_attn(x).split(emb_dim, dim=2)
+        # (batch, seq, emb) -> (batch, heads, seq, head_dim)
+        q, k, v = (t.view(batch, seq_len, self.n_heads, self.head_dim).transpose(1, 2) for t in (q, k, v))
+        if cache is not None:
+            k, v = cache.update(layer, k, v)
+        past = k.shape[2] - seq_len  # positions that were cached before this call
+        dropout = self.drop_rate if self.training else 0.0
+        if past == 0:
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=True)
+        elif seq_len == 1:
+            # A single new query is the last position: it may see every key, no mask needed.
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout)
+        else:
+            # New queries sit at positions past..past+seq_len-1 and may see every key up to their own.
+            key_pos = torch.arange(k.shape[2], device=x.device)
+            query_pos = torch.arange(past, past + seq_len, device=x.device)
+            mask = key_pos[None, :] <= query_pos[:, None]
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
+        y = y.transpose(1, 2).contiguous().view(batch, seq_len, emb_dim)
+        return self.resid_dropout(self.c_proj(y))
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: GPTConfig) -> None:
+        super().__init__()
+        self.c_fc = nn.Linear(cfg.emb_dim, 4 * cfg.emb_dim)
+        self.gelu = nn.GELU(approximate="tanh")  # GPT-2 was trained with the tanh form
+        self.c_proj = nn.Linear(4 * cfg.emb_dim, cfg.emb_dim)
+        self.dropout = nn.Dropout(cfg.drop_rate)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
+
+
+class Block(nn.Module):
+    """Pre-LayerNorm transformer block: x + attn(ln(x)), then x + mlp(ln(x))."""
+
+    def __init__(self, cfg: GPTConfig) -> None:
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(cfg.emb_dim, eps=1e-5)
+        self.attn = CausalSelfAttention(cfg)
+        self.ln_2 = nn.LayerNorm(cfg.emb_dim, eps=1e-5)
+        self.mlp = MLP(cfg)
+
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x), cache, layer)
+        return x + self.mlp(self.ln_2(x))
+
+
+class GPT(nn.Module):
+    def __init__(self, cfg: GPTConfig) -> None:
+        super().__init__()
+        self.config = cfg
+        self.wte = nn.Embedding(cfg.padded_vocab_size, cfg.emb_dim)
+        self.wpe = nn.Embedding(cfg.context_length, cfg.emb_dim)
+        self.drop = nn.Dropout(cfg.drop_rate)
+        self.h = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        self.ln_f = nn.LayerNorm(cfg.emb_dim, eps=1e-5)
+        self.lm_head = nn.Linear(cfg.emb_dim, cfg.padded_vocab_size, bias=False)
+        if cfg.tie_embeddings:
+            self.lm_head.weight = self.wte.weight  # weight tying: one tensor, not a copy
+        if cfg.weight_init == "gpt2":
+            self.apply(self._init_weights)
+            # GPT-2 scales residual projections by 1/sqrt(2 * n_layers) so the residual
+            # stream's variance does not grow with depth.
+            for name, param in self.named_parameters():
+                if name.endswith("c_proj.weight"):
+                    nn.init.normal_(param, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layers))
+
+    @classmethod
+    def from_weights(cls, cfg: GPTConfig, state: dict[str, torch.Tensor]) -> GPT:
+        """A GPT that holds ``state``'s fp32 tensors themselves (memory-mapped ones stay mapped).
+
+        Built on the meta device, so no random initialisation runs (seconds to minutes for
+        the large sizes on a CPU) and no second copy of the weights is allocated. Tensors
+        saved in another float type (a ``bf16-true`` run) are converted to fp32, the model's
+        own type, as ``load_state_dict`` without ``assign`` would.
+        """
+        with torch.device("meta"):
+            model = cls(cfg)
+        model.load_state_dict(
+            {k: v.float() if v.is_floating_point() else v for k, v in state.items()}, assign=True
+        )
+        if cfg.tie_embeddings:
+            model.lm_head.weight = model.wte.weight  # assign gave the head a Parameter of its own
+        return model
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+    def num_parameters(self) -> int:
+        """Parameters counted once each (the tied head is not counted twice)."""
+        return sum(p.numel() for p in self.parameters())
+
+    def new_cache(self, capacity: int | None = None) -> KVCache:
+        """An empty KV cache for up to ``capacity`` positions (default: the context length)."""
+        return KVCache(self.config.n_layers, capacity or self.config.context_length)
+
+    def forward(self, idx: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        """Logits ``[batch, seq, vocab]`` for token ids ``[batch, seq]``.
+
+        With a ``cache``, ``idx`` holds only the new tokens; their positions continue
+        after those already cached.
+        """
+        _, seq_len = idx.shape
+        start = cache.length if cache is not None else 0
+        if start + seq_len > self.config.context_length:
+            raise ValueError(
+                f"sequence of {start + seq_len} tokens exceeds the model's context length "
+                f"{self.config.context_length}: crop the input or raise model.context_length"
+            )
+        positions = torch.arange(start, start + seq_len, device=idx.device)
+        x = self.drop(self.wte(idx) + self.wpe(positions))
+        for layer, block in enumerate(self.h):
+            x = block(x, cache, layer)
+        logits = self.lm_head(self.ln_f(x))
+        if self.config.padded_vocab_size != self.config.vocab_size:
+            # Padding ids are not tokens: drop their logits so no loss or sampler sees them.
+            logits = logits[..., : self.config.vocab_size]
+        return logits

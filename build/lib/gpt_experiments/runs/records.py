@@ -1,0 +1,127 @@
+"""What one finished (or failed) run left in its folder, read back for comparisons.
+
+A run folder is any folder with Hydra's ``.hydra/config.yaml``: a single run under
+``outputs/runs/`` or a job of a sweep under ``outputs/multirun/``.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from omegaconf import OmegaConf
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from gpt_experiments.runs.status import failure_message
+
+# Logged by the training loop when it measures throughput itself; estimated from tokens_seen otherwise.
+THROUGHPUT_TAG = "perf/tokens_per_sec"
+TOKENS_SEEN_TAG = "train/tokens_seen"
+
+
+@dataclass
+class RunRecord:
+    name: str  # the folder, relative to the folder being compared
+    overrides: list[str]
+    error: str | None = None  # set when the run failed
+    history: list[dict[str, float]] = field(default_factory=list)  # rows of history.csv
+    tokens_per_sec: float = math.nan
+    wall_time_s: float = math.nan
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
+
+    @property
+    def best_val_loss(self) -> float:
+        finite = (row["val_loss"] for row in self.history if not math.isnan(row["val_loss"]))
+        return min(finite, default=math.nan)  # NaN: never validated, or diverged
+
+    @property
+    def final_val_loss(self) -> float:
+        return self.history[-1]["val_loss"] if self.history else math.nan
+
+    @property
+    def final_val_ppl(self) -> float:
+        return self.history[-1]["val_ppl"] if self.history else math.nan
+
+
+def find_run_dirs(root: Path) -> list[Path]:
+    """Every run folder under ``root`` (``root`` itself included), in the order they started."""
+    configs = [p for p in root.glob("**/.hydra/config.yaml") if p.is_file()]
+    return [config.parent.parent for config in sorted(configs, key=lambda p: p.stat().st_mtime)]
+
+
+def _number(text: str | None) -> float:
+    """A CSV cell as a float; NaN when it is empty or missing (a row cut short by a crash)."""
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def read_history(run_dir: Path) -> list[dict[str, float]]:
+    path = run_dir / "history.csv"
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        return [{key: _number(value) for key, value in row.items()} for row in csv.DictReader(f)]
+
+
+def read_overrides(run_dir: Path) -> list[str]:
+    path = run_dir / ".hydra" / "overrides.yaml"
+    return [str(item) for item in OmegaConf.load(path)] if path.is_file() else []
+
+
+def scalar_events(run_dir: Path) -> dict[str, list]:
+    """Every scalar event of the run's TensorBoard logs, by tag (empty without logs)."""
+    scalars: dict[str, list] = {}
+    for log_dir in sorted({p.parent for p in run_dir.glob("**/events.out.tfevents.*")}):
+        events = EventAccumulator(str(log_dir), size_guidance={"scalars": 0})
+        events.Reload()
+        for tag in events.Tags()["scalars"]:
+            scalars.setdefault(tag, []).extend(events.Scalars(tag))
+    return scalars
+
+
+def tokens_per_sec(scalars: dict[str, list]) -> float:
+    """Training throughput: the logged one, or an estimate from the tokens-seen counter (NaN if neither).
+
+    The estimate divides tokens by the wall time between the counter's first and last
+    events, so it includes the time spent validating in between.
+    """
+    if THROUGHPUT_TAG in scalars:
+        values = [event.value for event in scalars[THROUGHPUT_TAG]]
+        return sum(values) / len(values)
+    counter = sorted(scalars.get(TOKENS_SEEN_TAG, []), key=lambda event: event.wall_time)
+    if len(counter) < 2 or counter[-1].wall_time <= counter[0].wall_time:
+        return math.nan
+    return (counter[-1].value - counter[0].value) / (counter[-1].wall_time - counter[0].wall_time)
+
+
+def wall_time_s(scalars: dict[str, list], run_dir: Path) -> float:
+    """Seconds from the run's first to its last logged event, or between its files without logs."""
+    wall_times = [event.wall_time for events in scalars.values() for event in events]
+    if len(wall_times) > 1:
+        return max(wall_times) - min(wall_times)
+    # Hydra writes the job's config when it starts; history.csv is rewritten at each validation.
+    history = run_dir / "history.csv"
+    if not history.is_file():
+        return math.nan
+    return history.stat().st_mtime - (run_dir / ".hydra" / "config.yaml").stat().st_mtime
+
+
+def read_run(run_dir: Path, root: Path) -> RunRecord:
+    """A run's overrides, loss history, throughput and wall time; failed if marked or without results."""
+    record = RunRecord(name=str(run_dir.relative_to(root)), overrides=read_overrides(run_dir))
+    record.error = failure_message(run_dir)
+    record.history = read_history(run_dir)
+    if record.error is None and not record.history:
+        record.error = "no validation results (history.csv missing or empty): crashed or still running"
+    if record.error is None:
+        scalars = scalar_events(run_dir)
+        record.tokens_per_sec = tokens_per_sec(scalars)
+        record.wall_time_s = wall_time_s(scalars, run_dir)
+    return record

@@ -1,0 +1,38 @@
+"""GPT-2 BPE tokenizer that works offline from the ranks file shipped in the package."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+
+import tiktoken
+from tiktoken.load import load_tiktoken_bpe
+
+# sha256 of tiktoken's r50k_base ranks, which its "gpt2" encoding uses.
+GPT2_RANKS_SHA256 = "306cd27f03c1a714eca7108e03d66b7dc042abe8c258b44c199a7ed9838dd930"
+END_OF_TEXT = "<|endoftext|>"
+END_OF_TEXT_ID = 50256
+# Same pre-tokenisation regex as tiktoken's gpt2 / r50k_base encoding.
+_GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+
+
+@lru_cache(maxsize=1)
+def gpt2_tokenizer() -> tiktoken.Encoding:
+    """The ``gpt2`` encoding (n_vocab 50257), built without network access."""
+    ranks_path = resources.files("gpt_experiments") / "assets" / "gpt2.tiktoken"
+    ranks = load_tiktoken_bpe(str(ranks_path), expected_hash=GPT2_RANKS_SHA256)
+    return tiktoken.Encoding(
+        name="gpt2",
+        pat_str=_GPT2_PATTERN,
+        mergeable_ranks=ranks,
+        special_tokens={END_OF_TEXT: END_OF_TEXT_ID},
+    )
+
+
+def encode(text: str) -> list[int]:
+    """Token ids for a prompt; ``<|endoftext|>`` in the text is the special token."""
+    return gpt2_tokenizer().encode(text, allowed_special={END_OF_TEXT})
+
+
+def decode(token_ids: list[int]) -> str:
+    return gpt2_tokenizer().decode(token_ids)

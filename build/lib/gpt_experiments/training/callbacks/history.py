@@ -1,0 +1,89 @@
+"""The loss history of a run: ``history.csv``, the seed's loss and perplexity plots, and
+TensorBoard curves against tokens seen."""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.utilities import rank_zero_only
+
+from gpt_experiments.training.callbacks.plots import plot_curves
+from gpt_experiments.training.callbacks.tensorboard import tensorboard_logger
+from gpt_experiments.training.lit_module import GPTLitModule
+
+HISTORY_FIELDS = ("step", "epoch", "tokens_seen", "train_loss", "val_loss", "val_ppl")
+
+
+def perplexity(loss: float) -> float:
+    """exp(loss), capped before float overflow (a diverged run still gets a plottable value)."""
+    return math.exp(min(loss, 700.0))
+
+
+class LossHistory(L.Callback):
+    """After every validation, records the losses against steps, epochs and tokens seen.
+
+    Writes ``history.csv``, ``loss.png`` and ``perplexity.png`` to ``output_dir`` (the
+    seed's figures), adds TensorBoard curves whose x axis is tokens seen, and prints
+    the loss before training (from the sanity check).
+    """
+
+    def __init__(self, output_dir: str) -> None:
+        self.output_dir = Path(output_dir)
+        self.rows: list[dict[str, float]] = []
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rows": self.rows}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.rows = list(state_dict["rows"])
+
+    @rank_zero_only
+    def on_validation_end(self, trainer: L.Trainer, pl_module: GPTLitModule) -> None:
+        losses = pl_module.eval_losses()
+        if "val" not in losses:
+            return
+        if trainer.sanity_checking:
+            train = f", train {losses['train_eval']:.3f}" if "train_eval" in losses else ""
+            print(f"Loss before training (sanity-check batches): val {losses['val']:.3f}{train}")
+            return
+        tokens = int(pl_module.tokens_seen)
+        steps_per_epoch = max(1, trainer.num_training_batches)
+        row = {
+            "step": trainer.global_step,
+            "epoch": trainer.global_step / steps_per_epoch,
+            "tokens_seen": tokens,
+            "train_loss": losses.get("train_eval", math.nan),
+            "val_loss": losses["val"],
+            "val_ppl": perplexity(losses["val"]),
+        }
+        self.rows.append(row)
+        tensorboard = tensorboard_logger(trainer)
+        if tensorboard is not None:
+            for split, loss in losses.items():
+                tensorboard.experiment.add_scalar(f"loss_vs_tokens/{split}", loss, tokens)
+        self.write()
+
+    def write(self) -> None:
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.output_dir / f".history.csv.tmp{os.getpid()}"
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=HISTORY_FIELDS)
+            writer.writeheader()
+            writer.writerows(self.rows)
+        os.replace(tmp, self.output_dir / "history.csv")
+        epochs = [r["epoch"] for r in self.rows]
+        tokens = [r["tokens_seen"] for r in self.rows]
+        losses = {"Validation loss": [r["val_loss"] for r in self.rows]}
+        if not all(math.isnan(r["train_loss"]) for r in self.rows):
+            losses = {"Training loss": [r["train_loss"] for r in self.rows], **losses}
+        plot_curves(epochs, tokens, losses, "Loss", self.output_dir / "loss.png")
+        ppl = {
+            name.replace("loss", "perplexity"): [perplexity(v) for v in values]
+            for name, values in losses.items()
+        }
+        plot_curves(epochs, tokens, ppl, "Perplexity", self.output_dir / "perplexity.png")

@@ -1,0 +1,39 @@
+"""Text samples from fixed prompts at the end of every epoch, printed and sent to TensorBoard."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.utilities import rank_zero_only
+
+from gpt_experiments.inference.sampling import generate, sampler_and_prompts
+from gpt_experiments.tokenizer import decode, encode
+from gpt_experiments.training.callbacks.tensorboard import tensorboard_logger
+from gpt_experiments.training.lit_module import GPTLitModule
+
+
+class TextSamples(L.Callback):
+    """Generates from fixed prompts at the end of every training epoch; prints and logs them."""
+
+    def __init__(self, sampler: dict[str, Any], every_n_epochs: int = 1) -> None:
+        self.sampler, self.prompts = sampler_and_prompts(sampler)
+        self.every_n_epochs = every_n_epochs
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: GPTLitModule) -> None:
+        # Fail before the first epoch, not after it, on a bad sampler setting.
+        self.sampler.validate(pl_module.model.config.vocab_size)
+
+    @rank_zero_only
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: GPTLitModule) -> None:
+        if (trainer.current_epoch + 1) % self.every_n_epochs:
+            return
+        outputs = generate(pl_module.model, [encode(p) for p in self.prompts], self.sampler)
+        texts = [decode(ids) for ids in outputs]
+        tensorboard = tensorboard_logger(trainer)
+        for index, text in enumerate(texts):
+            print(f"[epoch {trainer.current_epoch + 1}] {text!r}")
+            if tensorboard is not None:
+                # Markdown code block keeps the sample's whitespace readable in TensorBoard.
+                block = "    " + text.replace("\n", "\n    ")
+                tensorboard.experiment.add_text(f"samples/prompt_{index}", block, trainer.global_step)

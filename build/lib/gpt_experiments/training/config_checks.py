@@ -1,0 +1,143 @@
+"""Checks of a composed config that run before any file is written or model is built.
+
+Types are checked against what each config group configures (``GPTConfig``,
+``GPTDataModule``, ``lightning.Trainer``, the optimizer class, ``SamplerConfig``), read
+from their type hints, so a new argument there is checked without editing this file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import types
+import typing
+from collections.abc import Callable
+from typing import Any, Literal, Union
+
+import lightning as L
+from hydra.utils import get_class
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
+
+from gpt_experiments.data.datamodule import GPTDataModule
+from gpt_experiments.errors import ConfigError
+from gpt_experiments.inference.sampling import SamplerConfig, sampler_and_prompts
+from gpt_experiments.model import GPTConfig
+
+# Keys a group holds for the code around it rather than for the class it configures
+# (optimizer.fused also takes "auto", resolved by lit_module.build_optimizer).
+NOT_ARGUMENTS = {"sampler": {"prompts"}, "optimizer": {"fused"}}
+
+
+def validate_config(cfg: DictConfig) -> None:
+    """Raise a one-line ``ConfigError`` for the first wrong type, range or inconsistency."""
+    targets: dict[str, Callable[..., Any]] = {
+        "model": GPTConfig,
+        "data": GPTDataModule,
+        "trainer": L.Trainer,
+        "sampler": SamplerConfig,
+    }
+    if "optimizer" in cfg:
+        targets["optimizer"] = get_class(cfg.optimizer._target_)
+    for group, target in targets.items():
+        if group in cfg:
+            check_arguments(group, resolved_values(cfg[group], group), target)
+    model = GPTConfig(**resolved_values(cfg.model, "model"))  # validates ranges
+    GPTDataModule(**resolved_values(cfg.data, "data"))  # validates ranges, reads nothing
+    if cfg.data.max_length > model.context_length:
+        raise ConfigError(
+            f"data.max_length={cfg.data.max_length} exceeds model.context_length={model.context_length}, "
+            "the size of the position table: lower data.max_length or raise model.context_length"
+        )
+    check_training_length(cfg.trainer)
+    sampler, _ = sampler_and_prompts(resolved_values(cfg.sampler, "sampler"))
+    sampler.validate(model.vocab_size)
+
+
+def check_training_length(trainer: DictConfig) -> None:
+    if trainer.get("fast_dev_run"):
+        return
+    max_epochs, max_steps = trainer.get("max_epochs"), trainer.get("max_steps", -1)
+    if max_epochs is not None and max_epochs < 0:
+        raise ConfigError(f"trainer.max_epochs={max_epochs} is invalid: it must be positive, or null")
+    if max_steps < -1:
+        raise ConfigError(
+            f"trainer.max_steps={max_steps} is invalid: it must be positive, or -1 for no limit"
+        )
+    if not max_epochs and max_steps in (-1, 0):
+        raise ConfigError(
+            f"trainer.max_epochs={max_epochs} and trainer.max_steps={max_steps} leave the run without an end "
+            "(or without a single step): set trainer.max_epochs or trainer.max_steps to a positive number"
+        )
+
+
+def resolved_values(node: DictConfig, prefix: str) -> dict[str, Any]:
+    """The group's values as plain Python, skipping those only a running Hydra job can resolve."""
+    values = {}
+    for key in node:
+        try:
+            value = node[key]
+        except MissingMandatoryValue:
+            raise ConfigError(f"{prefix}.{key} is not set: pass {prefix}.{key}=...") from None
+        except InterpolationResolutionError:
+            continue  # e.g. ${hydra:runtime.output_dir} before Hydra has made the run folder
+        if isinstance(value, DictConfig | ListConfig):
+            value = OmegaConf.to_container(value, resolve=True)
+        values[str(key)] = value
+    return values
+
+
+def check_arguments(group: str, values: dict[str, Any], target: Callable[..., Any]) -> None:
+    """Every key must be an argument of ``target`` and have a value its type hint allows."""
+    parameters = inspect.signature(target).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    try:
+        hints = typing.get_type_hints(target if dataclasses.is_dataclass(target) else target.__init__)
+    except (NameError, TypeError):  # hints naming what only type checkers import: check names only
+        hints = {}
+    for key, value in values.items():
+        if key.startswith("_") or key in NOT_ARGUMENTS.get(group, ()):
+            continue
+        if key not in parameters and not takes_any:
+            raise ConfigError(
+                f"{group}.{key} is not a setting of {target.__name__}: remove it (valid: "
+                f"{', '.join(p for p in parameters if p not in ('self', 'params'))})"
+            )
+        hint = hints.get(key)
+        if hint is not None and not matches(value, hint):
+            raise ConfigError(f"{group}.{key}={value!r} has the wrong type: it must be {describe(hint)}")
+
+
+def matches(value: Any, hint: Any) -> bool:
+    """Whether a config value fits a type hint; hints it cannot judge are accepted."""
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        return any(matches(value, arg) for arg in typing.get_args(hint))
+    if origin is Literal:
+        return value in typing.get_args(hint)
+    if isinstance(value, dict) and "_target_" in value:
+        return True  # instantiated by Hydra into whatever it names
+    if origin in (list, tuple) or hint in (list, tuple):
+        return isinstance(value, list | tuple)
+    if hint is type(None):
+        return value is None
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if isinstance(hint, type):  # str, bool, or a class such as Tensor that YAML cannot build
+        return isinstance(value, hint)
+    return True
+
+
+def describe(hint: Any) -> str:
+    """A type hint in words: ``int | None`` -> ``an integer or null``."""
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        return " or ".join(dict.fromkeys(describe(arg) for arg in typing.get_args(hint)))
+    if origin is Literal:
+        return "one of " + ", ".join(repr(arg) for arg in typing.get_args(hint))
+    words = {int: "an integer", float: "a number", str: "a string", bool: "true or false", type(None): "null"}
+    if origin in (list, tuple) or hint in (list, tuple):
+        return "a list"
+    return words.get(hint, getattr(hint, "__name__", str(hint)))

@@ -1,0 +1,101 @@
+"""What ``scripts/train.py`` does before Hydra starts: everything that can fail on bad input.
+
+Hydra creates the run folder before calling the task, so checks made there leave a folder
+behind. Here the config is composed with the same overrides, validated, the data read and
+``resume=`` resolved first; a mistake ends the command with nothing written.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from gpt_experiments.convert.project import CheckpointError, safe_torch_load
+from gpt_experiments.data.datamodule import GPTDataModule
+from gpt_experiments.errors import ConfigError
+from gpt_experiments.model import GPTConfig
+from gpt_experiments.training.compose import compose_config, sweep_variants
+from gpt_experiments.training.config_checks import resolved_values, validate_config
+from gpt_experiments.training.resume import ResumePlan, override_key, plan_resume
+
+
+def prepare_run(conf_dir: Path, config_name: str, overrides: list[str]) -> list[str]:
+    """Check a single run's command line; returns the overrides to hand to Hydra.
+
+    With ``resume=``, those gain the resumed run's own overrides, its checkpoint as
+    ``ckpt_path`` and its folder as ``hydra.run.dir`` (so logs and history continue there).
+    """
+    cfg = compose_config(conf_dir, config_name, overrides)
+    if cfg.get("resume"):
+        if cfg.get("ckpt_path"):
+            raise ConfigError("resume= and ckpt_path= are both set: use resume= alone")
+        plan = plan_resume(str(cfg.resume), cfg)
+        if plan is None:
+            print("resume=auto: no earlier run of this config has a checkpoint; starting a new run")
+        else:
+            print(f"Resuming from {plan.checkpoint}")
+            overrides = resume_overrides(plan, overrides)
+            cfg = compose_config(conf_dir, config_name, overrides)
+    validate_config(cfg)
+    if cfg.get("ckpt_path"):
+        check_checkpoint(Path(cfg.ckpt_path), resolved_values(cfg.model, "model"))
+    data = GPTDataModule(**resolved_values(cfg.data, "data"), seed=cfg.seed)
+    data.setup("fit")  # reads and tokenizes (into the cache) now, so data errors come first
+    return overrides
+
+
+def check_sweep(conf_dir: Path, config_name: str, overrides: list[str]) -> None:
+    """For ``-m``: every swept key and group option must exist before any job starts.
+
+    Values are left to each job (``train()`` validates them), so one bad point of a grid
+    does not stop the others.
+    """
+    for variant in sweep_variants(overrides):
+        compose_config(conf_dir, config_name, variant)
+
+
+def resume_overrides(plan: ResumePlan, overrides: list[str]) -> list[str]:
+    """The run's saved overrides, then this command's (later ones win), then where to resume."""
+    merged = {override_key(o): o for o in [*plan.saved_overrides(), *overrides]}
+    resumed = [*merged.values(), f"ckpt_path={quote(plan.checkpoint)}"]
+    if plan.run_dir is not None:
+        resumed.append(f"hydra.run.dir={quote(plan.run_dir)}")
+    return resumed
+
+
+def quote(path: Path) -> str:
+    """A path as a quoted Hydra override value, safe with spaces, '=' or ','."""
+    escaped = str(path.resolve()).replace("\\", "\\\\").replace("'", "\\'")
+    return f"'{escaped}'"
+
+
+# How torch.save files begin: a zip archive (the default since torch 1.6) or a pickle.
+TORCH_FILE_MAGIC = (b"PK\x03\x04", b"\x80")
+
+
+def check_checkpoint(path: Path, model: dict[str, Any]) -> None:
+    """The file must be a training checkpoint of a model shaped like the configured one."""
+    if path.is_file():
+        with open(path, "rb") as f:
+            if not f.read(4).startswith(TORCH_FILE_MAGIC):
+                raise CheckpointError(
+                    f"{path} is not a checkpoint file: pass a .ckpt written by scripts/train.py"
+                )
+    checkpoint = safe_torch_load(path, mmap=True)  # only its settings are read here
+    saved = checkpoint.get("hyper_parameters", {}).get("model") if isinstance(checkpoint, dict) else None
+    if saved is None or "optimizer_states" not in checkpoint:
+        raise CheckpointError(
+            f"{path} is not a training checkpoint of this project (no model settings or optimizer state): "
+            "pass a .ckpt written by scripts/train.py"
+        )
+    current = GPTConfig(**model).to_dict()
+    # Checkpoints written before a setting existed hold its default.
+    saved = {**GPTConfig().to_dict(), **saved}
+    differing = [key for key in current if key != "drop_rate" and saved[key] != current[key]]
+    if differing:
+        theirs = " ".join(f"model.{key}={saved[key]}" for key in differing)
+        ours = ", ".join(f"{key}={current[key]}" for key in differing)
+        raise CheckpointError(
+            f"{path} holds a different model ({theirs}) than the config ({ours}): "
+            f"pass {theirs}, or leave out ckpt_path/resume to start afresh"
+        )

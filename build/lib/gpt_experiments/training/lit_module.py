@@ -1,0 +1,162 @@
+"""LightningModule: a GPT-2 trained on next-token cross-entropy, with perplexity.
+
+Hyperparameters are stored as plain dicts (never DictConfig or partials) so
+checkpoints load with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from hydra.utils import instantiate
+from torch import nn
+
+from gpt_experiments.model import GPT, GPTConfig
+from gpt_experiments.training.schedules import build_scheduler
+
+# Validation dataloader index -> metric prefix (see GPTDataModule.val_dataloader).
+EVAL_SPLITS = ("val", "train_eval")
+# Declared with the run's hyperparameters so TensorBoard's HParams tab shows them.
+HPARAMS_METRICS = ("hp/best_val_loss", "hp/best_val_ppl", "hp/final_val_loss", "hp/final_val_ppl")
+
+
+def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Next-token cross-entropy on flattened ``[batch*seq, vocab]`` logits."""
+    return F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), reduction=reduction)
+
+
+def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Decay matrices (linear weights, embeddings); leave biases and LayerNorm gains undecayed."""
+    decay, no_decay = [], []
+    for param in model.parameters():  # shared (tied) tensors are listed once
+        if param.requires_grad:
+            (decay if param.dim() >= 2 else no_decay).append(param)
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+
+
+# Device types with a fused (single-kernel) AdamW in torch.
+FUSED_DEVICE_TYPES = ("cuda", "cpu")
+
+
+def build_optimizer(model: nn.Module, spec: dict[str, Any]) -> torch.optim.Optimizer:
+    """The optimizer a Hydra ``_target_`` spec names, over :func:`parameter_groups` of ``model``.
+
+    ``fused: auto`` turns on the fused kernel when every parameter is on a device that has
+    one; an explicit ``true``/``false`` is passed through.
+    """
+    spec = dict(spec)
+    weight_decay = float(spec.pop("weight_decay", 0.0))
+    if spec.get("fused") == "auto":
+        spec["fused"] = all(p.device.type in FUSED_DEVICE_TYPES for p in model.parameters())
+    return instantiate(spec, params=parameter_groups(model, weight_decay), _convert_="all")
+
+
+class GPTLitModule(L.LightningModule):
+    def __init__(
+        self,
+        model: dict[str, Any],
+        optimizer: dict[str, Any],
+        scheduler: dict[str, Any] | None = None,
+        compile_model: bool = False,
+    ) -> None:
+        """
+        Args:
+            model: :class:`GPTConfig` fields.
+            optimizer: a Hydra ``_target_`` spec of a torch optimizer (``params`` is filled
+                in here); its ``weight_decay`` applies to the decay group only.
+            scheduler: ``{"name": "constant" | "warmup_cosine", ...options}``.
+            compile_model: run the GPT through ``torch.compile`` (slow first steps, faster after).
+        """
+        super().__init__()
+        # logger=False: the entry point logs the whole run config, with its metrics, instead.
+        self.save_hyperparameters(logger=False)
+        self.model = GPT(GPTConfig(**model))
+        # Saved in checkpoints so curves and the best score continue after a resume.
+        self.register_buffer("tokens_seen", torch.zeros((), dtype=torch.long))
+        self.register_buffer("best_val_loss", torch.tensor(math.inf))
+        self._eval_sums: dict[str, list[torch.Tensor]] = {}
+        self._compiled = False
+
+    def configure_model(self) -> None:
+        # Compiled in place: parameter names, and so checkpoints, stay those of the plain model.
+        # Lightning calls this for every fit/validate, so compile only once.
+        if self.hparams.compile_model and not self._compiled:
+            self.model.compile()
+            self._compiled = True
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        return self.model(idx)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        inputs, targets = batch
+        loss = cross_entropy(self.model(inputs), targets)
+        self.tokens_seen += inputs.numel() * self.trainer.world_size
+        self.log("train/loss", loss, prog_bar=True)
+        self.log("train/ppl", torch.exp(loss.detach()))
+        self.log("train/tokens_seen", self.tokens_seen.float())
+        self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"])
+        return loss
+
+    def on_validation_epoch_start(self) -> None:
+        zero = torch.zeros((), dtype=torch.float64, device=self.device)
+        self._eval_sums = {split: [zero.clone(), zero.clone()] for split in EVAL_SPLITS}
+
+    def validation_step(
+        self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int, dataloader_idx: int = 0
+    ):
+        inputs, targets = batch
+        loss_sum = cross_entropy(self.model(inputs), targets, reduction="sum")
+        sums = self._eval_sums[EVAL_SPLITS[dataloader_idx]]
+        sums[0] += loss_sum.double()
+        sums[1] += targets.numel()
+
+    def on_validation_epoch_end(self) -> None:
+        """Mean cross-entropy over every scored token of the split; perplexity is its exp."""
+        for split, (loss_sum, count) in self._eval_sums.items():
+            loss_sum = self.trainer.strategy.reduce(loss_sum, reduce_op="sum")
+            count = self.trainer.strategy.reduce(count, reduce_op="sum")
+            if count == 0:
+                continue
+            loss = (loss_sum / count).float()
+            self.log(
+                f"{split}/loss", loss, prog_bar=split == "val", add_dataloader_idx=False, sync_dist=False
+            )
+            self.log(f"{split}/ppl", torch.exp(loss), add_dataloader_idx=False, sync_dist=False)
+            if split == "val" and not self.trainer.sanity_checking:
+                self._log_hparams_metrics(loss)
+
+    def _log_hparams_metrics(self, val_loss: torch.Tensor) -> None:
+        """The metrics shown beside each run's hyperparameters in TensorBoard's HParams tab."""
+        self.best_val_loss = torch.minimum(self.best_val_loss, val_loss.detach())
+        values = (self.best_val_loss, torch.exp(self.best_val_loss), val_loss, torch.exp(val_loss))
+        for name, value in zip(HPARAMS_METRICS, values, strict=True):
+            self.log(name, value, add_dataloader_idx=False)
+
+    def eval_losses(self) -> dict[str, float]:
+        """The last validation's mean losses, e.g. ``{"val": 6.4, "train_eval": 0.5}``."""
+        return {
+            split: (loss_sum / count).item()
+            for split, (loss_sum, count) in self._eval_sums.items()
+            if count > 0
+        }
+
+    def optimizer_step(self, epoch: int, batch_idx: int, optimizer, optimizer_closure=None) -> None:
+        super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
+        # Free the gradients now: Lightning would zero them only after the next forward
+        # pass, holding a model-sized buffer through it (~500 MB for GPT-2 small).
+        optimizer.zero_grad(set_to_none=True)
+
+    def configure_optimizers(self):
+        optimizer = build_optimizer(self.model, self.hparams.optimizer)
+        scheduler_spec = dict(self.hparams.scheduler or {"name": "constant"})
+        scheduler = build_scheduler(
+            optimizer, scheduler_spec.pop("name"), self.trainer.estimated_stepping_batches, **scheduler_spec
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

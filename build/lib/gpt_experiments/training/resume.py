@@ -1,0 +1,121 @@
+"""``resume=``: which run folder and checkpoint a run continues from.
+
+``resume=auto`` picks the newest run under ``<paths.log_dir>/runs`` whose saved config is
+the same as this one, ignoring the keys that may differ between the legs of one run
+(``RUN_SPECIFIC_KEYS``: where files go, and how long to train, so a finished run can be
+continued for more epochs). ``resume=<run folder>`` or ``resume=<file.ckpt>`` names it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from gpt_experiments.convert.project import CheckpointError, safe_torch_load
+from gpt_experiments.errors import ConfigError, warn
+
+RUN_SPECIFIC_KEYS = (
+    "hydra",
+    "paths",
+    "resume",
+    "ckpt_path",
+    "trainer.max_epochs",
+    "trainer.max_steps",
+    "trainer.enable_progress_bar",
+    "trainer.enable_model_summary",
+    "data.cache_dir",
+    "data.num_workers",
+)
+# Overrides resume= itself adds; they are not re-applied from a run's saved overrides.
+RESUME_OVERRIDE_KEYS = ("resume", "ckpt_path", "hydra.run.dir")
+
+
+@dataclass
+class ResumePlan:
+    checkpoint: Path
+    # The run folder to keep writing in; None for a checkpoint outside any run folder.
+    run_dir: Path | None
+
+    def saved_overrides(self) -> list[str]:
+        """The command-line overrides the run was started with, so it is rebuilt the same."""
+        if self.run_dir is None or not (self.run_dir / ".hydra" / "overrides.yaml").is_file():
+            return []
+        saved = OmegaConf.load(self.run_dir / ".hydra" / "overrides.yaml")
+        return [o for o in saved if override_key(o) not in RESUME_OVERRIDE_KEYS]
+
+
+def override_key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def config_fingerprint(cfg: DictConfig) -> str:
+    """A hash of the config without its run-specific keys: equal for legs of the same run."""
+    config = OmegaConf.to_container(cfg, resolve=False)
+    for dotted in RUN_SPECIFIC_KEYS:
+        *parents, leaf = dotted.split(".")
+        node = config
+        for parent in parents:
+            node = node.get(parent, {}) if isinstance(node, dict) else {}
+        if isinstance(node, dict):
+            node.pop(leaf, None)
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def checkpoints_newest_first(run_dir: Path) -> list[Path]:
+    return sorted((run_dir / "checkpoints").glob("*.ckpt"), key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+def newest_loadable_checkpoint(run_dir: Path) -> Path | None:
+    """The newest checkpoint of the run that loads; unreadable ones are skipped with a warning."""
+    for path in checkpoints_newest_first(run_dir):
+        try:
+            safe_torch_load(path)
+            return path
+        except CheckpointError as err:
+            warn(f"{err}; falling back to an older checkpoint")
+    return None
+
+
+def find_run_to_resume(log_dir: Path, cfg: DictConfig) -> ResumePlan | None:
+    """The newest run of the same config with a loadable checkpoint, if there is one."""
+    fingerprint = config_fingerprint(cfg)
+    runs = [saved.parent.parent for saved in (log_dir / "runs").glob("**/.hydra/config.yaml")]
+    same = [
+        run
+        for run in runs
+        if config_fingerprint(OmegaConf.load(run / ".hydra" / "config.yaml")) == fingerprint
+    ]
+    same = [run for run in same if checkpoints_newest_first(run)]
+    for run in sorted(same, key=lambda r: checkpoints_newest_first(r)[0].stat().st_mtime, reverse=True):
+        checkpoint = newest_loadable_checkpoint(run)
+        if checkpoint is not None:
+            return ResumePlan(checkpoint, run)
+    return None
+
+
+def plan_resume(resume: str, cfg: DictConfig) -> ResumePlan | None:
+    """Resolve ``resume=auto | <run folder> | <file.ckpt>``; None when auto finds nothing."""
+    if resume == "auto":
+        return find_run_to_resume(Path(cfg.paths.log_dir), cfg)
+    return plan_resume_from_path(resume)
+
+
+def plan_resume_from_path(resume: str) -> ResumePlan:
+    """``resume=<run folder>`` (its newest loadable checkpoint) or ``resume=<file.ckpt>``."""
+    path = Path(resume).expanduser()
+    if path.is_dir():
+        checkpoint = newest_loadable_checkpoint(path)
+        if checkpoint is None:
+            raise CheckpointError(
+                f"resume={resume}: the folder holds no loadable checkpoint in checkpoints/: "
+                "pass a run folder that has saved one, or leave resume out to start afresh"
+            )
+        return ResumePlan(checkpoint, path)
+    if path.is_file():
+        in_run = path.parent.name == "checkpoints" and (path.parent.parent / ".hydra").is_dir()
+        return ResumePlan(path, path.parent.parent if in_run else None)
+    raise ConfigError(f"resume={resume} does not exist: pass resume=auto, a run folder or a .ckpt file")
