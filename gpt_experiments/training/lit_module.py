@@ -16,7 +16,7 @@ from hydra.utils import instantiate
 from torch import nn
 
 from gpt_experiments.model import GPT, GPTConfig
-from gpt_experiments.training.schedules import build_scheduler
+from gpt_experiments.training.legacy import upgrade_scheduler
 
 # Validation dataloader index -> metric prefix (see GPTDataModule.val_dataloader).
 EVAL_SPLITS = ("val", "train_eval")
@@ -71,10 +71,13 @@ class GPTLitModule(L.LightningModule):
             model: :class:`GPTConfig` fields.
             optimizer: a Hydra ``_target_`` spec of a torch optimizer (``params`` is filled
                 in here); its ``weight_decay`` applies to the decay group only.
-            scheduler: ``{"name": "constant" | "warmup_cosine", ...options}``.
+            scheduler: a Hydra ``_target_`` spec of a factory in :mod:`.schedules` (the
+                optimizer and step count are filled in here); ``None`` is constant. The
+                ``{"name": ...}`` form of older checkpoints is read too.
             compile_model: run the GPT through ``torch.compile`` (slow first steps, faster after).
         """
         super().__init__()
+        scheduler = upgrade_scheduler(scheduler)  # saved below in today's form
         # logger=False: the entry point logs the whole run config, with its metrics, instead.
         self.save_hyperparameters(logger=False)
         self.model = GPT(GPTConfig(**model))
@@ -155,8 +158,10 @@ class GPTLitModule(L.LightningModule):
 
     def configure_optimizers(self):
         optimizer = build_optimizer(self.model, self.hparams.optimizer)
-        scheduler_spec = dict(self.hparams.scheduler or {"name": "constant"})
-        scheduler = build_scheduler(
-            optimizer, scheduler_spec.pop("name"), self.trainer.estimated_stepping_batches, **scheduler_spec
+        scheduler = instantiate(
+            self.hparams.scheduler,
+            optimizer=optimizer,
+            total_steps=self.trainer.estimated_stepping_batches,
+            _convert_="all",
         )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
