@@ -15,6 +15,7 @@ from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from gpt_experiments.runs.status import failure_message, pruned_message
+from gpt_experiments.search import TRIAL_NUMBER_KEY
 
 # Logged by the training loop when it measures throughput itself; estimated from tokens_seen otherwise.
 THROUGHPUT_TAG = "perf/tokens_per_sec"
@@ -76,8 +77,10 @@ def read_history(run_dir: Path) -> list[dict[str, float]]:
 
 
 def read_overrides(run_dir: Path) -> list[str]:
+    """The run's command-line overrides, without the search's trial bookkeeping."""
     path = run_dir / ".hydra" / "overrides.yaml"
-    return [str(item) for item in OmegaConf.load(path)] if path.is_file() else []
+    overrides = [str(item) for item in OmegaConf.load(path)] if path.is_file() else []
+    return [o for o in overrides if not o.startswith(f"{TRIAL_NUMBER_KEY}=")]
 
 
 def scalar_events(run_dir: Path) -> dict[str, list]:

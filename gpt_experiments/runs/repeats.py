@@ -14,17 +14,13 @@ from statistics import fmean, stdev
 
 from scipy.stats import t as student_t
 
+from gpt_experiments.config import override_key
 from gpt_experiments.runs.records import RunRecord
 
 # The override that only repeats a run; every other override defines the setting.
 SEED_KEY = "seed"
 # Differences with a smaller p-value are marked as significant.
 SIGNIFICANCE_LEVEL = 0.05
-
-
-def override_key(override: str) -> str:
-    """``+optimizer.lr=1e-3`` -> ``optimizer.lr``."""
-    return override.split("=", 1)[0].lstrip("+~")
 
 
 def setting_of(record: RunRecord) -> tuple[str, ...]:
