@@ -108,6 +108,8 @@ def p_value_text(group: SettingStats, best: SettingStats) -> str:
     """The p-value column: the best setting, a p-value (starred if significant), or why there is none."""
     if group is best:
         return "best"
+    if group.n == 0:
+        return "no result"
     if group.p_value is None:
         return "n<2"
     if math.isnan(group.p_value):
@@ -118,7 +120,7 @@ def p_value_text(group: SettingStats, best: SettingStats) -> str:
 def format_repeats_table(groups: list[SettingStats], common: list[str]) -> str:
     """Settings ranked by mean best val loss, with spread, count and p-value against the best."""
     lines = [
-        "Settings repeated over seeds, by mean best val loss (std: sample standard deviation):",
+        "Settings run more than once (runs that differ only by seed), by mean best val loss:",
         f"{'rank':>4}  {'mean best val loss':>18}  {'std':>7}  {'n':>2}  {'p vs best':>11}  setting",
     ]
     for rank, group in enumerate(groups, start=1):
@@ -128,7 +130,7 @@ def format_repeats_table(groups: list[SettingStats], common: list[str]) -> str:
             f"  {p_value_text(group, groups[0]):>11}  {setting_label(group, common)}"
         )
     lines.append(
-        f"p vs best: Welch's t-test against the best setting; * marks p < {SIGNIFICANCE_LEVEL} "
-        "(a difference unlikely to come from the seed alone)."
+        f"std: sample standard deviation. p vs best: Welch's t-test against the best setting; "
+        f"* marks p < {SIGNIFICANCE_LEVEL} (a difference unlikely to come from the seed alone)."
     )
     return "\n".join(lines)

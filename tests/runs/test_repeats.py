@@ -85,7 +85,7 @@ def test_compare_cli_prints_the_repeats_table_and_pruned_runs(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "(0 failed, 1 pruned)" in result.stdout
     assert "PRUNED: at step 2" in result.stdout
-    assert "Settings repeated over seeds" in result.stdout
+    assert "Settings run more than once" in result.stdout and "no result  optimizer.lr=1" in result.stdout
 
 
 def test_without_repeats_no_p_values_are_claimed(tmp_path):

@@ -114,11 +114,11 @@ def test_best_override_line_is_the_fixed_settings_and_the_best_params(tmp_path):
 
 # --- real searches ----------------------------------------------------------------------------
 
-# Three short validations per trial (steps 2, 4, 6), no samples or TensorBoard: a few seconds each.
+# Two short validations per trial (steps 2 and 4), no samples or TensorBoard: a few seconds each.
 LEAN_TRIAL = [
     "model=tiny",
     "model.context_length=32",
-    "trainer.max_epochs=3",
+    "trainer.max_epochs=2",
     "trainer.limit_train_batches=2",
     "trainer.limit_val_batches=2",
     "trainer.num_sanity_val_steps=0",
@@ -179,7 +179,7 @@ def test_a_search_continues_with_the_same_command_prunes_bad_trials_and_writes_i
     jobs = job_dirs_of(sweep)
     assert [int(job.name.split("_")[0]) for job in jobs] == list(range(8))
 
-    # Pruned: only bad trials, stopped at their first validation (step 2 of 6), marked in their folder.
+    # Pruned: only bad trials, stopped at their first validation (step 2 of 4), marked in their folder.
     pruned = [t for t in trials if t.state == TrialState.PRUNED]
     assert pruned, [(t.params, t.state) for t in trials]
     for trial in pruned:
