@@ -56,19 +56,21 @@ class GptOptunaSweeper(Sweeper):
     def _search(self, arguments: list[str]) -> None:
         import optuna
 
+        from gpt_experiments.errors import ConfigError
         from gpt_experiments.search import study as studies
         from gpt_experiments.search.space import as_overrides, split_overrides
         from gpt_experiments.search.storage import open_storage
 
+        if self.n_trials < 1 or self.n_jobs < 1:
+            raise ConfigError(
+                f"hydra.sweeper.n_trials={self.n_trials}, n_jobs={self.n_jobs}: both must be at least 1"
+            )
         fixed, space = split_overrides([f"{key}={value}" for key, value in self.params.items()] + arguments)
-        sweep_dir = Path(self.config.hydra.sweep.dir)
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
-
-        earlier = self._earlier_trials(open_storage(self.storage))
+        storage = open_storage(self.storage)
+        earlier = self._earlier_trials(storage)
         study = optuna.create_study(
             study_name=self.study_name,
-            storage=open_storage(self.storage),
+            storage=storage,
             sampler=self._sampler(earlier),
             pruner=instantiate(self.pruner_cfg),
             direction=self.direction,
@@ -78,6 +80,8 @@ class GptOptunaSweeper(Sweeper):
         neutral = set(self.config.hydra.job.config.override_dirname.exclude_keys)
         studies.check_same_command(study, studies.describe_command(fixed, space, neutral), self.storage)
         studies.close_interrupted_trials(study)
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         if earlier:
             print(f"Continuing study {self.study_name!r} ({earlier} trials so far) in {self.storage}")
 
