@@ -33,6 +33,11 @@ def job_dirname(override_dirname: str) -> str:
     return _UNSAFE_IN_DIRNAME.sub("_", short)[:MAX_JOB_DIRNAME_CHARS]
 
 
+def override_key(override: str) -> str:
+    """The key a command-line override sets: ``+trainer.max_epochs=2`` -> ``trainer.max_epochs``."""
+    return override.split("=", 1)[0].lstrip("+~")
+
+
 def register_resolvers() -> None:
     """Make ``${asset:...}`` and ``${job_dirname:...}`` usable in configs; safe to call more than once."""
     OmegaConf.register_new_resolver("asset", asset_path, replace=True)

@@ -10,13 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from gpt_experiments.config import override_key
 from gpt_experiments.convert.project import CheckpointError, safe_torch_load
 from gpt_experiments.data.datamodule import GPTDataModule
 from gpt_experiments.errors import ConfigError
 from gpt_experiments.model import GPTConfig
 from gpt_experiments.training.compose import compose_config, sweep_variants
 from gpt_experiments.training.config_checks import resolved_values, validate_config
-from gpt_experiments.training.resume import ResumePlan, override_key, plan_resume
+from gpt_experiments.training.resume import ResumePlan, plan_resume
 
 
 def prepare_run(conf_dir: Path, config_name: str, overrides: list[str]) -> list[str]:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from gpt_experiments.config import override_key
 from gpt_experiments.convert.project import CheckpointError, safe_torch_load
 from gpt_experiments.errors import ConfigError, warn
 from gpt_experiments.training.legacy import upgrade_config
@@ -47,10 +48,6 @@ class ResumePlan:
             return []
         saved = OmegaConf.load(self.run_dir / ".hydra" / "overrides.yaml")
         return [o for o in saved if override_key(o) not in RESUME_OVERRIDE_KEYS]
-
-
-def override_key(override: str) -> str:
-    return override.split("=", 1)[0].lstrip("+~")
 
 
 def config_fingerprint(cfg: DictConfig) -> str:

@@ -1,4 +1,4 @@
-"""Sweeps: job folders, failed jobs, Optuna search, memory over many jobs, and compare_runs."""
+"""Sweeps: job folders, failed jobs, memory over many jobs, and compare_runs (Optuna: test_search.py)."""
 
 from __future__ import annotations
 
@@ -69,15 +69,6 @@ def test_launcher_configs_extend_the_hydra_plugins(choice, launcher):
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose("train", overrides=[f"hydra/launcher={choice}"], return_hydra_config=True)
     assert cfg.hydra.launcher._target_.endswith(f".{launcher}")
-
-
-def test_optuna_search_minimises_in_memory():
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("train", overrides=["hparams_search=verdict_optuna"], return_hydra_config=True)
-    sweeper = cfg.hydra.sweeper
-    assert sweeper._target_.endswith("OptunaSweeper") and sweeper.storage is None
-    assert sweeper.direction == "minimize" and sweeper.sampler.seed is not None
-    assert set(sweeper.params) == {"optimizer.lr", "model.drop_rate"}
 
 
 # --- compare_runs on hand-made run folders ---------------------------------------------
@@ -207,46 +198,6 @@ def test_a_failing_job_is_reported_and_marked_while_the_others_finish(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert ": 2 (1 failed)" in result.stdout
     assert "FAILED  data.stride=0: data.stride=0 is invalid" in result.stdout
-
-
-# A search over a setting that fails for one of its values (emb_dim 24 is not divisible by 5 heads).
-# All trials are drawn at random from the seed, so which ones fail does not depend on the losses.
-FAILING_SEARCH = """\
-# @package _global_
-defaults:
-  - verdict_optuna
-hydra:
-  sweeper:
-    n_trials: 3
-    sampler:
-      n_startup_trials: 3
-    params:
-      optimizer.lr: tag(log, interval(1e-3, 1e-2))
-      model.n_heads: choice(3, 5)
-"""
-
-
-@pytest.mark.slow
-def test_optuna_search_reports_its_best_trial_and_survives_a_failed_one(tmp_path):
-    (tmp_path / "conf" / "hparams_search").mkdir(parents=True)
-    (tmp_path / "conf" / "hparams_search" / "failing_search.yaml").write_text(FAILING_SEARCH)
-    result = run_script(
-        "train.py", "-m", "--config-dir", "conf", "hparams_search=failing_search", *SWEEP_JOB, cwd=tmp_path
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    sweep = sweep_dir_of(tmp_path)
-    trials = job_dirs_of(sweep)
-    assert len(trials) == 3
-    failed = [trial for trial in trials if (trial / "FAILED").exists()]
-    finished = [trial for trial in trials if trial not in failed]
-    assert failed and finished and all("n_heads=5" in trial.name for trial in failed)
-
-    results = OmegaConf.load(sweep / "optimization_results.yaml")
-    records, _ = compare_runs(sweep)
-    best = records[0]
-    assert results.best_value == pytest.approx(best.best_val_loss, rel=1e-6)
-    assert f"optimizer.lr={results.best_params['optimizer.lr']}" in best.overrides
-    assert results.best_params["model.n_heads"] == 3
 
 
 @pytest.mark.slow
