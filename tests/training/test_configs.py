@@ -23,8 +23,6 @@ REQUIRED_VALUES = {
     "init=huggingface": ["init.path=models/gpt2-hf"],
     "data=text": ["data.path=corpus.txt"],
 }
-# Options that need a Hydra plugin; skipped, saying so, where it is not installed.
-PLUGINS = {"hparams_search=verdict_optuna": "hydra_plugins.hydra_optuna_sweeper"}
 
 
 def group_options() -> list[str]:
@@ -51,8 +49,6 @@ def test_every_group_folder_is_found():
 
 @pytest.mark.parametrize("option", group_options())
 def test_every_option_composes_and_validates(option, tmp_path):
-    if option in PLUGINS:
-        pytest.importorskip(PLUGINS[option], reason=f"{option} needs a Hydra plugin not installed here")
     cfg = compose_train([option, *REQUIRED_VALUES.get(option, [])], tmp_path)
     group, choice = option.split("=")
     assert cfg.hydra.runtime.choices[group] == choice
