@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import torch
@@ -38,13 +37,12 @@ def load_inference_model(ckpt: str | None, device: str = "cpu", precision: str =
     target = resolve_device(device)
     # Resolved before loading, so that a typo does not wait for the weights.
     chosen_precision = resolve_precision(precision, target)
-    model = load_any_model(ckpt).to(target).eval()
-    print(describe_loaded(ckpt), file=sys.stderr)  # a folder may hold many: say which one
-    return to_inference_precision(model, chosen_precision)
+    return to_inference_precision(load_any_model(ckpt).to(target).eval(), chosen_precision)
 
 
 def describe_loaded(ckpt: str) -> str:
-    """Which weights ``ckpt`` named: the checkpoint file a run folder resolved to, or the folder."""
+    """Which weights ``ckpt`` named, for the CLIs to print: the checkpoint file a run folder (or a
+    folder of runs, where the newest wins) resolved to, or the folder of another format."""
     fmt = detect_format(ckpt)
     if fmt != "project":
         return f"Loaded {fmt} checkpoint {ckpt}"

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from gpt_experiments.convert.project import find_checkpoint
 from gpt_experiments.inference.precision import has_native_bf16
 from gpt_experiments.inference.sampling import SamplerConfig
 from gpt_experiments.inference.text import (
@@ -90,7 +91,8 @@ def test_generate_cli_streams_one_prompt_and_leaves_no_files(checkpoint, tmp_pat
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("Every effort moves you")
     chosen = "bfloat16" if has_native_bf16(torch.device("cpu")) else "float32"
-    assert result.stderr.startswith(f"[{chosen} weights, precision=auto]")
+    loaded = find_checkpoint(checkpoint)
+    assert result.stderr.startswith(f"Loaded checkpoint {loaded} [{chosen} weights, precision=auto]\n")
     assert list(tmp_path.iterdir()) == []  # no outputs/, .hydra/ or log file
 
 
@@ -108,7 +110,7 @@ def test_generate_cli_runs_a_prompts_file_in_batches(checkpoint, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.count(f"\n{BATCH_SEPARATOR}\n") == 3
-    assert result.stderr.startswith("[bfloat16 weights, precision=bf16]")
+    assert "[bfloat16 weights, precision=bf16]\n" in result.stderr.splitlines(keepends=True)[0]
 
 
 @pytest.mark.slow
@@ -142,6 +144,7 @@ def test_evaluate_cli_prints_perplexity_json(checkpoint, tmp_path):
     assert report["stride"] == 8 and report["context_length"] == 32
     assert report["perplexity"] == pytest.approx(torch.tensor(report["cross_entropy"]).exp().item(), rel=1e-6)
     assert "perplexity" in result.stderr  # the tqdm progress bar
+    assert f"Loaded checkpoint {find_checkpoint(checkpoint)}\n" in result.stderr
     assert list(tmp_path.iterdir()) == [text]
 
     missing = run_script("evaluate.py", f"ckpt={checkpoint}", cwd=tmp_path)

@@ -127,7 +127,8 @@ def test_training_run_writes_logs_checkpoints_and_plots(tmp_path):
     best_ckpt = next((run_dir / "checkpoints").glob("best-*.ckpt"))
     assert f"Run folder:       {run_dir.relative_to(tmp_path)}" in summary
     best_loss = min(float(r["val_loss"]) for r in history)
-    assert f"{best_ckpt.relative_to(tmp_path)} (val loss {best_loss:.4f}, perplexity {math.exp(best_loss):,.2f})" in summary
+    best_line = f"(val loss {best_loss:.4f}, perplexity {math.exp(best_loss):,.2f})"
+    assert f"{best_ckpt.relative_to(tmp_path)} {best_line}" in summary
     assert f"Trained on:       {int(history[-1]['tokens_seen']):,} tokens in " in summary
     assert f"tensorboard --logdir {run_dir.relative_to(tmp_path)}" in summary
     assert f"python scripts/compare_runs.py {run_dir.relative_to(tmp_path)}" in summary
