@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from gpt_experiments.convert.project import find_checkpoint
+from gpt_experiments.inference.loading import describe_loaded
 from gpt_experiments.inference.precision import has_native_bf16
 from gpt_experiments.inference.sampling import SamplerConfig
 from gpt_experiments.inference.text import (
@@ -149,3 +150,20 @@ def test_evaluate_cli_prints_perplexity_json(checkpoint, tmp_path):
 
     missing = run_script("evaluate.py", f"ckpt={checkpoint}", cwd=tmp_path)
     assert missing.returncode == 1 and "no text to evaluate" in missing.stderr
+
+
+def test_a_folder_of_runs_says_which_checkpoint_it_chose(model, tmp_path):
+    state = {f"model.{name}": tensor for name, tensor in model.state_dict().items()}
+    for run in ("older", "newer"):
+        (tmp_path / run / "checkpoints").mkdir(parents=True)
+        torch.save(
+            {"state_dict": state, "hyper_parameters": {"model": TINY.to_dict()}},
+            tmp_path / run / "checkpoints" / "last.ckpt",
+        )
+    newest = tmp_path / "newer" / "checkpoints" / "last.ckpt"
+    os.utime(newest, (2e9, 2e9))
+    assert describe_loaded(str(tmp_path / "newer")) == f"Loaded checkpoint {newest}"
+    assert describe_loaded(str(tmp_path)) == (
+        f"Loaded checkpoint {newest} (the newest of 2 runs under {tmp_path}: "
+        "pass a run folder or a .ckpt to choose)"
+    )
