@@ -20,11 +20,16 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", help="a sweep folder, a run folder, or a folder of runs")
     args = parser.parse_args(argv)
-    records, common = compare_runs(args.folder)
+    print_comparison(args.folder)
+
+
+def print_comparison(folder: str) -> None:
+    """Rank the runs under ``folder``, print the table and write the CSV and plot there."""
+    records, common = compare_runs(folder)
     failed = sum(record.failed for record in records)
     pruned = sum(record.pruned is not None for record in records)
     counts = f"{failed} failed" + (f", {pruned} pruned" if pruned else "")
-    print(f"Runs under {args.folder}: {len(records)} ({counts})")
+    print(f"Runs under {folder}: {len(records)} ({counts})")
     if common:
         print("Shared by all runs: " + " ".join(common))
     print(format_table(records, common))
@@ -32,4 +37,4 @@ def main(argv: list[str] | None = None) -> None:
     if has_repeats(groups):
         print()
         print(format_repeats_table(groups, common))
-    print(f"Wrote {CSV_NAME} and {PLOT_NAME} in {args.folder}")
+    print(f"Wrote {CSV_NAME} and {PLOT_NAME} in {folder}")

@@ -6,6 +6,7 @@
 """
 
 import json
+import sys
 from dataclasses import asdict
 
 import hydra
@@ -14,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from gpt_experiments.cli.handler import exits_on_user_error
 from gpt_experiments.config import CONF_DIR, register_resolvers
 from gpt_experiments.inference.evaluation import read_texts, sliding_window_perplexity
-from gpt_experiments.inference.loading import load_inference_model
+from gpt_experiments.inference.loading import describe_loaded, load_inference_model
 from gpt_experiments.tokenizer import encode
 
 # data=verdict and data=tinyshakespeare name their files with ${asset:...}.
@@ -28,5 +29,6 @@ def main(cfg: DictConfig) -> None:
     paths = OmegaConf.to_object(paths) if OmegaConf.is_config(paths) else paths
     token_ids = encode(read_texts(paths))
     model = load_inference_model(cfg.ckpt, cfg.device, cfg.precision)
+    print(describe_loaded(cfg.ckpt), file=sys.stderr)
     result = sliding_window_perplexity(model, token_ids, cfg.stride, cfg.context_length)
     print(json.dumps({"text": paths, **asdict(result)}, indent=2))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
-from gpt_experiments.convert.formats import load_any_model
+from gpt_experiments.convert.formats import detect_format, load_any_model
+from gpt_experiments.convert.project import find_checkpoint
 from gpt_experiments.errors import ConfigError
 from gpt_experiments.inference.precision import resolve_precision, to_inference_precision
 from gpt_experiments.model import GPT
@@ -36,3 +39,16 @@ def load_inference_model(ckpt: str | None, device: str = "cpu", precision: str =
     # Resolved before loading, so that a typo does not wait for the weights.
     chosen_precision = resolve_precision(precision, target)
     return to_inference_precision(load_any_model(ckpt).to(target).eval(), chosen_precision)
+
+
+def describe_loaded(ckpt: str) -> str:
+    """Which weights ``ckpt`` named, for the CLIs to print: the checkpoint file a run folder (or a
+    folder of runs, where the newest wins) resolved to, or the folder of another format."""
+    fmt = detect_format(ckpt)
+    if fmt != "project":
+        return f"Loaded {fmt} checkpoint {ckpt}"
+    line = f"Loaded checkpoint {find_checkpoint(ckpt)}"
+    runs = {path.parent for path in Path(ckpt).rglob("*.ckpt")} if Path(ckpt).is_dir() else set()
+    if len(runs) > 1:
+        line += f" (the newest of {len(runs)} runs under {ckpt}: pass a run folder or a .ckpt to choose)"
+    return line

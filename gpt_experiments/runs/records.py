@@ -17,7 +17,9 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from gpt_experiments.runs.status import failure_message, pruned_message
 from gpt_experiments.search import TRIAL_NUMBER_KEY
 
-# Logged by the training loop when it measures throughput itself; estimated from tokens_seen otherwise.
+# The run's training tokens / training time, logged by SpeedMonitor (its last value is final).
+RUN_THROUGHPUT_TAG = "hp/tokens_per_sec"
+# Runs logged before RUN_THROUGHPUT_TAG existed: per-window throughputs, averaged here.
 THROUGHPUT_TAG = "perf/tokens_per_sec"
 TOKENS_SEEN_TAG = "train/tokens_seen"
 
@@ -95,11 +97,14 @@ def scalar_events(run_dir: Path) -> dict[str, list]:
 
 
 def tokens_per_sec(scalars: dict[str, list]) -> float:
-    """Training throughput: the logged one, or an estimate from the tokens-seen counter (NaN if neither).
+    """Training throughput: the run's own (the number its summary printed), or for older runs
+    the mean of its logged windows, or an estimate from the tokens-seen counter (NaN if none).
 
     The estimate divides tokens by the wall time between the counter's first and last
     events, so it includes the time spent validating in between.
     """
+    if RUN_THROUGHPUT_TAG in scalars:
+        return max(scalars[RUN_THROUGHPUT_TAG], key=lambda event: (event.step, event.wall_time)).value
     if THROUGHPUT_TAG in scalars:
         values = [event.value for event in scalars[THROUGHPUT_TAG]]
         return sum(values) / len(values)

@@ -20,8 +20,14 @@ from gpt_experiments.training.legacy import upgrade_scheduler
 
 # Validation dataloader index -> metric prefix (see GPTDataModule.val_dataloader).
 EVAL_SPLITS = ("val", "train_eval")
-# Declared with the run's hyperparameters so TensorBoard's HParams tab shows them.
-HPARAMS_METRICS = ("hp/best_val_loss", "hp/best_val_ppl", "hp/final_val_loss", "hp/final_val_ppl")
+# Logged after each validation; declared as metrics of TensorBoard's HParams tab (training/hparams.py).
+VALIDATION_HPARAMS_METRICS = (
+    "hp/best_val_loss",
+    "hp/best_val_ppl",
+    "hp/final_val_loss",
+    "hp/final_val_ppl",
+    "hp/tokens_seen",
+)
 
 
 def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
@@ -138,8 +144,14 @@ class GPTLitModule(L.LightningModule):
     def _log_hparams_metrics(self, val_loss: torch.Tensor) -> None:
         """The metrics shown beside each run's hyperparameters in TensorBoard's HParams tab."""
         self.best_val_loss = torch.minimum(self.best_val_loss, val_loss.detach())
-        values = (self.best_val_loss, torch.exp(self.best_val_loss), val_loss, torch.exp(val_loss))
-        for name, value in zip(HPARAMS_METRICS, values, strict=True):
+        values = (
+            self.best_val_loss,
+            torch.exp(self.best_val_loss),
+            val_loss,
+            torch.exp(val_loss),
+            self.tokens_seen.float(),
+        )
+        for name, value in zip(VALIDATION_HPARAMS_METRICS, values, strict=True):
             self.log(name, value, add_dataloader_idx=False)
 
     def eval_losses(self) -> dict[str, float]:
