@@ -50,7 +50,7 @@ def test_token_cache_is_reused_and_keyed_by_content(tmp_path):
     text_file = tmp_path / "a.txt"
     text_file.write_text("hello there, general kenobi. " * 200)
     first = verdict_module(tmp_path, path=str(text_file), max_length=16, stride=16)
-    cached = sorted((tmp_path / "cache").rglob("*.npy"))
+    cached = sorted((tmp_path / "cache").rglob("*.bin"))
     assert len(cached) == 2
     mtimes = [p.stat().st_mtime_ns for p in cached]
     second = verdict_module(tmp_path, path=str(text_file), max_length=16, stride=16)
@@ -58,7 +58,7 @@ def test_token_cache_is_reused_and_keyed_by_content(tmp_path):
     assert np.array_equal(first.tokens["train"], second.tokens["train"])
     text_file.write_text("something else entirely. " * 200)
     verdict_module(tmp_path, path=str(text_file), max_length=16, stride=16)
-    assert len(sorted((tmp_path / "cache").rglob("*.npy"))) == 4
+    assert len(sorted((tmp_path / "cache").rglob("*.bin"))) == 4
 
 
 def test_directories_and_globs_join_documents_with_end_of_text(tmp_path):
