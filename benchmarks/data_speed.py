@@ -58,8 +58,8 @@ def measure_preparation(corpus_mb: float, work_dir: str, shard_tokens: int) -> d
     """
     copies = math.ceil(corpus_mb * 2**20 / Path(asset_path("tinyshakespeare.txt")).stat().st_size)
     corpus = repeated_shakespeare(Path(work_dir) / f"shakespeare_x{copies}.txt", copies)
-    data = GPTDataModule(path=str(corpus), cache_dir=str(Path(work_dir) / f"prepare-cache-{copies}"))
-    data.shard_tokens = shard_tokens
+    cache_dir = str(Path(work_dir) / f"prepare-cache-{copies}")
+    data = GPTDataModule(path=str(corpus), cache_dir=cache_dir, shard_tokens=shard_tokens)
     rss_before = peak_rss_mb()
     start = time.perf_counter()
     tokens = data.load_tokens()

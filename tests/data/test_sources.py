@@ -50,6 +50,12 @@ def data_module(settings: dict, tmp_path: Path) -> GPTDataModule:
     return module
 
 
+@pytest.fixture(autouse=True)
+def datasets_cache_in_tmp(tmp_path, monkeypatch):
+    """``load_dataset`` on data files writes Arrow files to its cache: keep them out of ~/.cache."""
+    monkeypatch.setattr("datasets.config.HF_DATASETS_CACHE", str(tmp_path / "hf-cache"))
+
+
 SOURCES = ["text", "jsonl", "parquet", "huggingface", "huggingface_files", "llmc", "nanogpt_bin"]
 
 
