@@ -6,6 +6,7 @@ than memory needs no more memory than one block.
 
 from __future__ import annotations
 
+import mmap
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,20 @@ from gpt_experiments.data.token_view import ConcatenatedTokens
 from gpt_experiments.errors import DataError
 
 EXPORT_FORMATS = ("llmc", "nanogpt_bin")
-COPY_TOKENS = 1 << 24  # tokens per block copied
+COPY_TOKENS = 1 << 22  # tokens per block copied (8 MiB of uint16)
+
+
+def release_mapped_pages(tokens: np.ndarray | ConcatenatedTokens) -> None:
+    """Unmap the pages of ``tokens``' memory maps read so far.
+
+    They are clean file pages the kernel could reclaim anyway, but while mapped they count
+    in this process's RSS: reading a whole corpus through its maps would show RSS growing
+    by the corpus size. (The pages stay in the page cache; nothing is re-read from disk.)
+    """
+    for part in getattr(tokens, "parts", [tokens]):
+        mapping = getattr(part, "_mmap", None)  # numpy keeps the mmap of a memmap (and its slices) here
+        if mapping is not None:
+            mapping.madvise(mmap.MADV_DONTNEED)
 
 
 def export_tokens(
@@ -43,6 +57,7 @@ def export_tokens(
             for start in range(0, len(stream), COPY_TOKENS):
                 block = stream[start : start + COPY_TOKENS]
                 writer.write(block)
+                release_mapped_pages(stream)
                 progress.update(len(block))
         written[split] = writer.close()
     return written
