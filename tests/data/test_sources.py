@@ -36,6 +36,12 @@ def corpus_in(source: str, tmp_path: Path) -> dict:
         return {"source": "huggingface", "path": str(write_saved_dataset(tmp_path / "saved"))}
     if source == "huggingface_files":
         return {"source": "huggingface", "path": str(write_jsonl(tmp_path / "docs.jsonl"))}
+    if source == "huggingface_streaming":
+        return {
+            "source": "huggingface",
+            "path": str(write_parquet(tmp_path / "docs.parquet")),
+            "streaming": True,
+        }
     # Pre-tokenized: the text corpus exported by the same code prepare_data.py runs.
     fmt = source
     text = GPTDataModule(**corpus_in("text", tmp_path), cache_dir=str(tmp_path / "cache"))
@@ -56,7 +62,16 @@ def datasets_cache_in_tmp(tmp_path, monkeypatch):
     monkeypatch.setattr("datasets.config.HF_DATASETS_CACHE", str(tmp_path / "hf-cache"))
 
 
-SOURCES = ["text", "jsonl", "parquet", "huggingface", "huggingface_files", "llmc", "nanogpt_bin"]
+SOURCES = [
+    "text",
+    "jsonl",
+    "parquet",
+    "huggingface",
+    "huggingface_files",
+    "huggingface_streaming",
+    "llmc",
+    "nanogpt_bin",
+]
 
 
 @pytest.mark.parametrize("source", SOURCES)

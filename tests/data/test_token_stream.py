@@ -10,7 +10,7 @@ from gpt_experiments.config import asset_path
 from gpt_experiments.data.shards import open_shard
 from gpt_experiments.data.sources.text_files import TextFiles
 from gpt_experiments.data.text_stream import corpus_text, read_blocks, safe_chunks, split_at
-from gpt_experiments.data.token_cache import GPT2_ENCODER, load_or_tokenize, tokenize_source
+from gpt_experiments.data.token_cache import GPT2_ENCODER, TokenEncoder, load_or_tokenize, tokenize_source
 from gpt_experiments.tokenizer import END_OF_TEXT, gpt2_tokenizer
 
 
@@ -67,3 +67,23 @@ def test_in_memory_and_cached_tokens_agree(tmp_path):
     for name in ("train", "val"):
         assert isinstance(cached[name], np.memmap)
         assert np.array_equal(in_memory[name], cached[name])
+
+
+def shifted_codepoints(text: str) -> list[int]:
+    """A stand-in tokenizer with ids past uint16: one id per character."""
+    return [ord(c) + 65_600 for c in text]
+
+
+def test_large_vocabularies_are_cached_as_uint32_under_their_own_key(tmp_path):
+    source = TextFiles(asset_path("the-verdict.txt"))
+    wide = TokenEncoder("codepoints+65600", 70_000, shifted_codepoints)
+    tokens = load_or_tokenize(source, tmp_path, encoder=wide)
+    assert tokens["train"].dtype == np.uint32
+    text = Path(asset_path("the-verdict.txt")).read_text(encoding="utf-8")
+    cut = int(0.9 * len(text))
+    assert tokens["train"].tolist() == shifted_codepoints(text[:cut])
+    assert tokens["val"].tolist() == shifted_codepoints(text[cut:])
+    (wide_folder,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert np.fromfile(wide_folder / "train_000000.bin", dtype="<i4", count=2).tolist() == [20240801, 7]
+    load_or_tokenize(source, tmp_path)  # GPT-2: another tokenizer identity, another cache entry
+    assert len([p for p in tmp_path.iterdir() if p.is_dir()]) == 2
