@@ -89,6 +89,11 @@ def test_too_short_validation_split_names_split_tokens_and_context(tmp_path):
         ({"batch_size": -1}, "data.batch_size=-1 is invalid"),
         ({"train_ratio": 1.0}, "data.train_ratio=1.0 is invalid: it must be strictly between 0 and 1"),
         ({"path": "/no/such/file.txt"}, "data.path /no/such/file.txt does not exist"),
+        ({"split": "random"}, "data.split='random' is unknown: choose from chars, documents"),
+        ({"val_tokens": 0}, "data.val_tokens=0 is invalid: it must be positive, or null"),
+        ({"source": "csv"}, "data.source='csv' is unknown: choose from text, jsonl, parquet, huggingface"),
+        ({"source": "llmc", "path": "/no/such/dir"}, "data.path /no/such/dir is not a folder"),
+        ({"source": "jsonl", "path": "/no/such/a.jsonl"}, "point data.path at a JSON Lines file, directory"),
     ],
 )
 def test_bad_data_settings_are_one_line_errors(tmp_path, overrides, message):
