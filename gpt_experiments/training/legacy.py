@@ -18,8 +18,6 @@ RENAMED_TARGETS = {
     ),
     "gpt_experiments.distributed.fsdp_strategy": "gpt_experiments.training.distributed.fsdp_strategy",
 }
-# Settings that no longer exist (dotted paths): dropped from old configs before comparing.
-REMOVED_KEYS = ("callbacks.speed_monitor.log_every_n_steps",)
 # Old ``scheduler.name`` -> the ``_target_`` of the factory that replaced it.
 SCHEDULER_NAMES = {
     "constant": "gpt_experiments.training.schedules.constant_schedule",
@@ -40,8 +38,6 @@ def upgrade_config(config: dict[str, Any]) -> dict[str, Any]:
     upgraded = renamed_targets(config)
     if isinstance(upgraded.get("scheduler"), dict):
         upgraded["scheduler"] = upgrade_scheduler(upgraded["scheduler"])
-    for dotted in REMOVED_KEYS:
-        drop_key(upgraded, dotted)
     return upgraded
 
 
