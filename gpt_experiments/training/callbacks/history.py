@@ -27,6 +27,17 @@ def perplexity(loss: float) -> float:
     return math.exp(min(loss, 700.0))
 
 
+def write_history_csv(rows: list[dict[str, float]], output_dir: Path) -> None:
+    """``output_dir/history.csv`` (``HISTORY_FIELDS``), replaced whole: a reader never sees half a file."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    tmp = output_dir / f".history.csv.tmp{os.getpid()}"
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=HISTORY_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, output_dir / "history.csv")
+
+
 class LossHistory(L.Callback):
     """After every validation, records the losses against steps, epochs and tokens seen.
 
@@ -78,13 +89,7 @@ class LossHistory(L.Callback):
                 )
 
     def write(self) -> None:
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.output_dir / f".history.csv.tmp{os.getpid()}"
-        with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=HISTORY_FIELDS)
-            writer.writeheader()
-            writer.writerows(self.rows)
-        os.replace(tmp, self.output_dir / "history.csv")
+        write_history_csv(self.rows, self.output_dir)
         epochs = [r["epoch"] for r in self.rows]
         tokens = [r["tokens_seen"] for r in self.rows]
         losses = {"Validation loss": [r["val_loss"] for r in self.rows]}

@@ -1,0 +1,15 @@
+"""`python scripts/chapter_repro.py`: runs benchmarks/chapter_repro.py
+
+(benchmarks are not installed with the package.)
+"""
+
+import sys
+from pathlib import Path
+
+# benchmarks/ sits beside the package at the top of the repository, outside the wheel.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.chapter_repro import main  # noqa: E402
+
+if __name__ == "__main__":
+    main()
