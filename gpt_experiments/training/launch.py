@@ -55,8 +55,13 @@ def check_sweep(conf_dir: Path, config_name: str, overrides: list[str]) -> None:
 
 
 def resume_overrides(plan: ResumePlan, overrides: list[str]) -> list[str]:
-    """The run's saved overrides, then this command's (later ones win), then where to resume."""
+    """The run's saved overrides, then this command's (later ones win), then where to resume.
+
+    ``resume=`` itself is dropped: it is resolved into ``ckpt_path`` and ``hydra.run.dir``,
+    and the processes Lightning starts for more devices rerun this command line.
+    """
     merged = {override_key(o): o for o in [*plan.saved_overrides(), *overrides]}
+    merged.pop("resume", None)
     resumed = [*merged.values(), f"ckpt_path={quote(plan.checkpoint)}"]
     if plan.run_dir is not None:
         resumed.append(f"hydra.run.dir={quote(plan.run_dir)}")
