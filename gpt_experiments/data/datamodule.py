@@ -163,30 +163,34 @@ class GPTDataModule(L.LightningDataModule):
         if self._resume_position:
             position, self._resume_position = self._resume_position, None
             self.train_sampler.resume_at(position["epoch"], position["windows_done"])
-            batches = self._count_resumed_batches(position["windows_done"])
-            self._resumed_from = (position["epoch"], position["windows_done"], batches)
+            # Lightning's restored count on an unchanged number of devices; count_resumed_batches corrects it.
+            counted = position["windows_done"] // (self.batch_size * self.train_sampler.num_replicas)
+            self._resumed_from = (position["epoch"], position["windows_done"], counted)
         return self._loader(self.train_set, sampler=self.train_sampler, drop_last=True)
 
-    def _count_resumed_batches(self, windows_done: int) -> int:
-        """Make Lightning count the batches of the resumed epoch in this run's batch size.
+    def count_resumed_batches(self) -> None:
+        """Make Lightning count the resumed epoch's batches in this run's batch size.
 
-        Lightning ends the epoch after ``len(loader)`` batches, counting from the restored
-        batch count. On another number of devices that count must change so that it and the
-        batches left add up to the epoch: ``len(loader) - batches left``.
+        Lightning ends the epoch after ``len(loader)`` batches, counting from the batch count
+        it restored. On another number of devices that count must change so that it and the
+        batches left add up to the epoch: ``len(loader) - batches left``. Called (by the
+        ``ResumedEpochProgress`` callback) once Lightning has restored its loops, before the
+        epoch starts; with an unchanged number of devices it changes nothing.
         """
-        if self.trainer is None:
-            return 0
+        if self._resumed_from is None or self.trainer is None:
+            return
+        epoch, windows_done, _ = self._resumed_from
         sampler = self.train_sampler
         per_rank_left = (sampler.num_windows - windows_done) // sampler.num_replicas
         done = len(sampler) // self.batch_size - per_rank_left // self.batch_size
         progress = self.trainer.fit_loop.epoch_loop.batch_progress.current
         shift = done - progress.processed
-        # Zero with an unchanged number of devices; shifting all four keeps their relations.
+        # Shifting all four counters keeps their relations (a save mid-step leaves them unequal).
         progress.ready += shift
         progress.started += shift
         progress.processed += shift
         progress.completed += shift
-        return done
+        self._resumed_from = (epoch, windows_done, done)
 
     def val_dataloader(self) -> list[DataLoader]:
         loaders = [self._loader(self.val_set, drop_last=False)]

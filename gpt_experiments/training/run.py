@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from gpt_experiments.data.datamodule import GPTDataModule
 from gpt_experiments.training.callbacks.history import LossHistory
 from gpt_experiments.training.callbacks.loss_guard import StopOnNonFiniteLoss
+from gpt_experiments.training.callbacks.resumed_epoch import ResumedEpochProgress
 from gpt_experiments.training.callbacks.rng_state import RNGStateCheckpoint
 from gpt_experiments.training.callbacks.signals import SaveAndStopOnSignal
 from gpt_experiments.training.checkpoint_io import AtomicCheckpointIO
@@ -47,7 +48,12 @@ def build_callbacks(cfg: DictConfig, output_dir: Path) -> list[L.Callback]:
     if cfg.get("init") is not None:
         callbacks.append(instantiate(cfg.init))  # loads pretrained weights when the fit starts
     # Always on: what exact resume and safe stops rely on, whatever the callbacks group says.
-    reliability = [RNGStateCheckpoint(), StopOnNonFiniteLoss(), SaveAndStopOnSignal(output_dir)]
+    reliability = [
+        RNGStateCheckpoint(),
+        ResumedEpochProgress(),
+        StopOnNonFiniteLoss(),
+        SaveAndStopOnSignal(output_dir),
+    ]
     return [*callbacks, LossHistory(str(output_dir)), *reliability]
 
 

@@ -12,6 +12,7 @@ from lightning.pytorch.utilities import rank_zero_info
 
 from gpt_experiments.model import GPT
 from gpt_experiments.training.lit_module import GPTLitModule
+from gpt_experiments.training.peak_flops import datasheet_peak_flops
 
 # Trainer precision -> the dtype matmuls run in (what the device's peak FLOP/s is quoted for).
 COMPUTE_DTYPES = {"bf16-mixed": torch.bfloat16, "bf16-true": torch.bfloat16, "16-mixed": torch.float16}
@@ -58,7 +59,10 @@ class SpeedMonitor(L.Callback):
         self._flops_per_token = flops_per_token(pl_module.model)
         if self.peak_flops_per_sec is None and pl_module.device.type == "cuda":
             dtype = COMPUTE_DTYPES.get(str(trainer.precision), torch.float32)
-            self.peak_flops_per_sec = get_available_flops(pl_module.device, dtype)
+            name = torch.cuda.get_device_name(pl_module.device)
+            # Lightning's table as a fallback: it quotes some GPUs' sparse peaks (see peak_flops.py).
+            fallback = get_available_flops(pl_module.device, dtype)
+            self.peak_flops_per_sec = datasheet_peak_flops(name, dtype) or fallback
         self._start_window()
 
     def _start_window(self) -> None:
