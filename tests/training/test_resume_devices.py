@@ -182,11 +182,15 @@ def test_two_nodes_under_torchrun_train_are_killed_and_resume_exactly(tmp_path, 
     launchers = start_paused(two_nodes(), tmp_path, "killed.jsonl", copies=2)
     kill_when_paused(launchers, tmp_path, "killed.jsonl")
     env = script_env(tmp_path, **{LOSSES_FILE: str(tmp_path / "resumed.jsonl")})
+    command = two_nodes("resume=auto")  # one rendezvous port for both nodes
     resumed = [
-        subprocess.Popen(two_nodes("resume=auto"), cwd=tmp_path, env=env, stdout=subprocess.PIPE, text=True)
-        for _ in range(2)
+        subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, text=True) for _ in range(2)
     ]
-    outputs = [launcher.communicate(timeout=240)[0] for launcher in resumed]
+    try:
+        outputs = [launcher.communicate(timeout=240)[0] for launcher in resumed]
+    finally:
+        for launcher in resumed:  # a failed rendezvous must not leave them waiting
+            launcher.kill()
     assert [launcher.returncode for launcher in resumed] == [0, 0]
     assert all("Resuming from outputs/runs/two_nodes/checkpoints/last.ckpt" in out for out in outputs)
     # Two nodes of one process are the same two ranks as one node of two: the same losses.
