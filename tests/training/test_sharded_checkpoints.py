@@ -54,7 +54,9 @@ def test_saved_by_two_processes_loaded_by_one_and_back_and_gathered_into_one_fil
     # Each leg starts with another seed: if the weights were not loaded, they would be a fresh,
     # different initialisation, far (> 0.05) from the saved ones; loaded, 3 AdamW steps of lr
     # 4e-4 move them less than 3e-3.
-    train(tmp_path, "one", "trainer.devices=1", "trainer.max_steps=9", f"ckpt_path={saved}", "seed=7")
+    # This leg saves asynchronously: its last save completes, and is swapped in, as the run ends.
+    one = ["trainer.devices=1", "trainer.max_steps=9", "trainer.strategy.async_save=true"]
+    train(tmp_path, "one", *one, f"ckpt_path={saved}", "seed=7")
     resaved = tmp_path / "one" / "checkpoints" / "last.ckpt"
     assert [p.name for p in resaved.glob("*.distcp")] == ["__0_0.distcp"]
     train(tmp_path, "back", "trainer.devices=2", "trainer.max_steps=12", f"ckpt_path={resaved}", "seed=11")
