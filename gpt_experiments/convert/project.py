@@ -34,6 +34,11 @@ def safe_torch_load(path: str | Path, mmap: bool = False) -> Any:
     weights, for Adam) into memory. Only zip-format files (torch.save's default) can be mapped.
     """
     path = Path(path)
+    if (path / ".metadata").is_file():  # a torch.distributed.checkpoint folder
+        raise CheckpointError(
+            f"{path} is a sharded checkpoint: gather it into one file with "
+            f"python scripts/consolidate_checkpoint.py {path} <file.ckpt>"
+        )
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist: pass the path of a .ckpt/.pt file")
     try:

@@ -6,7 +6,7 @@ as they are. Either way each split is one token stream, possibly over several sh
 
 The training order is a function of the seed and epoch (see ``ResumableRandomSampler``)
 and the position in the epoch is saved in checkpoints, so a resumed run continues with
-exactly the batches an uninterrupted run would have seen.
+exactly the batches an uninterrupted run would have seen, also on another number of devices.
 """
 
 from __future__ import annotations
@@ -99,6 +99,8 @@ class GPTDataModule(L.LightningDataModule):
         self.tokens: dict[str, np.ndarray | ConcatenatedTokens] = {}
         # Set from a checkpoint: where the interrupted epoch stopped (see load_state_dict).
         self._resume_position: dict[str, int] | None = None
+        # The resumed epoch's (epoch, windows done, Lightning's batch count) when its pass began.
+        self._resumed_from: tuple[int, int, int] | None = None
         self.validate()
 
     def validate(self) -> None:
@@ -152,7 +154,8 @@ class GPTDataModule(L.LightningDataModule):
             self.tokens = self.load_tokens()
         self.train_set = self._windows("train")
         self.val_set = self._windows("val")
-        self.train_sampler = ResumableRandomSampler(len(self.train_set), self.seed)
+        rank, world_size = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
+        self.train_sampler = ResumableRandomSampler(len(self.train_set), self.seed, rank, world_size)
         if len(self.train_set) < self.batch_size:
             raise DataError(
                 f"the train split has {len(self.train_set)} windows, fewer than data.batch_size="
@@ -202,32 +205,64 @@ class GPTDataModule(L.LightningDataModule):
         return len(self.tokens[split])
 
     def state_dict(self) -> dict[str, Any]:
-        """Where training is in the data: the epoch and how many of its batches are trained on.
+        """Where training is in the data: the epoch and how many windows of its order are trained on.
 
-        Saved in every checkpoint. ``processed`` counts the batches whose step has run, which
-        is what a checkpoint written at a batch's end or after a validation has covered.
+        Saved in every checkpoint. The count is over all ranks, so it means the same on any
+        number of devices. It follows from Lightning's ``processed`` batches, the batches
+        whose step has run, which is what a checkpoint written at a batch's end or after a
+        validation has covered.
         """
         if self.trainer is None:
             return {}
+        epoch = self.trainer.current_epoch
         batches = self.trainer.fit_loop.epoch_loop.batch_progress.current.processed
-        return {"epoch": self.trainer.current_epoch, "batches_done": batches}
+        windows_before, batches_before = 0, 0
+        if self._resumed_from is not None and self._resumed_from[0] == epoch:
+            _, windows_before, batches_before = self._resumed_from
+        per_batch = self.batch_size * self.trainer.world_size
+        return {"epoch": epoch, "windows_done": windows_before + (batches - batches_before) * per_batch}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         # Called before train_dataloader() when Lightning restores a checkpoint.
+        if "batches_done" in state_dict:  # written before positions were counted in windows
+            state_dict = {
+                "epoch": state_dict["epoch"],
+                "windows_done": state_dict["batches_done"] * self.batch_size,
+            }
         self._resume_position = state_dict or None
 
     def train_dataloader(self) -> DataLoader:
         if self._resume_position:
             position, self._resume_position = self._resume_position, None
-            if self.trainer is not None and self.trainer.world_size > 1:
-                # Lightning shards this sampler's order across ranks; skipping would shift the shards.
-                warnings.warn(
-                    "resuming with several devices restarts the interrupted epoch from its beginning",
-                    stacklevel=2,
-                )
-            else:
-                self.train_sampler.resume_at(position["epoch"], position["batches_done"] * self.batch_size)
+            self.train_sampler.resume_at(position["epoch"], position["windows_done"])
+            # Lightning's restored count on an unchanged number of devices; count_resumed_batches corrects it.
+            counted = position["windows_done"] // (self.batch_size * self.train_sampler.num_replicas)
+            self._resumed_from = (position["epoch"], position["windows_done"], counted)
         return self._loader(self.train_set, sampler=self.train_sampler, drop_last=True)
+
+    def count_resumed_batches(self) -> None:
+        """Make Lightning count the resumed epoch's batches in this run's batch size.
+
+        Lightning ends the epoch after ``len(loader)`` batches, counting from the batch count
+        it restored. On another number of devices that count must change so that it and the
+        batches left add up to the epoch: ``len(loader) - batches left``. Called (by the
+        ``ResumedEpochProgress`` callback) once Lightning has restored its loops, before the
+        epoch starts; with an unchanged number of devices it changes nothing.
+        """
+        if self._resumed_from is None or self.trainer is None:
+            return
+        epoch, windows_done, _ = self._resumed_from
+        sampler = self.train_sampler
+        per_rank_left = (sampler.num_windows - windows_done) // sampler.num_replicas
+        done = len(sampler) // self.batch_size - per_rank_left // self.batch_size
+        progress = self.trainer.fit_loop.epoch_loop.batch_progress.current
+        shift = done - progress.processed
+        # Shifting all four counters keeps their relations (a save mid-step leaves them unequal).
+        progress.ready += shift
+        progress.started += shift
+        progress.processed += shift
+        progress.completed += shift
+        self._resumed_from = (epoch, windows_done, done)
 
     def val_dataloader(self) -> list[DataLoader]:
         loaders = [self._loader(self.val_set, drop_last=False)]

@@ -1,9 +1,14 @@
-"""A shuffling sampler whose order depends only on (seed, epoch), so training can resume mid-epoch.
+"""A shuffling sampler whose order depends only on (seed, epoch), so training can resume mid-epoch,
+on the same or a different number of devices.
 
 ``RandomSampler`` draws its order from the global RNG and always starts an epoch from the
 top. After a resume that gives a different order and repeats the batches already trained
-on. Here the permutation is recomputed from the seed and the epoch number, and the first
-``samples_done`` indices of the resumed epoch are skipped.
+on. Here the epoch's order is one permutation of all windows, recomputed from the seed and
+the epoch number, shared by every rank. Training consumes it from the front: with ``W``
+ranks, each step takes the next ``batch_size × W`` windows of it, rank ``r`` the ones at
+positions ``r, r + W, r + 2W, ...``. So "how far into the epoch" is one number, the count of
+windows of the order consumed, whatever the number of ranks. A resumed pass drops that
+many windows from the front and shares out the rest among the ranks it now has.
 
 torch's samplers build ``randperm(n).tolist()``: about 36 bytes of Python ints per window,
 hundreds of MB at stride 1 over a large corpus. Here the order stays an int32 array
@@ -15,39 +20,42 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
-from torch.utils.data import Sampler
+from torch.utils.data import DistributedSampler
 
 BLOCK = 1 << 16  # indices converted to Python ints at a time
 
 
-class ResumableRandomSampler(Sampler[int]):
-    def __init__(self, num_samples: int, seed: int) -> None:
-        self.num_samples = num_samples
-        self.seed = seed
-        self.epoch = 0
-        # (epoch, samples already trained on in it); consumed by the first pass over that epoch.
+class ResumableRandomSampler(DistributedSampler):
+    """This rank's share of the epoch's order, from a saved position on.
+
+    It is a ``DistributedSampler`` so that Lightning sees a loader that is already split
+    between ranks and does not wrap it in a sampler of its own.
+    """
+
+    def __init__(self, num_windows: int, seed: int, rank: int = 0, world_size: int = 1) -> None:
+        super().__init__(range(num_windows), num_replicas=world_size, rank=rank, seed=seed, drop_last=True)
+        self.num_windows = num_windows
+        # (epoch, windows of its order already consumed by all ranks); used by the first pass over it.
         self._resume_at: tuple[int, int] | None = None
 
-    def set_epoch(self, epoch: int) -> None:
-        """Called by Lightning at the start of every epoch."""
-        self.epoch = epoch
-
-    def resume_at(self, epoch: int, samples_done: int) -> None:
-        """Make the next pass over ``epoch`` start after its first ``samples_done`` samples."""
-        self._resume_at = (epoch, samples_done)
+    def resume_at(self, epoch: int, windows_done: int) -> None:
+        """Make the next pass over ``epoch`` start after the first ``windows_done`` windows of its order."""
+        self._resume_at = (epoch, windows_done)
 
     def permutation(self, epoch: int) -> np.ndarray:
-        return np.random.default_rng([self.seed, epoch]).permutation(self.num_samples).astype(np.int32)
+        return np.random.default_rng([self.seed, epoch]).permutation(self.num_windows).astype(np.int32)
 
     def __iter__(self) -> Iterator[int]:
         skip = 0
         if self._resume_at is not None and self._resume_at[0] == self.epoch:
             skip = self._resume_at[1]
             self._resume_at = None
-        order = self.permutation(self.epoch)[skip:]
-        for start in range(0, len(order), BLOCK):
-            yield from order[start : start + BLOCK].tolist()
+        rest = self.permutation(self.epoch)[skip:]
+        # Every rank gets the same count, so no rank waits for a step the others never take.
+        mine = rest[self.rank :: self.num_replicas][: len(rest) // self.num_replicas]
+        for start in range(0, len(mine), BLOCK):
+            yield from mine[start : start + BLOCK].tolist()
 
     def __len__(self) -> int:
         # The full epoch, even when resuming: Lightning counts the skipped batches as done.
-        return self.num_samples
+        return self.num_windows // self.num_replicas

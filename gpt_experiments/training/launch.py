@@ -20,6 +20,7 @@ from gpt_experiments.model import GPTConfig
 from gpt_experiments.training.compose import compose_config, sweep_variants
 from gpt_experiments.training.config_checks import resolved_values, validate_config
 from gpt_experiments.training.resume import ResumePlan, plan_resume
+from gpt_experiments.training.sharded_checkpoint import LIGHTNING_META, is_sharded_checkpoint
 
 
 def prepare_run(conf_dir: Path, config_name: str, overrides: list[str]) -> list[str]:
@@ -73,8 +74,13 @@ def fixed_keys(overrides: list[str]) -> list[str]:
 
 
 def resume_overrides(plan: ResumePlan, overrides: list[str]) -> list[str]:
-    """The run's saved overrides, then this command's (later ones win), then where to resume."""
+    """The run's saved overrides, then this command's (later ones win), then where to resume.
+
+    ``resume=`` itself is dropped: it is resolved into ``ckpt_path`` and ``hydra.run.dir``,
+    and the processes Lightning starts for more devices rerun this command line.
+    """
     merged = {override_key(o): o for o in [*plan.saved_overrides(), *overrides]}
+    merged.pop("resume", None)
     resumed = [*merged.values(), f"ckpt_path={quote(plan.checkpoint)}"]
     if plan.run_dir is not None:
         resumed.append(f"hydra.run.dir={quote(plan.run_dir)}")
@@ -99,9 +105,12 @@ def check_checkpoint(path: Path, model: dict[str, Any]) -> None:
                 raise CheckpointError(
                     f"{path} is not a checkpoint file: pass a .ckpt written by scripts/train.py"
                 )
-    checkpoint = safe_torch_load(path, mmap=True)  # only its settings are read here
+    sharded = is_sharded_checkpoint(path)  # its optimizer state is in the DCP files
+    checkpoint = safe_torch_load(
+        path / LIGHTNING_META if sharded else path, mmap=True
+    )  # only settings are read
     saved = checkpoint.get("hyper_parameters", {}).get("model") if isinstance(checkpoint, dict) else None
-    if saved is None or "optimizer_states" not in checkpoint:
+    if saved is None or not (sharded or "optimizer_states" in checkpoint):
         raise CheckpointError(
             f"{path} is not a training checkpoint of this project (no model settings or optimizer state): "
             "pass a .ckpt written by scripts/train.py"

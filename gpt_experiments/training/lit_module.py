@@ -16,6 +16,7 @@ from hydra.utils import instantiate
 from torch import nn
 
 from gpt_experiments.model import GPT, GPTConfig
+from gpt_experiments.training.distributed import FSDP2Strategy, shard_blocks
 from gpt_experiments.training.legacy import upgrade_scheduler
 
 # Validation dataloader index -> metric prefix (see GPTDataModule.val_dataloader).
@@ -91,14 +92,19 @@ class GPTLitModule(L.LightningModule):
         self.register_buffer("tokens_seen", torch.zeros((), dtype=torch.long))
         self.register_buffer("best_val_loss", torch.tensor(math.inf))
         self._eval_sums: dict[str, list[torch.Tensor]] = {}
-        self._compiled = False
+        self._configured = False
 
     def configure_model(self) -> None:
+        # Lightning calls this for every fit/validate, so shard and compile only once.
+        if self._configured:
+            return
+        strategy = self._trainer.strategy if self._trainer else None
+        if isinstance(strategy, FSDP2Strategy):
+            shard_blocks(self.model, self.device_mesh["data_parallel"], strategy.activation_checkpointing)
         # Compiled in place: parameter names, and so checkpoints, stay those of the plain model.
-        # Lightning calls this for every fit/validate, so compile only once.
-        if self.hparams.compile_model and not self._compiled:
+        if self.hparams.compile_model:
             self.model.compile()
-            self._compiled = True
+        self._configured = True
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         return self.model(idx)

@@ -21,6 +21,7 @@ from gpt_experiments.config import override_key
 from gpt_experiments.convert.project import CheckpointError, safe_torch_load
 from gpt_experiments.errors import ConfigError, warn
 from gpt_experiments.training.legacy import drop_key, upgrade_config
+from gpt_experiments.training.sharded_checkpoint import LIGHTNING_META, is_sharded_checkpoint
 
 RUN_SPECIFIC_KEYS = (
     "hydra",
@@ -79,7 +80,8 @@ def newest_loadable_checkpoint(run_dir: Path) -> Path | None:
     """The newest checkpoint of the run that loads; unreadable ones are skipped with a warning."""
     for path in checkpoints_newest_first(run_dir):
         try:
-            safe_torch_load(path)
+            # A sharded checkpoint (a folder) is complete once DCP wrote its metadata.
+            safe_torch_load(path / LIGHTNING_META if is_sharded_checkpoint(path) else path)
             return path
         except CheckpointError as err:
             warn(f"{err}; falling back to an older checkpoint")

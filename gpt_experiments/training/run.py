@@ -22,6 +22,7 @@ from gpt_experiments.training.callbacks.hparams_session import HParamsSession
 from gpt_experiments.training.callbacks.log_interval import LogEveryEpoch
 from gpt_experiments.training.callbacks.loss_guard import StopOnNonFiniteLoss
 from gpt_experiments.training.callbacks.progress import CompactModelSummary, RunProgressBar
+from gpt_experiments.training.callbacks.resumed_epoch import ResumedEpochProgress
 from gpt_experiments.training.callbacks.rng_state import RNGStateCheckpoint
 from gpt_experiments.training.callbacks.signals import SaveAndStopOnSignal
 from gpt_experiments.training.callbacks.throughput import SpeedMonitor
@@ -50,7 +51,12 @@ def build_callbacks(cfg: DictConfig, output_dir: Path, command_line: CommandLine
     if cfg.get("init") is not None:
         callbacks.append(instantiate(cfg.init))  # loads pretrained weights when the fit starts
     # Always on: what exact resume and safe stops rely on, whatever the callbacks group says.
-    reliability = [RNGStateCheckpoint(), StopOnNonFiniteLoss(), SaveAndStopOnSignal(output_dir)]
+    reliability = [
+        RNGStateCheckpoint(),
+        ResumedEpochProgress(),
+        StopOnNonFiniteLoss(),
+        SaveAndStopOnSignal(output_dir),
+    ]
     hparams = HParamsSession(select_hparams(cfg, command_line), command_line.swept, output_dir.name)
     console = [hparams, LogEveryEpoch()]
     if cfg.trainer.get("enable_progress_bar", True):

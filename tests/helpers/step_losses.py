@@ -1,4 +1,4 @@
-"""A test-only callback: appends every training step's loss to a JSON-lines file.
+"""A test-only callback: appends every training step's loss (and what it trained on) to a JSON-lines file.
 
 Runs started as subprocesses add it with
 ``+callbacks.step_losses._target_=tests.helpers.step_losses.StepLossRecorder``.
@@ -8,12 +8,14 @@ run and its resumption have the same config (``resume=auto`` matches runs by con
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
 from pathlib import Path
 
 import lightning as L
+import torch
 
 from gpt_experiments.training.callbacks.signals import SaveAndStopOnSignal
 
@@ -23,7 +25,8 @@ PAUSED_MARKER = ".paused"
 
 
 class StepLossRecorder(L.Callback):
-    """Records ``{"step", "loss"}`` per step; with ``PAUSE_AT_STEP`` set, waits before that step.
+    """Records ``{"step", "loss", "epoch", "rank", "rows"}`` per step and rank (``rows``: :func:`row_ids`
+    of the batch's inputs); with ``PAUSE_AT_STEP`` set, waits before that step.
 
     The pause gives a test a fixed moment to signal the run: just after the checkpoint of
     that step was written, in the middle of an epoch. ``<losses file>.paused`` marks it; it
@@ -46,13 +49,29 @@ class StepLossRecorder(L.Callback):
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx
     ) -> None:
-        with open(self.path, "a") as f:
-            f.write(json.dumps({"step": trainer.global_step, "loss": outputs["loss"].item()}) + "\n")
+        record = {
+            "step": trainer.global_step,
+            "loss": outputs["loss"].item(),
+            "epoch": trainer.current_epoch,
+            "rank": trainer.global_rank,
+            "rows": row_ids(batch[0]),
+        }
+        with open(self.path, "a") as f:  # one short append per line: ranks may share the file
+            f.write(json.dumps(record) + "\n")
+
+
+def row_ids(inputs: torch.Tensor) -> list[str]:
+    """A short content hash per window of a batch, to tell which windows were trained on."""
+    return [hashlib.sha256(row.numpy().tobytes()).hexdigest()[:16] for row in inputs.to(torch.int64)]
 
 
 def stop_requested(trainer: L.Trainer) -> bool:
     return any(isinstance(cb, SaveAndStopOnSignal) and cb.received for cb in trainer.callbacks)
 
 
-def read_step_losses(path: Path) -> dict[int, float]:
-    return {row["step"]: row["loss"] for row in map(json.loads, path.read_text().splitlines())}
+def read_records(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def read_step_losses(path: Path, rank: int = 0) -> dict[int, float]:
+    return {row["step"]: row["loss"] for row in read_records(path) if row.get("rank", 0) == rank}

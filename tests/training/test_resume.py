@@ -112,7 +112,6 @@ def test_resume_from_a_run_folder_rebuilds_the_run_and_writes_into_it(tmp_path):
     assert resume_overrides(plan, ["trainer.max_epochs=5", f"resume={run}"]) == [
         "model=tiny",
         "trainer.max_epochs=5",
-        f"resume={run}",
         f"ckpt_path='{run / 'checkpoints' / 'last.ckpt'}'",
         f"hydra.run.dir='{run}'",
     ]

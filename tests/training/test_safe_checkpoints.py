@@ -90,7 +90,7 @@ def test_sampler_order_depends_on_seed_and_epoch_only_and_resumes_part_way():
     full = list(sampler)
     assert sorted(full) == list(range(20)) and full == list(ResumableRandomSampler(20, seed=7).permutation(3))
     assert full != list(sampler.permutation(4))
-    sampler.resume_at(epoch=3, samples_done=6)
+    sampler.resume_at(epoch=3, windows_done=6)
     assert list(sampler) == full[6:]
     assert list(sampler) == full  # the skip applies once, to the interrupted epoch
 

@@ -8,6 +8,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+import torch.distributed as dist
 
 
 def capture_rng_state() -> dict[str, Any]:
@@ -33,24 +34,33 @@ def restore_rng_state(state: dict[str, Any]) -> None:
 
 
 class RNGStateCheckpoint(L.Callback):
-    """Stores the RNG states in each checkpoint; puts them back just before the first resumed step.
+    """Stores every rank's RNG states in each checkpoint; puts them back just before the first resumed step.
 
+    Ranks draw different numbers (only rank 0 samples text, for one), so each keeps its own
+    state. Resumed on another number of devices, rank ``r`` takes saved rank ``r mod saved``:
+    the run continues, but its dropout masks no longer repeat those of an uninterrupted run.
     Restoring at the first training batch (not at load time) skips over anything that draws
     random numbers in between, such as the sanity-check validation.
     """
 
     def __init__(self) -> None:
-        self._pending: dict[str, Any] | None = None
+        self._pending: list[dict[str, Any]] | None = None
 
     def state_dict(self) -> dict[str, Any]:
-        return capture_rng_state()
+        # Lightning builds the checkpoint on every rank and rank 0 writes it: gather to rank 0.
+        state = capture_rng_state()
+        if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+            return {"ranks": [state]}
+        states: list[Any] = [None] * dist.get_world_size()
+        dist.all_gather_object(states, state)
+        return {"ranks": states}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self._pending = state_dict
+        self._pending = state_dict.get("ranks", [state_dict])  # one state: written before ranks were kept
 
     def on_train_batch_start(
         self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx
     ) -> None:
         if self._pending is not None:
-            restore_rng_state(self._pending)
+            restore_rng_state(self._pending[trainer.global_rank % len(self._pending)])
             self._pending = None

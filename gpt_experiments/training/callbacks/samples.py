@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.strategies import FSDPStrategy, ModelParallelStrategy
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 
 from gpt_experiments.inference.sampling import generate, sampler_and_prompts
 from gpt_experiments.tokenizer import decode, encode
@@ -23,10 +24,17 @@ class TextSamples(L.Callback):
     def on_fit_start(self, trainer: L.Trainer, pl_module: GPTLitModule) -> None:
         # Fail before the first epoch, not after it, on a bad sampler setting.
         self.sampler.validate(pl_module.model.config.vocab_size)
+        if self.sharded(trainer):
+            rank_zero_info("text samples are off: the model is sharded; run generate on a checkpoint instead")
+
+    @staticmethod
+    def sharded(trainer: L.Trainer) -> bool:
+        # Rank 0 alone cannot run a sharded model: the others would have to join every forward pass.
+        return isinstance(trainer.strategy, FSDPStrategy | ModelParallelStrategy)
 
     @rank_zero_only
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: GPTLitModule) -> None:
-        if (trainer.current_epoch + 1) % self.every_n_epochs:
+        if (trainer.current_epoch + 1) % self.every_n_epochs or self.sharded(trainer):
             return
         outputs = generate(pl_module.model, [encode(p) for p in self.prompts], self.sampler)
         texts = [decode(ids) for ids in outputs]

@@ -11,6 +11,7 @@ from lightning.fabric.utilities.throughput import get_available_flops
 
 from gpt_experiments.model import GPT
 from gpt_experiments.training.lit_module import GPTLitModule
+from gpt_experiments.training.peak_flops import datasheet_peak_flops
 
 # Trainer precision -> the dtype matmuls run in (what the device's peak FLOP/s is quoted for).
 COMPUTE_DTYPES = {"bf16-mixed": torch.bfloat16, "bf16-true": torch.bfloat16, "16-mixed": torch.float16}
@@ -61,7 +62,10 @@ class SpeedMonitor(L.Callback):
         self._flops_per_token = flops_per_token(pl_module.model)
         if self.peak_flops_per_sec is None and pl_module.device.type == "cuda":
             dtype = COMPUTE_DTYPES.get(str(trainer.precision), torch.float32)
-            self.peak_flops_per_sec = get_available_flops(pl_module.device, dtype)
+            name = torch.cuda.get_device_name(pl_module.device)
+            # Lightning's table as a fallback: it quotes some GPUs' sparse peaks (see peak_flops.py).
+            fallback = get_available_flops(pl_module.device, dtype)
+            self.peak_flops_per_sec = datasheet_peak_flops(name, dtype) or fallback
 
     def _start_clock(self) -> None:
         self._window_start = time.perf_counter()

@@ -1,0 +1,28 @@
+"""Gather a sharded checkpoint folder into one file: ``python scripts/consolidate_checkpoint.py
+<run>/checkpoints/last.ckpt model.ckpt`` (or ``gpt-consolidate``).
+
+The file holds the full weights and the run's settings, so generate, evaluate and
+convert_checkpoint read it like any other checkpoint. See docs/scaling.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from gpt_experiments.cli.handler import exits_on_user_error
+from gpt_experiments.training.sharded_checkpoint import consolidate
+
+
+@exits_on_user_error
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "sharded", type=Path, help="a folder written with trainer.strategy.checkpoint=sharded"
+    )
+    parser.add_argument("output", type=Path, help="the single checkpoint file to write")
+    args = parser.parse_args(argv)
+    checkpoint = consolidate(args.sharded, args.output)
+    print(
+        f"Wrote {args.output}: step {checkpoint.get('global_step')}, {len(checkpoint['state_dict'])} tensors"
+    )
