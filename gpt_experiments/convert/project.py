@@ -18,6 +18,7 @@ import torch
 
 from gpt_experiments.errors import UserError
 from gpt_experiments.model import GPT, GPTConfig
+from gpt_experiments.tokenizer import Tokenizer, build_tokenizer
 
 MODEL_PREFIX = "model."
 
@@ -90,6 +91,15 @@ def load_model(path: str | Path) -> GPT:
     file = find_checkpoint(path)
     model = model_from_checkpoint_dict(safe_torch_load(file, mmap=True), file)
     return model.eval()
+
+
+def load_tokenizer(path: str | Path) -> Tokenizer:
+    """The tokenizer a project checkpoint (file or run folder) was trained with; GPT-2's for
+    checkpoints written before tokenizers were saved."""
+    file = find_checkpoint(path)
+    checkpoint = safe_torch_load(file, mmap=True)
+    hparams = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
+    return build_tokenizer((hparams or {}).get("tokenizer"))
 
 
 def save_model(model: GPT, path: str | Path) -> Path:

@@ -8,6 +8,8 @@ exactly the batches an uninterrupted run would have seen.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator, Mapping
+from functools import cached_property
 from typing import Any
 
 import lightning as L
@@ -17,9 +19,11 @@ from torch.utils.data import DataLoader, Subset
 
 from gpt_experiments.data.samplers import ResumableRandomSampler
 from gpt_experiments.data.text_files import resolve_text_files
+from gpt_experiments.data.text_stream import corpus_text
 from gpt_experiments.data.token_cache import load_or_tokenize
 from gpt_experiments.data.windows import TokenWindows
 from gpt_experiments.errors import ConfigError, DataError
+from gpt_experiments.tokenizer import Tokenizer, build_tokenizer
 
 
 class GPTDataModule(L.LightningDataModule):
@@ -42,8 +46,12 @@ class GPTDataModule(L.LightningDataModule):
         encoding_errors: str = "strict",
         seed: int = 0,
         tokenize_workers: int | None = None,
+        tokenizer: Tokenizer | Mapping[str, Any] | None = None,
     ) -> None:
+        """``tokenizer``: a :class:`Tokenizer`, a ``conf/tokenizer`` option or a saved tokenizer
+        (None: GPT-2's); built on first use of :attr:`tokenizer`."""
         super().__init__()
+        self.tokenizer_spec = tokenizer
         self.path = path
         self.max_length = max_length
         self.stride = stride
@@ -107,6 +115,15 @@ class GPTDataModule(L.LightningDataModule):
                 f"{self.batch_size}, so every batch would be dropped: lower data.batch_size or data.stride"
             )
 
+    @cached_property
+    def tokenizer(self) -> Tokenizer:
+        """The tokenizer; a ``char`` one without a saved vocabulary reads the corpus to build it."""
+        return build_tokenizer(self.tokenizer_spec, corpus=self.corpus_text)
+
+    def corpus_text(self) -> Iterator[str]:
+        """The whole corpus (both splits) as a stream of text pieces."""
+        return corpus_text(resolve_text_files(self.path), self.encoding_errors)
+
     def _load_tokens(self) -> dict[str, np.ndarray]:
         return load_or_tokenize(
             resolve_text_files(self.path),
@@ -114,7 +131,14 @@ class GPTDataModule(L.LightningDataModule):
             self.cache_dir,
             self.encoding_errors,
             self.tokenize_workers,
+            tokenizer=self.tokenizer,
         )
+
+    def split_tokens(self, split: str) -> np.ndarray:
+        """All tokens of ``split`` (``train`` or ``val``), tokenized (or read from the cache) if needed."""
+        if not self.tokens:
+            self.tokens = self._load_tokens()
+        return self.tokens[split]
 
     def _windows(self, split: str) -> TokenWindows:
         windows = TokenWindows(self.tokens[split], self.max_length, self.stride)

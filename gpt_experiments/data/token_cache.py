@@ -23,6 +23,7 @@ import shutil
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import BinaryIO
 
@@ -30,7 +31,8 @@ import numpy as np
 from tqdm import tqdm
 
 from gpt_experiments.data.text_stream import corpus_digest, corpus_text, count_chars, safe_chunks, split_at
-from gpt_experiments.tokenizer import END_OF_TEXT, GPT2_RANKS_SHA256, gpt2_tokenizer
+from gpt_experiments.errors import ConfigError
+from gpt_experiments.tokenizer import Tokenizer, build_tokenizer, gpt2
 
 SPLITS = ("train", "val")
 CACHE_FORMAT = 2  # bump when the way tokens are produced changes
@@ -39,14 +41,24 @@ CHUNK_CHARS = 1 << 20  # characters per tokenization task
 MIN_CHUNKS_FOR_WORKERS = 4
 
 
-def tokenize(text: str) -> np.ndarray:
-    """GPT-2 token ids as uint16 (50257 ids fit); ``<|endoftext|>`` separates documents."""
-    ids = gpt2_tokenizer().encode(text, allowed_special={END_OF_TEXT})
+MAX_UINT16_VOCAB = 1 << 16
+# The tokenizer of a worker process, set once by its initializer (not sent with every chunk).
+_worker_tokenizer: Tokenizer | None = None
+
+
+def tokenize(text: str, tokenizer: Tokenizer | None = None) -> np.ndarray:
+    """Token ids as uint16; ``<|endoftext|>`` separates documents. In a worker, its tokenizer."""
+    ids = (tokenizer or _worker_tokenizer or gpt2()).encode(text)
     return np.asarray(ids, dtype=np.uint16)
 
 
-def cache_key(content_digest: str, train_ratio: float, encoding_errors: str) -> str:
-    settings = f"|gpt2:{GPT2_RANKS_SHA256}|ratio:{train_ratio!r}|errors:{encoding_errors}|v{CACHE_FORMAT}"
+def _start_worker(tokenizer_spec: dict) -> None:
+    global _worker_tokenizer
+    _worker_tokenizer = build_tokenizer(tokenizer_spec)
+
+
+def cache_key(content_digest: str, train_ratio: float, encoding_errors: str, tokenizer_identity: str) -> str:
+    settings = f"|tok:{tokenizer_identity}|ratio:{train_ratio!r}|errors:{encoding_errors}|v{CACHE_FORMAT}"
     return hashlib.sha256((content_digest + settings).encode()).hexdigest()[:24]
 
 
@@ -73,11 +85,18 @@ def ordered_map(
 
 
 def write_tokens(
-    chunks: Iterable[str], out: BinaryIO, executor: Executor | None, max_pending: int, progress: tqdm
+    chunks: Iterable[str],
+    out: BinaryIO,
+    executor: Executor | None,
+    max_pending: int,
+    progress: tqdm,
+    tokenizer: Tokenizer | None = None,
 ) -> int:
     """Tokenize ``chunks`` and append the uint16 ids to ``out``; returns the token count."""
     count = 0
-    for chunk, ids in ordered_map(tokenize, chunks, executor, max_pending):
+    # Workers hold their own copy of the tokenizer; in this process, use the one given.
+    encode = tokenize if executor is not None else partial(tokenize, tokenizer=tokenizer)
+    for chunk, ids in ordered_map(encode, chunks, executor, max_pending):
         out.write(ids.tobytes())
         count += len(ids)
         progress.update(len(chunk))
@@ -91,15 +110,29 @@ def tokenize_splits(
     encoding_errors: str = "strict",
     workers: int | None = None,
     chunk_chars: int = CHUNK_CHARS,
+    tokenizer: Tokenizer | None = None,
 ) -> dict[str, int]:
     """Stream the corpus into ``sinks["train"]`` and ``sinks["val"]``; returns token counts."""
+    tokenizer = tokenizer or gpt2()
+    if tokenizer.vocab_size > MAX_UINT16_VOCAB:
+        raise ConfigError(
+            f"{tokenizer.describe()} has ids above 65,535, which the uint16 token cache cannot hold: "
+            "use a tokenizer of at most 65,536 tokens"
+        )
     total_chars = count_chars(corpus_text(files, encoding_errors))
     split_position = int(train_ratio * total_chars)
     workers = workers or os.cpu_count() or 1
     use_workers = workers > 1 and total_chars >= MIN_CHUNKS_FOR_WORKERS * chunk_chars
     # "spawn": forking a process that already runs torch's threads can deadlock.
     executor = (
-        ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) if use_workers else None
+        ProcessPoolExecutor(
+            workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker,
+            initargs=(tokenizer.to_dict(),),
+        )
+        if use_workers
+        else None
     )
     counts = {}
     try:
@@ -112,7 +145,7 @@ def tokenize_splits(
             split_chars = split_position if index == 0 else total_chars - split_position
             with tqdm(total=split_chars, unit="char", unit_scale=True, desc=f"tokenizing {name}") as progress:
                 chunks = safe_chunks(pieces, chunk_chars)
-                counts[name] = write_tokens(chunks, sinks[name], executor, 2 * workers, progress)
+                counts[name] = write_tokens(chunks, sinks[name], executor, 2 * workers, progress, tokenizer)
     finally:
         if executor is not None:
             executor.shutdown()
@@ -142,14 +175,16 @@ def load_or_tokenize(
     cache_dir: str | Path | None,
     encoding_errors: str = "strict",
     workers: int | None = None,
+    tokenizer: Tokenizer | None = None,
 ) -> dict[str, np.ndarray]:
     """Token arrays per split, read from ``cache_dir`` when present (``None``: in memory, no cache)."""
+    tokenizer = tokenizer or gpt2()
     digest = corpus_digest(files)  # also rejects empty files
     if cache_dir is None:
         sinks = {name: io.BytesIO() for name in SPLITS}
-        tokenize_splits(files, train_ratio, sinks, encoding_errors, workers)
+        tokenize_splits(files, train_ratio, sinks, encoding_errors, workers, tokenizer=tokenizer)
         return {name: np.frombuffer(sink.getvalue(), dtype=np.uint16) for name, sink in sinks.items()}
-    folder = Path(cache_dir) / cache_key(digest, train_ratio, encoding_errors)
+    folder = Path(cache_dir) / cache_key(digest, train_ratio, encoding_errors, tokenizer.identity)
     paths = {name: folder / f"{name}.npy" for name in SPLITS}
     if not all(p.is_file() for p in paths.values()):
         folder.mkdir(parents=True, exist_ok=True)
@@ -157,7 +192,12 @@ def load_or_tokenize(
         try:
             with open(raw_paths["train"], "wb") as train, open(raw_paths["val"], "wb") as val:
                 counts = tokenize_splits(
-                    files, train_ratio, {"train": train, "val": val}, encoding_errors, workers
+                    files,
+                    train_ratio,
+                    {"train": train, "val": val},
+                    encoding_errors,
+                    workers,
+                    tokenizer=tokenizer,
                 )
             for name in SPLITS:
                 save_npy(raw_paths[name], counts[name], paths[name])

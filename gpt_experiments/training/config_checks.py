@@ -39,10 +39,15 @@ def validate_config(cfg: DictConfig) -> None:
     }
     if "optimizer" in cfg:
         targets["optimizer"] = get_class(cfg.optimizer._target_)
+    values = {group: resolved_values(cfg[group], group) for group in targets if group in cfg}
+    if values["model"].get("vocab_size") is None:
+        # null: the tokenizer's vocabulary, known once it is built (run.model_settings); until
+        # then the ranges are checked with GPT-2's.
+        values["model"].pop("vocab_size", None)
     for group, target in targets.items():
-        if group in cfg:
-            check_arguments(group, resolved_values(cfg[group], group), target)
-    model = GPTConfig(**resolved_values(cfg.model, "model"))  # validates ranges
+        if group in values:
+            check_arguments(group, values[group], target)
+    model = GPTConfig(**values["model"])  # validates ranges
     GPTDataModule(**resolved_values(cfg.data, "data"))  # validates ranges, reads nothing
     if cfg.data.max_length > model.context_length:
         raise ConfigError(

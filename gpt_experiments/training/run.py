@@ -14,6 +14,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from gpt_experiments.data.datamodule import GPTDataModule
+from gpt_experiments.errors import ConfigError
+from gpt_experiments.tokenizer import Tokenizer
 from gpt_experiments.training.callbacks.history import LossHistory
 from gpt_experiments.training.callbacks.loss_guard import StopOnNonFiniteLoss
 from gpt_experiments.training.callbacks.rng_state import RNGStateCheckpoint
@@ -28,7 +30,7 @@ warnings.filterwarnings(
 )
 
 # Config groups whose values are the run's hyperparameters (shown in TensorBoard's HParams).
-HPARAM_GROUPS = ("model", "data", "optimizer", "scheduler", "trainer")
+HPARAM_GROUPS = ("model", "data", "tokenizer", "optimizer", "scheduler", "trainer")
 
 
 def plain(node: Any) -> Any:
@@ -64,14 +66,30 @@ def apply_token_budget(trainer: L.Trainer, max_tokens: int, data: DictConfig) ->
     return steps
 
 
+def model_settings(model: dict[str, Any], tokenizer: Tokenizer) -> dict[str, Any]:
+    """``model`` with ``vocab_size`` following the tokenizer: null takes its vocabulary size; a
+    number must be at least that (larger leaves ids the tokenizer never produces)."""
+    vocab_size = model.get("vocab_size")
+    if vocab_size is None:
+        return {**model, "vocab_size": tokenizer.vocab_size}
+    if vocab_size < tokenizer.vocab_size:
+        raise ConfigError(
+            f"model.vocab_size={vocab_size} is smaller than {tokenizer.describe()}: "
+            f"set model.vocab_size=null to follow the tokenizer, or at least {tokenizer.vocab_size}"
+        )
+    return model
+
+
 def train(cfg: DictConfig, output_dir: str | Path) -> float:
     """Train as ``cfg`` says, writing everything under ``output_dir``; returns the best val loss."""
     output_dir = Path(output_dir)
     validate_config(cfg)
     L.seed_everything(cfg.seed, workers=True)
-    datamodule = GPTDataModule(**plain(cfg.data), seed=cfg.seed)
+    datamodule = GPTDataModule(**plain(cfg.data), tokenizer=plain(cfg.get("tokenizer")), seed=cfg.seed)
+    tokenizer = datamodule.tokenizer  # a char tokenizer reads the corpus here
     module = GPTLitModule(
-        model=plain(cfg.model),
+        model=model_settings(plain(cfg.model), tokenizer),
+        tokenizer=tokenizer.to_dict(),
         optimizer=plain(cfg.optimizer),
         scheduler=plain(cfg.scheduler),
         compile_model=cfg.get("compile", False),
