@@ -31,7 +31,8 @@ def build_tokenizer(
     if kind == "gpt2":
         if spec.get("ranks_sha256", GPT2_RANKS_SHA256) != GPT2_RANKS_SHA256:
             raise ConfigError(
-                "the saved gpt2 tokenizer has other ranks than this version ships: load it with the version that wrote it"
+                "the saved gpt2 tokenizer has other ranks than this version ships: "
+                "load it with the version that wrote it"
             )
         return gpt2()
     if kind == "tiktoken":
