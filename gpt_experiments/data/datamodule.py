@@ -200,3 +200,13 @@ class GPTDataModule(L.LightningDataModule):
             # global RNG (dropout) alone, so validations don't shift the training randomness.
             generator=torch.Generator().manual_seed(self.seed),
         )
+
+
+def data_split_tokens(
+    data: Mapping[str, Any], tokenizer: Tokenizer | Mapping[str, Any] | None, split: str = "val"
+) -> np.ndarray:
+    """The tokens of one split of a ``conf/data`` option, as training sees them (same split,
+    same cache): the one way evaluation reads a data option, whatever its source."""
+    if split not in ("train", "val"):
+        raise ConfigError(f"split={split!r} is invalid: use val or train")
+    return GPTDataModule(**data, tokenizer=tokenizer).split_tokens(split)
