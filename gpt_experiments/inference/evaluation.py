@@ -53,8 +53,11 @@ def window_spans(num_tokens: int, context_length: int, stride: int) -> list[tupl
     spans, scored_until = [], 1  # token 0 has no prediction to score
     for begin in range(0, num_tokens, stride):
         end = min(begin + context_length, num_tokens)
-        # With stride == context_length a window's first token has no context inside it: unscored.
-        spans.append((begin, end, min(end - scored_until, end - begin - 1)))
+        # With stride == context_length a window's first token has no context inside it: unscored
+        # (so a last window of one token scores nothing and is left out).
+        new = min(end - scored_until, end - begin - 1)
+        if new > 0:
+            spans.append((begin, end, new))
         scored_until = end
         if end == num_tokens:
             break
