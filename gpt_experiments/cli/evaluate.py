@@ -54,6 +54,7 @@ def main(cfg: DictConfig) -> None:
     tokenizer = load_inference_tokenizer(cfg.ckpt)  # the one the model was trained with
     if cfg.task == "perplexity":
         scored, tokens = perplexity_tokens(cfg, tokenizer)
+        tokens = tokens[: cfg.limit] if cfg.limit else tokens
         result = sliding_window_perplexity(model, tokens, cfg.stride, cfg.context_length, tokenizer=tokenizer)
     else:
         scored = {"path": cfg.path}

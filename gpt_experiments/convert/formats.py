@@ -88,4 +88,8 @@ def convert(source: str | Path, dest: str | Path, to: str, fmt: str = "auto") ->
             f"{source} was trained with {tokenizer.describe()}, but GPT-2 formats assume GPT-2's "
             "tokenizer: keep it a project checkpoint (--to project), or train with tokenizer=gpt2"
         )
+    if to == "project":  # keeps the tokenizer the model was trained with
+        return save_model(
+            load_any_model(source, fmt), dest, tokenizer=load_any_tokenizer(source, fmt).to_dict()
+        )
     return WRITERS[to](load_any_model(source, fmt), dest)
