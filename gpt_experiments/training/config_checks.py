@@ -23,6 +23,7 @@ from gpt_experiments.data.datamodule import GPTDataModule
 from gpt_experiments.errors import ConfigError
 from gpt_experiments.inference.sampling import SamplerConfig, sampler_and_prompts
 from gpt_experiments.model import GPTConfig
+from gpt_experiments.tokenizer import Tokenizer
 
 # Keys a group holds for the code around it rather than for the class it configures
 # (optimizer.fused also takes "auto", resolved by lit_module.build_optimizer).
@@ -57,6 +58,20 @@ def validate_config(cfg: DictConfig) -> None:
     check_training_length(cfg.trainer)
     sampler, _ = sampler_and_prompts(resolved_values(cfg.sampler, "sampler"))
     sampler.validate(model.vocab_size)
+
+
+def model_settings(model: dict[str, Any], tokenizer: Tokenizer) -> dict[str, Any]:
+    """``model`` with ``vocab_size`` following the tokenizer: null takes its vocabulary size; a
+    number must be at least that (larger leaves ids the tokenizer never produces)."""
+    vocab_size = model.get("vocab_size")
+    if vocab_size is None:
+        return {**model, "vocab_size": tokenizer.vocab_size}
+    if vocab_size < tokenizer.vocab_size:
+        raise ConfigError(
+            f"model.vocab_size={vocab_size} is smaller than {tokenizer.describe()}: "
+            f"set model.vocab_size=null to follow the tokenizer, or at least {tokenizer.vocab_size}"
+        )
+    return model
 
 
 def check_training_length(trainer: DictConfig) -> None:

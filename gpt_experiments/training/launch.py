@@ -15,7 +15,7 @@ from gpt_experiments.data.datamodule import GPTDataModule
 from gpt_experiments.errors import ConfigError
 from gpt_experiments.model import GPTConfig
 from gpt_experiments.training.compose import compose_config, sweep_variants
-from gpt_experiments.training.config_checks import resolved_values, validate_config
+from gpt_experiments.training.config_checks import model_settings, resolved_values, validate_config
 from gpt_experiments.training.resume import ResumePlan, override_key, plan_resume
 
 
@@ -42,6 +42,7 @@ def prepare_run(conf_dir: Path, config_name: str, overrides: list[str]) -> list[
     tokenizer = resolved_values(cfg.tokenizer, "tokenizer") if "tokenizer" in cfg else None
     data = GPTDataModule(**resolved_values(cfg.data, "data"), tokenizer=tokenizer, seed=cfg.seed)
     data.setup("fit")  # reads and tokenizes (into the cache) now, so data errors come first
+    model_settings(resolved_values(cfg.model, "model"), data.tokenizer)  # vocab_size fits the tokenizer
     return overrides
 
 

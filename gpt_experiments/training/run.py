@@ -14,14 +14,12 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from gpt_experiments.data.datamodule import GPTDataModule
-from gpt_experiments.errors import ConfigError
-from gpt_experiments.tokenizer import Tokenizer
 from gpt_experiments.training.callbacks.history import LossHistory
 from gpt_experiments.training.callbacks.loss_guard import StopOnNonFiniteLoss
 from gpt_experiments.training.callbacks.rng_state import RNGStateCheckpoint
 from gpt_experiments.training.callbacks.signals import SaveAndStopOnSignal
 from gpt_experiments.training.checkpoint_io import AtomicCheckpointIO
-from gpt_experiments.training.config_checks import validate_config
+from gpt_experiments.training.config_checks import model_settings, validate_config
 from gpt_experiments.training.lit_module import HPARAMS_METRICS, GPTLitModule
 
 # Lightning cannot tell that GPTDataModule restores the position in the epoch itself.
@@ -64,20 +62,6 @@ def apply_token_budget(trainer: L.Trainer, max_tokens: int, data: DictConfig) ->
     trainer.fit_loop.epoch_loop.max_steps = steps
     trainer.fit_loop.max_epochs = -1
     return steps
-
-
-def model_settings(model: dict[str, Any], tokenizer: Tokenizer) -> dict[str, Any]:
-    """``model`` with ``vocab_size`` following the tokenizer: null takes its vocabulary size; a
-    number must be at least that (larger leaves ids the tokenizer never produces)."""
-    vocab_size = model.get("vocab_size")
-    if vocab_size is None:
-        return {**model, "vocab_size": tokenizer.vocab_size}
-    if vocab_size < tokenizer.vocab_size:
-        raise ConfigError(
-            f"model.vocab_size={vocab_size} is smaller than {tokenizer.describe()}: "
-            f"set model.vocab_size=null to follow the tokenizer, or at least {tokenizer.vocab_size}"
-        )
-    return model
 
 
 def train(cfg: DictConfig, output_dir: str | Path) -> float:
