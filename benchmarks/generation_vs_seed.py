@@ -9,89 +9,10 @@ from collections.abc import Callable
 
 import torch
 
-from benchmarks.seed_baseline import GPTModel
+from benchmarks.chapter_baseline import chapter_model_with_weights_of, generate_uncached
 from gpt_experiments.inference.precision import has_native_bf16, to_inference_precision
 from gpt_experiments.inference.sampling import SamplerConfig, generate
 from gpt_experiments.model import GPT, GPTConfig
-
-
-def seed_generate(
-    model: GPT,
-    idx: torch.Tensor,
-    max_new_tokens: int,
-    context_size: int,
-    temperature: float = 0.0,
-    top_k: int | None = None,
-) -> torch.Tensor:
-    """The seed chapter's ``generate`` loop, kept as the baseline: it reruns the whole
-    context through the model for every new token (no KV cache)."""
-    for _ in range(max_new_tokens):
-        idx_cond = idx[:, -context_size:]
-        with torch.no_grad():
-            logits = model(idx_cond)
-        logits = logits[:, -1, :]
-        if top_k is not None:
-            top_logits, _ = torch.topk(logits, top_k)
-            min_val = top_logits[:, -1, None]  # the seed's [:, -1] only broadcasts for batch 1
-            logits = torch.where(logits < min_val, torch.tensor(float("-inf")).to(logits.device), logits)
-        if temperature > 0.0:
-            probs = torch.softmax(logits / temperature, dim=-1)
-            idx_next = torch.multinomial(probs, num_samples=1)
-        else:
-            idx_next = torch.argmax(logits, dim=-1, keepdim=True)
-        idx = torch.cat((idx, idx_next), dim=1)
-    return idx
-
-
-def seed_model_with_weights_of(model: GPT) -> GPTModel:
-    """The chapter's ``GPTModel`` holding ``model``'s weights, so both generate the same tokens.
-
-    The chapter keeps separate query/key/value layers and an untied output head: the fused
-    ``c_attn`` is split in three and the head gets its own copy of the token embedding.
-    """
-    cfg = model.config
-    seed = GPTModel(
-        {
-            "vocab_size": cfg.vocab_size,
-            "ctx_len": cfg.context_length,
-            "emb_dim": cfg.emb_dim,
-            "n_heads": cfg.n_heads,
-            "n_layers": cfg.n_layers,
-            "drop_rate": 0.0,
-            "qkv_bias": cfg.qkv_bias,
-        }
-    )
-    ours = model.state_dict()
-    weights = {
-        "tok_emb.weight": ours["wte.weight"][: cfg.vocab_size],
-        "pos_emb.weight": ours["wpe.weight"],
-        "final_norm.scale": ours["ln_f.weight"],
-        "final_norm.shift": ours["ln_f.bias"],
-        "out_head.weight": ours["lm_head.weight"][: cfg.vocab_size],
-    }
-    for i in range(cfg.n_layers):
-        h, trf = f"h.{i}.", f"trf_blocks.{i}."
-        for part in ("weight", "bias") if cfg.qkv_bias else ("weight",):
-            fused = ours[f"{h}attn.c_attn.{part}"].chunk(3)  # rows: queries, keys, values
-            for layer, tensor in zip(("W_query", "W_key", "W_value"), fused, strict=True):
-                weights[f"{trf}att.{layer}.{part}"] = tensor
-        for ours_name, seed_name in (
-            ("attn.c_proj", "att.out_proj"),
-            ("mlp.c_fc", "ff.layers.0"),
-            ("mlp.c_proj", "ff.layers.2"),
-        ):
-            weights[f"{trf}{seed_name}.weight"] = ours[f"{h}{ours_name}.weight"]
-            weights[f"{trf}{seed_name}.bias"] = ours[f"{h}{ours_name}.bias"]
-        for ours_name, seed_name in (("ln_1", "norm1"), ("ln_2", "norm2")):
-            weights[f"{trf}{seed_name}.scale"] = ours[f"{h}{ours_name}.weight"]
-            weights[f"{trf}{seed_name}.shift"] = ours[f"{h}{ours_name}.bias"]
-    params = dict(seed.named_parameters())
-    if set(params) != set(weights):
-        raise AssertionError(f"weight mapping is incomplete: {sorted(set(params) ^ set(weights))}")
-    with torch.no_grad():
-        for name, param in params.items():
-            param.copy_(weights[name])
-    return seed.eval()
 
 
 def _timed(fn: Callable[[], list[int]]) -> tuple[float, list[int]]:
@@ -107,11 +28,12 @@ def benchmark_generation(
     repeats: int = 2,
     seed: int = 123,
 ) -> dict:
-    """Greedy tokens/s of the project's ``generate`` against the seed's uncached loop.
+    """Greedy tokens/s of the project's ``generate`` against the chapter's uncached loop.
 
     All runs share one randomly initialised model's weights and one prompt:
 
-    - ``seed_chapter_fp32``: the chapter's code as written (its ``GPTModel`` and loop), the baseline;
+    - ``seed_chapter_fp32``: the baseline, the chapter's algorithm (``ChapterGPT`` and its uncached
+      loop, re-implemented in ``chapter_baseline.py``);
     - ``seed_loop_project_model_fp32`` / ``_bf16``: the chapter's loop on the project's model,
       which isolates what the KV cache alone gains;
     - ``kv_cache_fp32`` / ``kv_cache_bf16``: the project's ``generate`` (``precision=fp32|bf16``).
@@ -122,7 +44,7 @@ def benchmark_generation(
     config = config or GPTConfig(drop_rate=0.0)
     torch.manual_seed(seed)
     model = GPT(config).eval()
-    chapter_model = seed_model_with_weights_of(model)
+    chapter_model = chapter_model_with_weights_of(model).eval()
     bf16_model = to_inference_precision(copy.deepcopy(model), "bf16")
     prompt = torch.randint(0, config.vocab_size, (1, prompt_tokens)).tolist()
     sampler = SamplerConfig(max_new_tokens=new_tokens, temperature=0.0)
@@ -131,7 +53,8 @@ def benchmark_generation(
         return lambda: generate(net, prompt, sampler)[0]
 
     def seed_loop(net: torch.nn.Module) -> Callable[[], list[int]]:
-        return lambda: seed_generate(net, torch.tensor(prompt), new_tokens, config.context_length)[0].tolist()
+        context = config.context_length
+        return lambda: generate_uncached(net, torch.tensor(prompt), new_tokens, context)[0].tolist()
 
     runs = {
         "seed_chapter_fp32": seed_loop(chapter_model),
@@ -170,7 +93,7 @@ def benchmark_generation(
         "cpu_native_bf16": has_native_bf16(torch.device("cpu")),
         "cpu_load_average_1min": round(os.getloadavg()[0], 2),
         "tokens_per_s": {name: round(new_tokens / s, 2) for name, s in seconds.items()},
-        # The issue's figure: the project against the chapter's own model and loop.
+        # The issue's figure: the project against the chapter's model and loop.
         "speedup_vs_seed_chapter": speedups("seed_chapter_fp32"),
         "speedup_vs_seed_loop_on_project_model": speedups("seed_loop_project_model_fp32"),
         "speedup_kv_cache_alone_both_bf16": round(

@@ -1,5 +1,5 @@
 """Training throughput and peak memory of one setup: the project under Lightning, the same
-model in a plain PyTorch loop, or the seed chapter's model and loop.
+model in a plain PyTorch loop, or the chapter's algorithm (``chapter_baseline.py``).
 
 Run each measurement in a fresh process (``scripts/benchmark.py`` does) so peak RSS is
 that setup's alone.
@@ -19,9 +19,9 @@ import torch
 from omegaconf import OmegaConf
 from torch.utils.data import DataLoader
 
+from benchmarks.chapter_baseline import ChapterGPT, WindowDataset, train_steps
 from benchmarks.measure import StepClock, peak_rss_mb, steady_tokens_per_sec
 from benchmarks.plain_loop import plain_training_steps
-from benchmarks.seed_baseline import GPTDatasetV1, GPTModel, train_steps_simple
 from gpt_experiments.config import asset_path
 from gpt_experiments.data.datamodule import GPTDataModule
 from gpt_experiments.model import GPT, GPTConfig
@@ -118,28 +118,17 @@ def run_plain(setup: TrainSetup) -> list[float]:
 
 
 def run_seed(setup: TrainSetup) -> list[float]:
-    """The chapter's dataset, GPTModel, plain AdamW and training step, as written there."""
+    """The chapter's algorithm (``chapter_baseline.py``): a tensor per window, its GPT, plain AdamW."""
     if setup.precision != "32-true":
-        raise ValueError("the seed's loop trains in fp32 only")
-    cfg = setup.model
-    seed_cfg = {
-        "vocab_size": cfg["vocab_size"],
-        "ctx_len": cfg["context_length"],
-        "emb_dim": cfg["emb_dim"],
-        "n_heads": cfg["n_heads"],
-        "n_layers": cfg["n_layers"],
-        "drop_rate": cfg["drop_rate"],
-        "qkv_bias": cfg["qkv_bias"],
-    }
+        raise ValueError("the chapter's loop trains in fp32 only")
     text = Path(setup.corpus).read_text(encoding="utf-8")
-    train_text = text[: int(0.9 * len(text))]
-    dataset = GPTDatasetV1(train_text, gpt2_tokenizer(), setup.context_length, setup.context_length)
+    train_ids = gpt2_tokenizer().encode(text[: int(0.9 * len(text))])
+    dataset = WindowDataset(train_ids, setup.context_length, stride=setup.context_length)
     loader = DataLoader(dataset, batch_size=setup.batch_size, shuffle=True, drop_last=True)
-    model = GPTModel(seed_cfg)
+    model = ChapterGPT(GPTConfig(**setup.model))
     optimizer = torch.optim.AdamW(model.parameters(), lr=setup.lr, weight_decay=setup.weight_decay)
-    steps = train_steps_simple(model, loader, optimizer, torch.device("cpu"))
     step_ends = []
-    for _ in islice(steps, setup.warmup_steps + setup.steps):
+    for _ in islice(train_steps(model, loader, optimizer), setup.warmup_steps + setup.steps):
         step_ends.append(time.perf_counter())
     return step_ends
 

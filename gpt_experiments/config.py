@@ -10,10 +10,10 @@ from omegaconf import OmegaConf
 
 # The Hydra config groups: ``conf/`` at the top of the repository (an editable install).
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
-# Sweep job folders stay well under the usual 255-byte limit on a file name.
+# Run and sweep job folders stay well under the usual 255-byte limit on a file name.
 MAX_JOB_DIRNAME_CHARS = 120
-# "optimizer.lr=" -> "lr=": the group prefix of every key in an override list.
-_KEY_PREFIX = re.compile(r"(?:^|(?<=,))[+~]*(?:[\w-]+\.)+(?=[\w-]+=)", re.ASCII)
+# Hydra's override_dirname joins ``key=value`` items with ","; a new item starts where a key does.
+_ITEM_START = re.compile(r",(?=[+~]*[\w.-]+=)", re.ASCII)
 # Anything else than letters, digits and "_.,=+-" (e.g. "/" in a path value) would nest or break folders.
 _UNSAFE_IN_DIRNAME = re.compile(r"[^\w.,=+-]+", re.ASCII)
 
@@ -23,14 +23,35 @@ def asset_path(name: str) -> str:
     return str(resources.files("gpt_experiments") / "assets" / name)
 
 
-def job_dirname(override_dirname: str) -> str:
-    """A short, safe folder name for a sweep job from Hydra's ``key=value,...`` override list.
+def short_value(value: str) -> str:
+    """A float to 3 significant digits (``0.0010684874790620226`` -> ``0.00107``); others as they are."""
+    if re.fullmatch(r"[+-]?(\d+\.\d*|\.\d+|\d+(\.\d*)?[eE][+-]?\d+)", value):
+        return f"{float(value):.3g}"
+    return value
 
-    ``model.drop_rate=0.1,optimizer.lr=0.001`` becomes ``drop_rate=0.1,lr=0.001``; the
-    job's full overrides stay in its ``.hydra/overrides.yaml``.
+
+def short_override(item: str) -> str:
+    """``optimizer.lr=0.0010684874790620226`` -> ``lr=0.00107``: last key part, short value."""
+    key, _, value = item.partition("=")
+    return f"{key.lstrip('+~').rsplit('.', 1)[-1]}={short_value(value)}"
+
+
+def job_dirname(prefix: object, override_dirname: str = "") -> str:
+    """A short, safe folder name: ``prefix`` then the overrides that set this run apart.
+
+    ``job_dirname(3, "model.drop_rate=0.1,optimizer.lr=0.0010684")`` is
+    ``3_drop_rate=0.1,lr=0.00107``; with no overrides it is the prefix alone. Which keys
+    appear is chosen by Hydra's ``override_dirname`` (see ``exclude_keys`` in
+    conf/hydra/default.yaml); the run's full overrides stay in ``.hydra/overrides.yaml``.
     """
-    short = _KEY_PREFIX.sub("", override_dirname)
-    return _UNSAFE_IN_DIRNAME.sub("_", short)[:MAX_JOB_DIRNAME_CHARS]
+    items = [short_override(item) for item in _ITEM_START.split(override_dirname) if item]
+    name = _UNSAFE_IN_DIRNAME.sub("_", ",".join([str(prefix), *items]).replace(",", "_", 1))
+    return name[:MAX_JOB_DIRNAME_CHARS]
+
+
+def override_key(override: str) -> str:
+    """The key a command-line override sets: ``+trainer.max_epochs=2`` -> ``trainer.max_epochs``."""
+    return override.split("=", 1)[0].lstrip("+~")
 
 
 def register_resolvers() -> None:

@@ -8,6 +8,7 @@ python scripts/evaluate.py ckpt=<run> task=hellaswag path=data/hellaswag_val.jso
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import asdict
 from typing import Any
 
@@ -20,7 +21,7 @@ from gpt_experiments.config import CONF_DIR, register_resolvers
 from gpt_experiments.data.datamodule import data_split_tokens
 from gpt_experiments.errors import ConfigError
 from gpt_experiments.inference.evaluation import read_texts, sliding_window_perplexity
-from gpt_experiments.inference.loading import load_inference_model, load_inference_tokenizer
+from gpt_experiments.inference.loading import describe_loaded, load_inference_model, load_inference_tokenizer
 from gpt_experiments.inference.multiple_choice import FORMATS, evaluate_multiple_choice, read_examples
 from gpt_experiments.tokenizer import Tokenizer
 from gpt_experiments.training.config_checks import resolved_values
@@ -51,6 +52,7 @@ def main(cfg: DictConfig) -> None:
     if cfg.task != "perplexity" and not cfg.path:
         raise ConfigError(f"task={cfg.task} needs path=<JSON Lines file>")
     model = load_inference_model(cfg.ckpt, cfg.device, cfg.precision)
+    print(describe_loaded(cfg.ckpt), file=sys.stderr)
     tokenizer = load_inference_tokenizer(cfg.ckpt)  # the one the model was trained with
     if cfg.task == "perplexity":
         scored, tokens = perplexity_tokens(cfg, tokenizer)

@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 
 from gpt_experiments.cli.handler import exits_on_user_error
 from gpt_experiments.config import CONF_DIR
-from gpt_experiments.inference.loading import load_inference_model, load_inference_tokenizer
+from gpt_experiments.inference.loading import describe_loaded, load_inference_model, load_inference_tokenizer
 from gpt_experiments.inference.sampling import sampler_and_prompts
 from gpt_experiments.inference.text import check_request, print_generations, read_prompts
 
@@ -27,5 +27,5 @@ def main(cfg: DictConfig) -> None:
     check_request(model, prompts, sampler, tokenizer)
     # auto differs between machines, and so does greedy text: say what was chosen.
     weights = str(next(model.parameters()).dtype).removeprefix("torch.")
-    print(f"[{weights} weights, precision={cfg.precision}]", file=sys.stderr)
+    print(f"{describe_loaded(cfg.ckpt)} [{weights} weights, precision={cfg.precision}]", file=sys.stderr)
     print_generations(model, prompts, sampler, cfg.batch_size, tokenizer=tokenizer)

@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 from gpt_experiments.cli.handler import exits_on_user_error, user_error_message
 from gpt_experiments.config import CONF_DIR, register_resolvers
 from gpt_experiments.runs.status import mark_failed
+from gpt_experiments.training.hparams import command_line_of_job
 from gpt_experiments.training.launch import check_sweep, prepare_run
 from gpt_experiments.training.run import train
 
@@ -29,8 +30,10 @@ def run_job(cfg: DictConfig) -> float:
     """One run (or one job of a sweep) in the folder Hydra made for it."""
     hydra_cfg = HydraConfig.get()
     output_dir = hydra_cfg.runtime.output_dir
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
     try:
-        return train(cfg, output_dir)
+        command_line = command_line_of_job(hydra_cfg)
+        return train(cfg, output_dir, command_line, sweep_dir=hydra_cfg.sweep.dir if multirun else None)
     except Exception as err:
         message = user_error_message(err)
         # compare_runs lists the run as failed, whatever the cause.
@@ -38,7 +41,7 @@ def run_job(cfg: DictConfig) -> float:
         if message is None:
             raise  # a bug, not a bad setting: keep the traceback
         print(f"error: {message}", file=sys.stderr)
-        if hydra_cfg.mode == RunMode.MULTIRUN:
+        if multirun:
             # One bad point of a grid must not stop the other jobs: report it and go on.
             return float("inf")
         sys.exit(1)
@@ -48,15 +51,16 @@ def run_job(cfg: DictConfig) -> float:
 def check_command_line() -> None:
     """Validate the overrides (and resolve resume=) before Hydra makes a run folder.
 
-    For ``-m`` only keys and group options are checked here; each job's values are checked
-    by ``train()``. Hydra's other flags (``--cfg``, ``--help``, ...) are left to Hydra.
+    For ``-m`` only keys and group options are checked here (and the keys fixed for the
+    whole sweep left out of job names); each job's values are checked by ``train()``.
+    Hydra's other flags (``--cfg``, ``--help``, ...) are left to Hydra.
     """
     flags = {arg for arg in sys.argv[1:] if arg.startswith("-")}
     overrides = [arg for arg in sys.argv[1:] if not arg.startswith("-")]
     if not flags:
         sys.argv[1:] = prepare_run(CONF_DIR, "train", overrides)
     elif flags <= {"-m", "--multirun"}:
-        check_sweep(CONF_DIR, "train", overrides)
+        sys.argv[1:] = [*flags, *check_sweep(CONF_DIR, "train", overrides)]
 
 
 def main() -> None:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
-from gpt_experiments.convert.formats import load_any_model, load_any_tokenizer
+from gpt_experiments.convert.formats import detect_format, load_any_model, load_any_tokenizer
+from gpt_experiments.convert.project import find_checkpoint
+from gpt_experiments.errors import ConfigError
 from gpt_experiments.inference.precision import resolve_precision, to_inference_precision
 from gpt_experiments.model import GPT
 from gpt_experiments.tokenizer import Tokenizer
@@ -19,10 +23,10 @@ def resolve_device(name: str) -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError as err:
-        raise ValueError(f"device={name!r} is not a torch device: use cpu, cuda, mps or auto") from err
+        raise ConfigError(f"device={name!r} is not a torch device: use cpu, cuda, mps or auto") from err
     available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
     if not available.get(device.type, False):
-        raise ValueError(f"device={name!r} is not available on this machine: use device=cpu or device=auto")
+        raise ConfigError(f"device={name!r} is not available on this machine: use device=cpu or device=auto")
     return device
 
 
@@ -31,7 +35,7 @@ def load_inference_model(ckpt: str | None, device: str = "cpu", precision: str =
     checkpoint or run folder, an OpenAI GPT-2 folder or a Hugging Face GPT-2 folder. The one
     place the CLIs read weights."""
     if not ckpt:
-        raise ValueError("ckpt is not set: pass ckpt=<run folder or .ckpt file>")
+        raise ConfigError("ckpt is not set: pass ckpt=<run folder or .ckpt file>")
     target = resolve_device(device)
     # Resolved before loading, so that a typo does not wait for the weights.
     chosen_precision = resolve_precision(precision, target)
@@ -41,5 +45,18 @@ def load_inference_model(ckpt: str | None, device: str = "cpu", precision: str =
 def load_inference_tokenizer(ckpt: str) -> Tokenizer:
     """The tokenizer to encode and decode with for ``ckpt`` (see :func:`load_inference_model`)."""
     if not ckpt:
-        raise ValueError("ckpt is not set: pass ckpt=<run folder or .ckpt file>")
+        raise ConfigError("ckpt is not set: pass ckpt=<run folder or .ckpt file>")
     return load_any_tokenizer(ckpt)
+
+
+def describe_loaded(ckpt: str) -> str:
+    """Which weights ``ckpt`` named, for the CLIs to print: the checkpoint file a run folder (or a
+    folder of runs, where the newest wins) resolved to, or the folder of another format."""
+    fmt = detect_format(ckpt)
+    if fmt != "project":
+        return f"Loaded {fmt} checkpoint {ckpt}"
+    line = f"Loaded checkpoint {find_checkpoint(ckpt)}"
+    runs = {path.parent for path in Path(ckpt).rglob("*.ckpt")} if Path(ckpt).is_dir() else set()
+    if len(runs) > 1:
+        line += f" (the newest of {len(runs)} runs under {ckpt}: pass a run folder or a .ckpt to choose)"
+    return line

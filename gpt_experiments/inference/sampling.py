@@ -51,7 +51,7 @@ class SamplerConfig:
         if self.eos_id is not None and (
             not isinstance(self.eos_id, int) or not 0 <= self.eos_id < vocab_size
         ):
-            raise ValueError(
+            raise ConfigError(
                 f"sampler.eos_id={self.eos_id} is invalid: it must be a token id below {vocab_size}, "
                 "or null to never stop early"
             )
@@ -64,19 +64,19 @@ def sampler_and_prompts(settings: Mapping[str, Any]) -> tuple[SamplerConfig, lis
     allowed = {f.name for f in fields(SamplerConfig)}
     unknown = sorted(set(values) - allowed)
     if unknown:
-        raise ValueError(f"sampler has unknown keys {unknown}: allowed are {sorted(allowed)} and prompts")
+        raise ConfigError(f"sampler has unknown keys {unknown}: allowed are {sorted(allowed)} and prompts")
     return SamplerConfig(**values), prompts
 
 
 def check_prompts(prompts: list[list[int]], context_length: int) -> None:
     """Refuse empty prompts and prompts the model cannot read whole, with a one-line message."""
     if not prompts:
-        raise ValueError("no prompts given: pass at least one prompt")
+        raise ConfigError("no prompts given: pass at least one prompt")
     for prompt in prompts:
         if not prompt:
-            raise ValueError("every prompt needs at least one token: pass non-empty prompt text")
+            raise ConfigError("every prompt needs at least one token: pass non-empty prompt text")
         if len(prompt) > context_length:
-            raise ValueError(
+            raise ConfigError(
                 f"a prompt of {len(prompt)} tokens is longer than the model's context length "
                 f"{context_length}: shorten the prompt"
             )
@@ -196,7 +196,7 @@ def _eval_mode(model: GPT) -> Iterator[None]:
 def _batches_by_length(prompts: list[list[int]], batch_size: int | None) -> list[list[int]]:
     """Row indices of ``prompts`` grouped by prompt length, at most ``batch_size`` per group."""
     if batch_size is not None and batch_size < 1:
-        raise ValueError(
+        raise ConfigError(
             f"batch_size={batch_size} is invalid: it must be >= 1, or null for all prompts at once"
         )
     by_length: dict[int, list[int]] = {}

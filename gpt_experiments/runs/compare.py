@@ -1,7 +1,9 @@
 """Rank the runs of a sweep (or any folder of runs) by validation loss.
 
-Writes ``comparison.csv`` (one row per run) and ``comparison.png`` (every run's validation
-loss against tokens seen) into the compared folder; ``scripts/compare_runs.py`` is the CLI.
+Writes ``comparison.csv`` (one row per run, with its setting's statistics over seeds) and
+``comparison.png`` (every run's validation loss against tokens seen and, when settings were
+repeated over seeds, their mean +- std) into the compared folder; ``scripts/compare_runs.py``
+is the CLI.
 """
 
 from __future__ import annotations
@@ -10,10 +12,12 @@ import csv
 import math
 from pathlib import Path
 
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure  # without pyplot: no display, no global figure state
 
 from gpt_experiments.errors import UserError
 from gpt_experiments.runs.records import RunRecord, find_run_dirs, read_run
+from gpt_experiments.runs.repeats import SettingStats, group_by_setting, has_repeats, setting_label
 
 CSV_NAME = "comparison.csv"
 PLOT_NAME = "comparison.png"
@@ -28,12 +32,22 @@ CSV_FIELDS = (
     "wall_time_s",
     "overrides",
     "error",
+    # The run's setting (its overrides but the seed) over all its seeds.
+    "setting",
+    "setting_n",
+    "setting_mean_best_val_loss",
+    "setting_std_best_val_loss",
+    "p_value_vs_best",
+    "significant",
 )
 
 
 def ranked(records: list[RunRecord]) -> list[RunRecord]:
-    """Lowest best validation loss first; runs that diverged (NaN) next; failed runs last."""
-    return sorted(records, key=lambda r: (r.failed, math.isnan(r.best_val_loss), r.best_val_loss))
+    """Lowest best validation loss first; runs that diverged (NaN) next; pruned, then failed runs last."""
+    return sorted(
+        records,
+        key=lambda r: (r.failed, r.pruned is not None, math.isnan(r.best_val_loss), r.best_val_loss),
+    )
 
 
 def common_overrides(records: list[RunRecord]) -> list[str]:
@@ -49,7 +63,7 @@ def label(record: RunRecord, common: list[str]) -> str:
 
 
 def format_table(records: list[RunRecord], common: list[str]) -> str:
-    """Ranked runs, one per line; failed runs show their error instead of numbers."""
+    """Ranked runs, one per line; failed runs show their error, pruned ones are marked so."""
     header = f"{'rank':>4}  {'best val loss':>13}  {'final val loss':>14}  {'final ppl':>10}"
     header += f"  {'tokens/s':>9}  {'wall time':>9}  run"
     lines = [header]
@@ -57,15 +71,29 @@ def format_table(records: list[RunRecord], common: list[str]) -> str:
         if record.failed:
             lines.append(f"{'-':>4}  {'FAILED':>13}  {label(record, common)}: {record.error}")
             continue
+        pruned = f"  PRUNED: {record.pruned}" if record.pruned else ""
         lines.append(
             f"{rank:>4}  {record.best_val_loss:>13.4f}  {record.final_val_loss:>14.4f}"
             f"  {record.final_val_ppl:>10.2f}  {record.tokens_per_sec:>9.0f}"
-            f"  {record.wall_time_s:>8.1f}s  {label(record, common)}"
+            f"  {record.wall_time_s:>8.1f}s  {label(record, common)}{pruned}"
         )
     return "\n".join(lines)
 
 
-def write_csv(records: list[RunRecord], path: Path) -> None:
+def setting_columns(group: SettingStats, common: list[str]) -> dict[str, object]:
+    """The CSV columns every run of ``group`` shares; empty where a statistic does not exist."""
+    return {
+        "setting": setting_label(group, common),
+        "setting_n": group.n,
+        "setting_mean_best_val_loss": group.mean if group.n else "",
+        "setting_std_best_val_loss": group.std if group.n >= 2 else "",
+        "p_value_vs_best": "" if group.p_value is None else group.p_value,
+        "significant": "" if group.p_value is None else group.significant,
+    }
+
+
+def write_csv(records: list[RunRecord], groups: list[SettingStats], common: list[str], path: Path) -> None:
+    setting_of_run = {id(run): group for group in groups for run in group.runs}
     with open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)
         writer.writeheader()
@@ -74,7 +102,7 @@ def write_csv(records: list[RunRecord], path: Path) -> None:
                 {
                     "rank": "" if record.failed else rank,
                     "run": record.name,
-                    "status": "failed" if record.failed else "ok",
+                    "status": record.status,
                     "best_val_loss": record.best_val_loss,
                     "final_val_loss": record.final_val_loss,
                     "final_val_ppl": record.final_val_ppl,
@@ -82,25 +110,81 @@ def write_csv(records: list[RunRecord], path: Path) -> None:
                     "wall_time_s": record.wall_time_s,
                     "overrides": " ".join(record.overrides),
                     "error": record.error or "",
+                    **setting_columns(setting_of_run[id(record)], common),
                 }
             )
 
 
-def plot_val_curves(records: list[RunRecord], common: list[str], path: Path) -> None:
-    """Validation loss against tokens seen, one line per run that has results."""
-    fig = Figure(figsize=(8, 4.5))
-    ax = fig.subplots()
-    for record in records:
-        if record.history:
-            tokens = [row["tokens_seen"] for row in record.history]
-            ax.plot(
-                tokens, [row["val_loss"] for row in record.history], marker=".", label=label(record, common)
-            )
+def plot_val_curves(ax: Axes, groups: list[SettingStats], common: list[str], by_setting: bool) -> None:
+    """Validation loss against tokens seen, one line per run that has results.
+
+    With ``by_setting``, the runs of one setting share a colour and one legend entry.
+    """
+    for group in groups:
+        color = None
+        for run in group.runs:
+            if not run.history:
+                continue
+            name = setting_label(group, common) if by_setting else label(run, common)
+            line = ax.plot(
+                [row["tokens_seen"] for row in run.history],
+                [row["val_loss"] for row in run.history],
+                marker=".",
+                color=color,
+                alpha=0.7 if by_setting else 1.0,
+                label=name if color is None or not by_setting else None,
+            )[0]
+            if by_setting:
+                color = line.get_color()
     ax.set_xlabel("Tokens seen")
     ax.set_ylabel("Validation loss")
+    ax.set_title("Validation loss of each run")
     if ax.lines:
         ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    fig.savefig(path, dpi=120, bbox_inches="tight")
+
+
+def plot_setting_means(ax: Axes, groups: list[SettingStats], common: list[str]) -> None:
+    """Each setting's mean best val loss with +-1 std error bars, best at the top; * marks p < 0.05."""
+    shown = [group for group in groups if group.n]
+    rows = range(len(shown))
+    ax.errorbar(
+        [group.mean for group in shown],
+        rows,
+        xerr=[0.0 if group.n < 2 else group.std for group in shown],
+        fmt="o",
+        capsize=4,
+    )
+    ax.set_yticks(
+        rows, [f"{setting_label(group, common)}  (n={group.n})" for group in shown], fontsize="small"
+    )
+    ax.invert_yaxis()
+    for row, group in enumerate(shown):
+        spread = "" if group.n < 2 else f" ± {group.std:.3f}"
+        ax.annotate(
+            f"{group.mean:.3f}{spread}{' *' if group.significant else ''}",
+            (group.mean, row),
+            xytext=(0, 7),
+            textcoords="offset points",
+            ha="center",
+            fontsize="small",
+        )
+    ax.margins(x=0.15, y=0.15)
+    ax.set_xlabel("Best validation loss: mean ± std over seeds")
+    ax.set_title("Settings (* : p < 0.05 against the best, Welch's t-test)", fontsize="medium")
+    ax.grid(axis="x", alpha=0.3)
+
+
+def plot_comparison(groups: list[SettingStats], common: list[str], path: Path) -> None:
+    """The run curves; beside them, with repeated settings, the settings' means and spreads."""
+    repeats = has_repeats(groups)
+    fig = Figure(figsize=(14, 5) if repeats else (8, 4.5), layout="constrained")
+    if repeats:
+        curves, means = fig.subplots(1, 2, width_ratios=[1.1, 1])
+        plot_val_curves(curves, groups, common, by_setting=True)
+        plot_setting_means(means, groups, common)
+    else:
+        plot_val_curves(fig.subplots(), groups, common, by_setting=False)
+    fig.savefig(path, dpi=120)
 
 
 def compare_runs(root: str | Path) -> tuple[list[RunRecord], list[str]]:
@@ -113,6 +197,7 @@ def compare_runs(root: str | Path) -> tuple[list[RunRecord], list[str]]:
         raise UserError(f"no runs under {root}: no folder there has a .hydra/config.yaml")
     records = ranked([read_run(run_dir, root) for run_dir in run_dirs])
     common = common_overrides(records)
-    write_csv(records, root / CSV_NAME)
-    plot_val_curves(records, common, root / PLOT_NAME)
+    groups = group_by_setting(records)
+    write_csv(records, groups, common, root / CSV_NAME)
+    plot_comparison(groups, common, root / PLOT_NAME)
     return records, common

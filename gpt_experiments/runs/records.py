@@ -14,9 +14,12 @@ from pathlib import Path
 from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from gpt_experiments.runs.status import failure_message
+from gpt_experiments.runs.status import failure_message, pruned_message
+from gpt_experiments.search import TRIAL_NUMBER_KEY
 
-# Logged by the training loop when it measures throughput itself; estimated from tokens_seen otherwise.
+# The run's training tokens / training time, logged by SpeedMonitor (its last value is final).
+RUN_THROUGHPUT_TAG = "hp/tokens_per_sec"
+# Runs logged before RUN_THROUGHPUT_TAG existed: per-window throughputs, averaged here.
 THROUGHPUT_TAG = "perf/tokens_per_sec"
 TOKENS_SEEN_TAG = "train/tokens_seen"
 
@@ -26,6 +29,7 @@ class RunRecord:
     name: str  # the folder, relative to the folder being compared
     overrides: list[str]
     error: str | None = None  # set when the run failed
+    pruned: str | None = None  # set when a search stopped the run early, and why
     history: list[dict[str, float]] = field(default_factory=list)  # rows of history.csv
     tokens_per_sec: float = math.nan
     wall_time_s: float = math.nan
@@ -33,6 +37,10 @@ class RunRecord:
     @property
     def failed(self) -> bool:
         return self.error is not None
+
+    @property
+    def status(self) -> str:
+        return "failed" if self.failed else "pruned" if self.pruned else "ok"
 
     @property
     def best_val_loss(self) -> float:
@@ -71,8 +79,10 @@ def read_history(run_dir: Path) -> list[dict[str, float]]:
 
 
 def read_overrides(run_dir: Path) -> list[str]:
+    """The run's command-line overrides, without the search's trial bookkeeping."""
     path = run_dir / ".hydra" / "overrides.yaml"
-    return [str(item) for item in OmegaConf.load(path)] if path.is_file() else []
+    overrides = [str(item) for item in OmegaConf.load(path)] if path.is_file() else []
+    return [o for o in overrides if not o.startswith(f"{TRIAL_NUMBER_KEY}=")]
 
 
 def scalar_events(run_dir: Path) -> dict[str, list]:
@@ -87,11 +97,14 @@ def scalar_events(run_dir: Path) -> dict[str, list]:
 
 
 def tokens_per_sec(scalars: dict[str, list]) -> float:
-    """Training throughput: the logged one, or an estimate from the tokens-seen counter (NaN if neither).
+    """Training throughput: the run's own (the number its summary printed), or for older runs
+    the mean of its logged windows, or an estimate from the tokens-seen counter (NaN if none).
 
     The estimate divides tokens by the wall time between the counter's first and last
     events, so it includes the time spent validating in between.
     """
+    if RUN_THROUGHPUT_TAG in scalars:
+        return max(scalars[RUN_THROUGHPUT_TAG], key=lambda event: (event.step, event.wall_time)).value
     if THROUGHPUT_TAG in scalars:
         values = [event.value for event in scalars[THROUGHPUT_TAG]]
         return sum(values) / len(values)
@@ -117,6 +130,7 @@ def read_run(run_dir: Path, root: Path) -> RunRecord:
     """A run's overrides, loss history, throughput and wall time; failed if marked or without results."""
     record = RunRecord(name=str(run_dir.relative_to(root)), overrides=read_overrides(run_dir))
     record.error = failure_message(run_dir)
+    record.pruned = pruned_message(run_dir)
     record.history = read_history(run_dir)
     if record.error is None and not record.history:
         record.error = "no validation results (history.csv missing or empty): crashed or still running"

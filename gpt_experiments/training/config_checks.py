@@ -1,8 +1,10 @@
 """Checks of a composed config that run before any file is written or model is built.
 
-Types are checked against what each config group configures (``GPTConfig``,
-``GPTDataModule``, ``lightning.Trainer``, the optimizer class, ``SamplerConfig``), read
-from their type hints, so a new argument there is checked without editing this file.
+Every group that configures something is checked against it: the class or function its
+``_target_`` names (optimizer, scheduler, trainer, logger, init, each callback, and nested
+targets such as ``trainer.strategy``), or the class the code builds from it (``GPTConfig``,
+``GPTDataModule``, ``SamplerConfig``). Keys are checked against the signature and values
+against the type hints, so a new argument there is checked without editing this file.
 """
 
 from __future__ import annotations
@@ -14,8 +16,7 @@ import typing
 from collections.abc import Callable
 from typing import Any, Literal, Union
 
-import lightning as L
-from hydra.utils import get_class
+from hydra.utils import get_object
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
 
@@ -25,30 +26,21 @@ from gpt_experiments.inference.sampling import SamplerConfig, sampler_and_prompt
 from gpt_experiments.model import GPTConfig
 from gpt_experiments.tokenizer import Tokenizer
 
+# Groups without a ``_target_``: the code builds these classes from them.
+BUILT_FROM = {"model": GPTConfig, "data": GPTDataModule, "sampler": SamplerConfig}
 # Keys a group holds for the code around it rather than for the class it configures
 # (optimizer.fused also takes "auto", resolved by lit_module.build_optimizer).
 NOT_ARGUMENTS = {"sampler": {"prompts"}, "optimizer": {"fused"}}
+# Arguments the code passes itself (e.g. the scheduler's optimizer): never offered as keys.
+FILLED_IN = {"self", "params", "optimizer", "total_steps"}
 
 
 def validate_config(cfg: DictConfig) -> None:
     """Raise a one-line ``ConfigError`` for the first wrong type, range or inconsistency."""
-    targets: dict[str, Callable[..., Any]] = {
-        "model": GPTConfig,
-        "data": GPTDataModule,
-        "trainer": L.Trainer,
-        "sampler": SamplerConfig,
-    }
-    if "optimizer" in cfg:
-        targets["optimizer"] = get_class(cfg.optimizer._target_)
-    values = {group: resolved_values(cfg[group], group) for group in targets if group in cfg}
-    if values["model"].get("vocab_size") is None:
-        # null: the tokenizer's vocabulary, known once it is built (run.model_settings); until
-        # then the ranges are checked with GPT-2's.
-        values["model"].pop("vocab_size", None)
-    for group, target in targets.items():
-        if group in values:
-            check_arguments(group, values[group], target)
-    model = GPTConfig(**values["model"])  # validates ranges
+    for group in cfg:
+        if group != "hydra":
+            check_group(str(group), cfg[group])
+    model = GPTConfig(**model_values(cfg.model))  # validates ranges
     GPTDataModule(**resolved_values(cfg.data, "data"))  # validates ranges, reads nothing
     if cfg.data.max_length > model.context_length:
         raise ConfigError(
@@ -58,6 +50,15 @@ def validate_config(cfg: DictConfig) -> None:
     check_training_length(cfg.trainer)
     sampler, _ = sampler_and_prompts(resolved_values(cfg.sampler, "sampler"))
     sampler.validate(model.vocab_size)
+
+
+def model_values(node: DictConfig) -> dict[str, Any]:
+    """The model group's values for the checks. ``vocab_size: null`` means the tokenizer's size,
+    known once it is built (:func:`model_settings`); until then GPTConfig's default (GPT-2's) stands in."""
+    values = resolved_values(node, "model")
+    if values.get("vocab_size") is None:
+        values.pop("vocab_size", None)
+    return values
 
 
 def model_settings(model: dict[str, Any], tokenizer: Tokenizer) -> dict[str, Any]:
@@ -72,6 +73,28 @@ def model_settings(model: dict[str, Any], tokenizer: Tokenizer) -> dict[str, Any
             f"set model.vocab_size=null to follow the tokenizer, or at least {tokenizer.vocab_size}"
         )
     return model
+
+
+def check_group(group: str, node: Any) -> None:
+    """Check a group against what it configures; a group of named targets (callbacks) entry by entry."""
+    if not isinstance(node, DictConfig):
+        return
+    if group in BUILT_FROM or "_target_" in node:
+        values = model_values(node) if group == "model" else resolved_values(node, group)
+        check_arguments(group, values, BUILT_FROM.get(group) or target_of(group, values["_target_"]))
+        return
+    for name, entry in node.items_ex(resolve=False):
+        if isinstance(entry, DictConfig) and "_target_" in entry:
+            check_group(f"{group}.{name}", entry)
+
+
+def target_of(group: str, path: str) -> Callable[..., Any]:
+    try:
+        return get_object(path)
+    except Exception:  # Hydra wraps the import error in several ways
+        raise ConfigError(
+            f"{group}._target_={path!r} cannot be imported: name an existing class or function"
+        ) from None
 
 
 def check_training_length(trainer: DictConfig) -> None:
@@ -111,21 +134,30 @@ def check_arguments(group: str, values: dict[str, Any], target: Callable[..., An
     """Every key must be an argument of ``target`` and have a value its type hint allows."""
     parameters = inspect.signature(target).parameters
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
-    try:
-        hints = typing.get_type_hints(target if dataclasses.is_dataclass(target) else target.__init__)
-    except (NameError, TypeError):  # hints naming what only type checkers import: check names only
-        hints = {}
+    hints = type_hints(target)
     for key, value in values.items():
         if key.startswith("_") or key in NOT_ARGUMENTS.get(group, ()):
             continue
         if key not in parameters and not takes_any:
+            valid = [name for name in parameters if name not in FILLED_IN]
             raise ConfigError(
-                f"{group}.{key} is not a setting of {target.__name__}: remove it (valid: "
-                f"{', '.join(p for p in parameters if p not in ('self', 'params'))})"
+                f"{group}.{key} is not a setting of {target.__name__}: remove it or use one of: "
+                f"{', '.join(valid)}"
             )
         hint = hints.get(key)
         if hint is not None and not matches(value, hint):
             raise ConfigError(f"{group}.{key}={value!r} has the wrong type: it must be {describe(hint)}")
+        if isinstance(value, dict) and isinstance(value.get("_target_"), str):  # e.g. trainer.strategy
+            check_arguments(f"{group}.{key}", value, target_of(f"{group}.{key}", value["_target_"]))
+
+
+def type_hints(target: Callable[..., Any]) -> dict[str, Any]:
+    """The argument type hints of a function, dataclass or class constructor."""
+    is_constructor = inspect.isclass(target) and not dataclasses.is_dataclass(target)
+    try:
+        return typing.get_type_hints(target.__init__ if is_constructor else target)
+    except (NameError, TypeError):  # hints naming what only type checkers import: check names only
+        return {}
 
 
 def matches(value: Any, hint: Any) -> bool:
@@ -139,6 +171,8 @@ def matches(value: Any, hint: Any) -> bool:
         return True  # instantiated by Hydra into whatever it names
     if origin in (list, tuple) or hint in (list, tuple):
         return isinstance(value, list | tuple)
+    if origin is dict or hint is dict:
+        return isinstance(value, dict)
     if hint is type(None):
         return value is None
     if hint is int:

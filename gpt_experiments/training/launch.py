@@ -10,13 +10,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from hydra.core.override_parser.overrides_parser import OverridesParser
+
+from gpt_experiments.config import override_key
 from gpt_experiments.convert.project import CheckpointError, safe_torch_load
 from gpt_experiments.data.datamodule import GPTDataModule
 from gpt_experiments.errors import ConfigError
 from gpt_experiments.model import GPTConfig
 from gpt_experiments.training.compose import compose_config, sweep_variants
 from gpt_experiments.training.config_checks import model_settings, resolved_values, validate_config
-from gpt_experiments.training.resume import ResumePlan, override_key, plan_resume
+from gpt_experiments.training.resume import ResumePlan, plan_resume
 
 
 def prepare_run(conf_dir: Path, config_name: str, overrides: list[str]) -> list[str]:
@@ -46,14 +49,29 @@ def prepare_run(conf_dir: Path, config_name: str, overrides: list[str]) -> list[
     return overrides
 
 
-def check_sweep(conf_dir: Path, config_name: str, overrides: list[str]) -> None:
+def check_sweep(conf_dir: Path, config_name: str, overrides: list[str]) -> list[str]:
     """For ``-m``: every swept key and group option must exist before any job starts.
 
     Values are left to each job (``train()`` validates them), so one bad point of a grid
-    does not stop the others.
+    does not stop the others. Returns the overrides to hand to Hydra: these, plus the keys
+    set to one value for the whole sweep added to ``exclude_keys``, so job folders (and
+    TensorBoard run names) show only what varies between the jobs.
     """
-    for variant in sweep_variants(overrides):
-        compose_config(conf_dir, config_name, variant)
+    variants = sweep_variants(overrides)
+    for variant in variants:
+        cfg = compose_config(conf_dir, config_name, variant)
+    excluded = list(cfg.hydra.job.config.override_dirname.exclude_keys)
+    excluded += [key for key in fixed_keys(overrides) if key not in excluded]
+    listed = ",".join(f"'{key}'" for key in excluded)
+    return [*overrides, f"hydra.job.config.override_dirname.exclude_keys=[{listed}]"]
+
+
+def fixed_keys(overrides: list[str]) -> list[str]:
+    """Keys a sweep's command line sets to a single value (the same in every job)."""
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    return [
+        o.key_or_group for o in parsed if not o.is_sweep_override() and not o.key_or_group.startswith("hydra")
+    ]
 
 
 def resume_overrides(plan: ResumePlan, overrides: list[str]) -> list[str]:

@@ -17,12 +17,18 @@ from torch import nn
 
 from gpt_experiments.model import GPT, GPTConfig
 from gpt_experiments.tokenizer import build_tokenizer
-from gpt_experiments.training.schedules import build_scheduler
+from gpt_experiments.training.legacy import upgrade_scheduler
 
 # Validation dataloader index -> metric prefix (see GPTDataModule.val_dataloader).
 EVAL_SPLITS = ("val", "train_eval")
-# Declared with the run's hyperparameters so TensorBoard's HParams tab shows them.
-HPARAMS_METRICS = ("hp/best_val_loss", "hp/best_val_ppl", "hp/final_val_loss", "hp/final_val_ppl")
+# Logged after each validation; declared as metrics of TensorBoard's HParams tab (training/hparams.py).
+VALIDATION_HPARAMS_METRICS = (
+    "hp/best_val_loss",
+    "hp/best_val_ppl",
+    "hp/final_val_loss",
+    "hp/final_val_ppl",
+    "hp/tokens_seen",
+)
 
 
 def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
@@ -73,12 +79,15 @@ class GPTLitModule(L.LightningModule):
             model: :class:`GPTConfig` fields.
             optimizer: a Hydra ``_target_`` spec of a torch optimizer (``params`` is filled
                 in here); its ``weight_decay`` applies to the decay group only.
-            scheduler: ``{"name": "constant" | "warmup_cosine", ...options}``.
+            scheduler: a Hydra ``_target_`` spec of a factory in :mod:`.schedules` (the
+                optimizer and step count are filled in here); ``None`` is constant. The
+                ``{"name": ...}`` form of older checkpoints is read too.
             compile_model: run the GPT through ``torch.compile`` (slow first steps, faster after).
             tokenizer: the saved form of the run's tokenizer (``Tokenizer.to_dict()``; None:
                 GPT-2's), kept in checkpoints so generation and evaluation decode with it.
         """
         super().__init__()
+        scheduler = upgrade_scheduler(scheduler)  # saved below in today's form
         # logger=False: the entry point logs the whole run config, with its metrics, instead.
         self.save_hyperparameters(logger=False)
         self.model = GPT(GPTConfig(**model))
@@ -152,8 +161,14 @@ class GPTLitModule(L.LightningModule):
     def _log_hparams_metrics(self, val_loss: torch.Tensor) -> None:
         """The metrics shown beside each run's hyperparameters in TensorBoard's HParams tab."""
         self.best_val_loss = torch.minimum(self.best_val_loss, val_loss.detach())
-        values = (self.best_val_loss, torch.exp(self.best_val_loss), val_loss, torch.exp(val_loss))
-        for name, value in zip(HPARAMS_METRICS, values, strict=True):
+        values = (
+            self.best_val_loss,
+            torch.exp(self.best_val_loss),
+            val_loss,
+            torch.exp(val_loss),
+            self.tokens_seen.float(),
+        )
+        for name, value in zip(VALIDATION_HPARAMS_METRICS, values, strict=True):
             self.log(name, value, add_dataloader_idx=False)
 
     def eval_losses(self) -> dict[str, float]:
@@ -172,8 +187,10 @@ class GPTLitModule(L.LightningModule):
 
     def configure_optimizers(self):
         optimizer = build_optimizer(self.model, self.hparams.optimizer)
-        scheduler_spec = dict(self.hparams.scheduler or {"name": "constant"})
-        scheduler = build_scheduler(
-            optimizer, scheduler_spec.pop("name"), self.trainer.estimated_stepping_batches, **scheduler_spec
+        scheduler = instantiate(
+            self.hparams.scheduler,
+            optimizer=optimizer,
+            total_steps=self.trainer.estimated_stepping_batches,
+            _convert_="all",
         )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

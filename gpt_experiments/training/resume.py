@@ -15,8 +15,10 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from gpt_experiments.config import override_key
 from gpt_experiments.convert.project import CheckpointError, safe_torch_load
 from gpt_experiments.errors import ConfigError, warn
+from gpt_experiments.training.legacy import upgrade_config
 
 RUN_SPECIFIC_KEYS = (
     "hydra",
@@ -48,13 +50,12 @@ class ResumePlan:
         return [o for o in saved if override_key(o) not in RESUME_OVERRIDE_KEYS]
 
 
-def override_key(override: str) -> str:
-    return override.split("=", 1)[0].lstrip("+~")
-
-
 def config_fingerprint(cfg: DictConfig) -> str:
-    """A hash of the config without its run-specific keys: equal for legs of the same run."""
-    config = OmegaConf.to_container(cfg, resolve=False)
+    """A hash of the config without its run-specific keys: equal for legs of the same run.
+
+    Configs saved before the package layout changed are read in today's names first.
+    """
+    config = upgrade_config(OmegaConf.to_container(cfg, resolve=False))
     for dotted in RUN_SPECIFIC_KEYS:
         *parents, leaf = dotted.split(".")
         node = config

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import math
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -11,24 +12,32 @@ from typing import Any
 import lightning as L
 import torch
 from hydra.utils import instantiate
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from gpt_experiments.data.datamodule import GPTDataModule
 from gpt_experiments.training.callbacks.history import LossHistory
+from gpt_experiments.training.callbacks.hparams_session import HParamsSession
+from gpt_experiments.training.callbacks.log_interval import LogEveryEpoch
 from gpt_experiments.training.callbacks.loss_guard import StopOnNonFiniteLoss
+from gpt_experiments.training.callbacks.progress import CompactModelSummary, RunProgressBar
 from gpt_experiments.training.callbacks.rng_state import RNGStateCheckpoint
 from gpt_experiments.training.callbacks.signals import SaveAndStopOnSignal
+from gpt_experiments.training.callbacks.throughput import SpeedMonitor
 from gpt_experiments.training.checkpoint_io import AtomicCheckpointIO
 from gpt_experiments.training.config_checks import model_settings, validate_config
-from gpt_experiments.training.lit_module import HPARAMS_METRICS, GPTLitModule
+from gpt_experiments.training.hparams import CommandLine, select_hparams
+from gpt_experiments.training.lit_module import GPTLitModule
+from gpt_experiments.training.quiet import quiet_third_party_messages
+from gpt_experiments.training.summary import RunSummary, format_summary
 
 # Lightning cannot tell that GPTDataModule restores the position in the epoch itself.
 warnings.filterwarnings(
     "ignore", message="You're resuming from a checkpoint that ended before the epoch ended"
 )
 
-# Config groups whose values are the run's hyperparameters (shown in TensorBoard's HParams).
-HPARAM_GROUPS = ("model", "data", "tokenizer", "optimizer", "scheduler", "trainer")
+quiet_third_party_messages()
 
 
 def plain(node: Any) -> Any:
@@ -36,19 +45,19 @@ def plain(node: Any) -> Any:
     return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
 
 
-def run_hparams(cfg: DictConfig) -> dict[str, Any]:
-    params = {group: plain(cfg[group]) for group in HPARAM_GROUPS if group in cfg}
-    params["seed"] = cfg.seed
-    return params
-
-
-def build_callbacks(cfg: DictConfig, output_dir: Path) -> list[L.Callback]:
+def build_callbacks(cfg: DictConfig, output_dir: Path, command_line: CommandLine) -> list[L.Callback]:
     callbacks = [instantiate(spec) for spec in (cfg.get("callbacks") or {}).values() if spec is not None]
     if cfg.get("init") is not None:
         callbacks.append(instantiate(cfg.init))  # loads pretrained weights when the fit starts
     # Always on: what exact resume and safe stops rely on, whatever the callbacks group says.
     reliability = [RNGStateCheckpoint(), StopOnNonFiniteLoss(), SaveAndStopOnSignal(output_dir)]
-    return [*callbacks, LossHistory(str(output_dir)), *reliability]
+    hparams = HParamsSession(select_hparams(cfg, command_line), command_line.swept, output_dir.name)
+    console = [hparams, LogEveryEpoch()]
+    if cfg.trainer.get("enable_progress_bar", True):
+        console.append(RunProgressBar())
+    if cfg.trainer.get("enable_model_summary", True):
+        console.append(CompactModelSummary())
+    return [*callbacks, LossHistory(str(output_dir)), *reliability, *console]
 
 
 def apply_token_budget(trainer: L.Trainer, max_tokens: int, data: DictConfig) -> int:
@@ -64,9 +73,40 @@ def apply_token_budget(trainer: L.Trainer, max_tokens: int, data: DictConfig) ->
     return steps
 
 
-def train(cfg: DictConfig, output_dir: str | Path) -> float:
-    """Train as ``cfg`` says, writing everything under ``output_dir``; returns the best val loss."""
+def find_callback(trainer: L.Trainer, kind: type[L.Callback], **attributes: Any) -> Any:
+    matches = (cb for cb in trainer.callbacks if isinstance(cb, kind))
+    return next((cb for cb in matches if all(getattr(cb, k) == v for k, v in attributes.items())), None)
+
+
+def summarize_run(
+    trainer: L.Trainer, module: GPTLitModule, output_dir: Path, wall_time_s: float, compare_dir: Path
+) -> RunSummary:
+    best = find_callback(trainer, ModelCheckpoint, monitor="val/loss")
+    speed = find_callback(trainer, SpeedMonitor)
+    return RunSummary(
+        run_dir=output_dir,
+        best_checkpoint=Path(best.best_model_path) if best is not None and best.best_model_path else None,
+        best_val_loss=float(module.best_val_loss),
+        tokens_seen=int(module.tokens_seen),
+        wall_time_s=wall_time_s,
+        tokens_per_sec=speed.tokens_per_sec if speed is not None else math.nan,
+        compare_dir=compare_dir,
+    )
+
+
+def train(
+    cfg: DictConfig,
+    output_dir: str | Path,
+    command_line: CommandLine | None = None,
+    sweep_dir: str | Path | None = None,
+) -> float:
+    """Train as ``cfg`` says, writing everything under ``output_dir``; returns the best val loss.
+
+    ``command_line`` (the run's overrides; in a sweep, which keys vary) chooses what the
+    HParams tab shows; ``sweep_dir`` is the folder the closing summary says to compare.
+    """
     output_dir = Path(output_dir)
+    command_line = command_line or CommandLine()
     validate_config(cfg)
     L.seed_everything(cfg.seed, workers=True)
     datamodule = GPTDataModule(**plain(cfg.data), tokenizer=plain(cfg.get("tokenizer")), seed=cfg.seed)
@@ -82,17 +122,18 @@ def train(cfg: DictConfig, output_dir: str | Path) -> float:
     trainer: L.Trainer = instantiate(
         cfg.trainer,
         logger=logger,
-        callbacks=build_callbacks(cfg, output_dir),
+        callbacks=build_callbacks(cfg, output_dir, command_line),
         plugins=[AtomicCheckpointIO()],
     )
     if cfg.get("max_tokens"):
         steps = apply_token_budget(trainer, cfg.max_tokens, cfg.data)
         print(f"max_tokens={cfg.max_tokens:,}: training for {steps:,} optimizer steps")
-    if logger:
-        # Declared once with placeholder values; the module logs the real ones each validation.
-        logger.log_hyperparams(run_hparams(cfg), dict.fromkeys(HPARAMS_METRICS, math.nan))
+    started = time.monotonic()
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        compare_dir = Path(sweep_dir) if sweep_dir is not None else output_dir
+        summary = summarize_run(trainer, module, output_dir, time.monotonic() - started, compare_dir)
+        rank_zero_only(print)(format_summary(summary))
         return float(module.best_val_loss)
     finally:
         # Sweeps run many jobs in one process: drop references so memory is returned.

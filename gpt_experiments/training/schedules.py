@@ -1,4 +1,10 @@
-"""Learning-rate schedules as multipliers of the optimizer's base learning rate."""
+"""Learning-rate schedules as multipliers of the optimizer's base learning rate.
+
+Each ``*_schedule`` factory is what a ``conf/scheduler/*.yaml`` names as ``_target_``: it
+takes the optimizer and the run's number of optimizer steps (filled in by
+``GPTLitModule.configure_optimizers``), then its own settings, and returns a per-step
+``LambdaLR``.
+"""
 
 from __future__ import annotations
 
@@ -23,20 +29,21 @@ def warmup_cosine(step: int, warmup_steps: int, total_steps: int, min_lr_ratio: 
     return min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def build_scheduler(optimizer: Optimizer, name: str, total_steps: int, **options: float) -> LambdaLR:
-    """A per-step ``LambdaLR`` for the schedule ``name`` ("constant" or "warmup_cosine")."""
-    if name == "constant":
-        return LambdaLR(optimizer, constant)
-    if name == "warmup_cosine":
-        warmup_steps = int(options.get("warmup_steps", 0))
-        min_lr_ratio = float(options.get("min_lr_ratio", 0.1))
-        if warmup_steps < 0 or not 0 <= min_lr_ratio <= 1:
-            raise ConfigError(
-                f"scheduler warmup_steps={warmup_steps}, min_lr_ratio={min_lr_ratio} are invalid: "
-                "warmup_steps must be >= 0 and min_lr_ratio in [0, 1]"
-            )
-        schedule = partial(
-            warmup_cosine, warmup_steps=warmup_steps, total_steps=total_steps, min_lr_ratio=min_lr_ratio
+def constant_schedule(optimizer: Optimizer, total_steps: int) -> LambdaLR:
+    """The base learning rate at every step."""
+    return LambdaLR(optimizer, constant)
+
+
+def warmup_cosine_schedule(
+    optimizer: Optimizer, total_steps: int, warmup_steps: int = 0, min_lr_ratio: float = 0.1
+) -> LambdaLR:
+    """:func:`warmup_cosine` over ``total_steps`` optimizer steps."""
+    if warmup_steps < 0 or not 0 <= min_lr_ratio <= 1:
+        raise ConfigError(
+            f"scheduler warmup_steps={warmup_steps}, min_lr_ratio={min_lr_ratio} are invalid: "
+            "warmup_steps must be >= 0 and min_lr_ratio in [0, 1]"
         )
-        return LambdaLR(optimizer, schedule)
-    raise ConfigError(f"scheduler.name={name!r} is unknown: use 'constant' or 'warmup_cosine'")
+    schedule = partial(
+        warmup_cosine, warmup_steps=warmup_steps, total_steps=total_steps, min_lr_ratio=min_lr_ratio
+    )
+    return LambdaLR(optimizer, schedule)

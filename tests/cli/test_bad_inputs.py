@@ -123,6 +123,33 @@ IN_PROCESS_CASES = {
         ["data.batch_size=two"],
         "data.batch_size='two' has the wrong type: it must be an integer",
     ),
+    "misspelt scheduler setting": (
+        ["scheduler=warmup_cosine", "+scheduler.warmup_step=5"],
+        "scheduler.warmup_step is not a setting of warmup_cosine_schedule: remove it or use one of: "
+        "warmup_steps, min_lr_ratio",
+    ),
+    "wrong type in the scheduler": (
+        ["scheduler=warmup_cosine", "scheduler.warmup_steps=1.5"],
+        "scheduler.warmup_steps=1.5 has the wrong type: it must be an integer",
+    ),
+    "misspelt callback setting": (
+        ["+callbacks.text_samples.every_n_epoch=2"],
+        "callbacks.text_samples.every_n_epoch is not a setting of TextSamples: remove it or use one of: "
+        "sampler, every_n_epochs",
+    ),
+    "misspelt init setting": (
+        ["init=project", "init.path=x.ckpt", "+init.format=project"],
+        "init.format is not a setting of PretrainedInit: remove it or use one of: path, fmt",
+    ),
+    "wrong type in a nested target": (
+        ["trainer=fsdp", "trainer.strategy.activation_checkpointing=maybe"],
+        "trainer.strategy.activation_checkpointing='maybe' has the wrong type: it must be true or false",
+    ),
+    "target that does not exist": (
+        ["scheduler._target_=gpt_experiments.training.schedules.cosine"],
+        "scheduler._target_='gpt_experiments.training.schedules.cosine' cannot be imported: "
+        "name an existing class or function",
+    ),
     "emb_dim not divisible by n_heads": (
         ["model.emb_dim=25"],
         "model.emb_dim=25 is not divisible by model.n_heads=3: "

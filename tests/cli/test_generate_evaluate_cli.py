@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from gpt_experiments.convert.project import find_checkpoint
+from gpt_experiments.inference.loading import describe_loaded
 from gpt_experiments.inference.precision import has_native_bf16
 from gpt_experiments.inference.sampling import SamplerConfig
 from gpt_experiments.inference.text import (
@@ -90,7 +92,8 @@ def test_generate_cli_streams_one_prompt_and_leaves_no_files(checkpoint, tmp_pat
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("Every effort moves you")
     chosen = "bfloat16" if has_native_bf16(torch.device("cpu")) else "float32"
-    assert result.stderr.startswith(f"[{chosen} weights, precision=auto]")
+    loaded = find_checkpoint(checkpoint)
+    assert result.stderr.startswith(f"Loaded checkpoint {loaded} [{chosen} weights, precision=auto]\n")
     assert list(tmp_path.iterdir()) == []  # no outputs/, .hydra/ or log file
 
 
@@ -108,7 +111,7 @@ def test_generate_cli_runs_a_prompts_file_in_batches(checkpoint, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.count(f"\n{BATCH_SEPARATOR}\n") == 3
-    assert result.stderr.startswith("[bfloat16 weights, precision=bf16]")
+    assert "[bfloat16 weights, precision=bf16]\n" in result.stderr.splitlines(keepends=True)[0]
 
 
 @pytest.mark.slow
@@ -142,7 +145,25 @@ def test_evaluate_cli_prints_perplexity_json(checkpoint, tmp_path):
     assert report["stride"] == 8 and report["context_length"] == 32
     assert report["perplexity"] == pytest.approx(torch.tensor(report["cross_entropy"]).exp().item(), rel=1e-6)
     assert "perplexity" in result.stderr  # the tqdm progress bar
+    assert f"Loaded checkpoint {find_checkpoint(checkpoint)}\n" in result.stderr
     assert list(tmp_path.iterdir()) == [text]
 
     missing = run_script("evaluate.py", f"ckpt={checkpoint}", cwd=tmp_path)
     assert missing.returncode == 1 and "no text to evaluate" in missing.stderr
+
+
+def test_a_folder_of_runs_says_which_checkpoint_it_chose(model, tmp_path):
+    state = {f"model.{name}": tensor for name, tensor in model.state_dict().items()}
+    for run in ("older", "newer"):
+        (tmp_path / run / "checkpoints").mkdir(parents=True)
+        torch.save(
+            {"state_dict": state, "hyper_parameters": {"model": TINY.to_dict()}},
+            tmp_path / run / "checkpoints" / "last.ckpt",
+        )
+    newest = tmp_path / "newer" / "checkpoints" / "last.ckpt"
+    os.utime(newest, (2e9, 2e9))
+    assert describe_loaded(str(tmp_path / "newer")) == f"Loaded checkpoint {newest}"
+    assert describe_loaded(str(tmp_path)) == (
+        f"Loaded checkpoint {newest} (the newest of 2 runs under {tmp_path}: "
+        "pass a run folder or a .ckpt to choose)"
+    )

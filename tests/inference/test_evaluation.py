@@ -8,6 +8,7 @@ import pytest
 import torch
 import transformers
 
+from gpt_experiments.errors import ConfigError
 from gpt_experiments.inference.evaluation import read_texts, sliding_window_perplexity, window_spans
 from gpt_experiments.inference.precision import to_inference_precision
 from gpt_experiments.model import GPT, GPTConfig
@@ -149,7 +150,7 @@ def test_non_overlapping_windows_leave_each_window_start_unscored():
 )
 def test_bad_evaluation_settings_are_one_line_errors(kwargs, message):
     model = GPT(TINY)
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ConfigError, match=message):
         sliding_window_perplexity(model, list(range(30)), progress=False, **kwargs)
 
 
@@ -158,5 +159,5 @@ def test_read_texts_expands_globs_and_lists(tmp_path):
     (tmp_path / "b.txt").write_text("beta")
     assert read_texts(str(tmp_path / "*.txt")) == "alpha\nbeta"
     assert read_texts([str(tmp_path / "b.txt"), str(tmp_path / "a.txt")]) == "beta\nalpha"
-    with pytest.raises(ValueError, match="does not exist"):
+    with pytest.raises(ConfigError, match="does not exist"):
         read_texts(str(tmp_path / "missing.txt"))

@@ -7,6 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gpt_experiments.errors import ConfigError
 from gpt_experiments.inference.sampling import (
     SamplerConfig,
     filter_top_k,
@@ -165,19 +166,19 @@ def test_top_p_with_ties_and_p_one():
     ],
 )
 def test_bad_sampler_values_are_one_line_errors(model, change, message):
-    with pytest.raises(ValueError, match=message) as err:
+    with pytest.raises(ConfigError, match=message) as err:
         generate(model, [prompt(3)], SamplerConfig(**change))
     assert "\n" not in str(err.value)
 
 
 def test_bad_batch_size_is_a_one_line_error(model):
-    with pytest.raises(ValueError, match="batch_size=0 is invalid"):
+    with pytest.raises(ConfigError, match="batch_size=0 is invalid"):
         generate(model, [prompt(3)], SamplerConfig(), batch_size=0)
 
 
 @pytest.mark.parametrize(("prompts", "message"), [([[]], "at least one token"), ([prompt(17)], "17 tokens")])
 def test_bad_prompts_are_one_line_errors(model, prompts, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ConfigError, match=message):
         generate(model, prompts, SamplerConfig())
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ConfigError, match=message):
         next(stream_tokens(model, prompts[0], SamplerConfig()))

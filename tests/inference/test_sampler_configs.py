@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
+from gpt_experiments.errors import ConfigError
 from gpt_experiments.inference.sampling import SamplerConfig, sampler_and_prompts
 
 SAMPLER_DIR = Path(__file__).resolve().parents[2] / "conf" / "sampler"
@@ -23,5 +24,5 @@ def test_sampler_option_is_a_valid_sampler_config_plus_prompts(name):
 
 
 def test_unknown_sampler_key_is_a_one_line_error():
-    with pytest.raises(ValueError, match=r"unknown keys \['topk'\]"):
+    with pytest.raises(ConfigError, match=r"unknown keys \['topk'\]"):
         sampler_and_prompts({"topk": 5, "prompts": ["x"]})

@@ -1,25 +1,26 @@
-"""Sweeps: job folders, failed jobs, Optuna search, memory over many jobs, and compare_runs."""
+"""Sweeps: job folders, failed jobs, memory over many jobs, and compare_runs (Optuna: test_search.py)."""
 
 from __future__ import annotations
 
 import csv
 import math
+import re
 from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
-from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
 
 from gpt_experiments.config import MAX_JOB_DIRNAME_CHARS, job_dirname
 from gpt_experiments.errors import UserError
 from gpt_experiments.runs.compare import compare_runs, format_table
 from gpt_experiments.runs.status import mark_failed
 from gpt_experiments.training.callbacks.history import HISTORY_FIELDS
-from gpt_experiments.training.lit_module import HPARAMS_METRICS
+from gpt_experiments.training.hparams import HPARAMS_METRICS, command_line_of_job
+from gpt_experiments.training.launch import check_sweep
 from tests.conftest import CONF_DIR
 from tests.helpers import run_script
-from tests.training.test_training import hparams_of
+from tests.helpers.tensorboard_server import serve_tensorboard, served_hparams
 
 # Two short epochs per job (two validations, so best and final can differ): a few seconds each.
 SWEEP_JOB = [
@@ -48,14 +49,36 @@ def job_dirs_of(sweep: Path) -> list[Path]:
 # --- job folder names -------------------------------------------------------------------
 
 
-def test_job_dirname_drops_group_prefixes_and_makes_values_safe():
-    assert job_dirname("model.drop_rate=0.1,optimizer.lr=0.001") == "drop_rate=0.1,lr=0.001"
-    assert job_dirname("data.path=/data/my corpus.txt,model=tiny") == "path=_data_my_corpus.txt,model=tiny"
-    assert "/" not in job_dirname("+trainer.default_root_dir=/a/b")
+def test_job_dirname_keeps_the_last_key_part_and_floats_to_3_significant_digits():
+    optuna_like = "model.drop_rate=0.1,optimizer.lr=0.0010684874790620226"
+    assert job_dirname(0, optuna_like) == "0_drop_rate=0.1,lr=0.00107"
+    assert job_dirname(3, "optimizer.lr=3e-4,trainer.max_steps=1000") == "3_lr=0.0003,max_steps=1000"
+    assert job_dirname(1, "model.drop_rate=0.0,optimizer.lr=1e-05") == "1_drop_rate=0,lr=1e-05"
+    assert job_dirname("15-02-11_482913", "") == "15-02-11_482913"  # a run without overrides
+
+
+def test_job_dirname_makes_values_safe():
+    path = "data.path=/data/my corpus.txt,model=tiny"
+    assert job_dirname(2, path) == "2_path=_data_my_corpus.txt,model=tiny"
+    assert "/" not in job_dirname(0, "+trainer.default_root_dir=/a/b")
+    assert re.fullmatch(r"[\w.,=+-]+", job_dirname(0, "data.path='a b/c:d',x=[1,2]"))
 
 
 def test_job_dirname_is_cut_to_a_safe_length():
-    assert len(job_dirname(",".join(f"model.key{i}=value{i}" for i in range(50)))) == MAX_JOB_DIRNAME_CHARS
+    long = ",".join(f"model.key{i}=value{i}" for i in range(50))
+    assert len(job_dirname(12, long)) == MAX_JOB_DIRNAME_CHARS
+
+
+def test_sweep_job_names_and_hparams_hold_only_the_keys_that_vary():
+    fixed = ["model=tiny", "debug=limit", "paths.log_dir=/x"]
+    swept = ["optimizer.lr=1e-3,3e-3", "model.drop_rate=0,0.1"]
+    hydra_overrides = check_sweep(CONF_DIR, "train", [*fixed, *swept])
+    job = [*fixed, "optimizer.lr=3e-3", "model.drop_rate=0.1"]
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=[*job, hydra_overrides[-1]], return_hydra_config=True)
+    assert job_dirname(3, cfg.hydra.job.override_dirname) == "3_drop_rate=0.1,lr=0.003"
+    swept = command_line_of_job(cfg.hydra)
+    assert swept.swept == ["optimizer.lr", "model.drop_rate"] and swept.model_option == "tiny"
 
 
 # --- launchers and search --------------------------------------------------------------
@@ -69,15 +92,6 @@ def test_launcher_configs_extend_the_hydra_plugins(choice, launcher):
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose("train", overrides=[f"hydra/launcher={choice}"], return_hydra_config=True)
     assert cfg.hydra.launcher._target_.endswith(f".{launcher}")
-
-
-def test_optuna_search_minimises_in_memory():
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("train", overrides=["hparams_search=verdict_optuna"], return_hydra_config=True)
-    sweeper = cfg.hydra.sweeper
-    assert sweeper._target_.endswith("OptunaSweeper") and sweeper.storage is None
-    assert sweeper.direction == "minimize" and sweeper.sampler.seed is not None
-    assert set(sweeper.params) == {"optimizer.lr", "model.drop_rate"}
 
 
 # --- compare_runs on hand-made run folders ---------------------------------------------
@@ -144,53 +158,58 @@ def test_compare_without_runs_is_a_one_line_error(tmp_path):
 # --- real sweeps ------------------------------------------------------------------------
 
 
-def best_val_loss_by_run(sweep: Path) -> dict[str, float]:
-    """Each job's best val loss as TensorBoard shows it, keyed by job folder: read from the events."""
-    runs = EventMultiplexer(size_guidance={"scalars": 0, "tensors": 0}).AddRunsFromDirectory(str(sweep))
-    runs.Reload()
-    best = {}
-    for run in runs.Runs():
-        values = [e.value for e in runs.Scalars(run, "hp/best_val_loss") if not math.isnan(e.value)]
-        best[run.split("/")[0]] = values[-1]
-    return best
-
-
 @pytest.mark.slow
-def test_grid_sweep_gives_each_job_a_folder_logs_and_a_rank(tmp_path):
+def test_grid_sweep_names_jobs_by_what_varies_and_tensorboard_serves_their_hparams(tmp_path):
     result = run_script(
         "train.py", "-m", *SWEEP_JOB, "optimizer.lr=1e-3,1e-2", "model.drop_rate=0.0,0.1", cwd=tmp_path
     )
     assert result.returncode == 0, result.stderr[-3000:]
     sweep = sweep_dir_of(tmp_path)
     jobs = job_dirs_of(sweep)
-    assert len(jobs) == 4
-    assert jobs[0].name == (
-        "0_context_length=32,drop_rate=0.0,model=tiny,lr=0.001,max_new_tokens=2,"
-        "limit_train_batches=3,max_epochs=2"
-    )
-    assert len({job.name for job in jobs}) == 4
-    assert all("drop_rate=" in job.name and "lr=" in job.name for job in jobs)
+    assert [job.name for job in jobs] == [
+        "0_drop_rate=0,lr=0.001",
+        "1_drop_rate=0.1,lr=0.001",
+        "2_drop_rate=0,lr=0.01",
+        "3_drop_rate=0.1,lr=0.01",
+    ]
 
-    # TensorBoard on the sweep folder: one run per job, named by its folder, with its hparams and metrics.
-    runs = EventMultiplexer(size_guidance={"tensors": 0}).AddRunsFromDirectory(str(sweep))
-    runs.Reload()
-    assert sorted(runs.Runs()) == sorted(f"{job.name}/tensorboard" for job in jobs)
-    for job in jobs:
-        events = runs.GetAccumulator(f"{job.name}/tensorboard")
-        params, metric_names = hparams_of(events)
-        overrides = dict(o.split("=") for o in OmegaConf.load(job / ".hydra" / "overrides.yaml"))
-        assert params["optimizer/lr"] == pytest.approx(float(overrides["optimizer.lr"]))
-        assert params["model/drop_rate"] == pytest.approx(float(overrides["model.drop_rate"]))
-        assert set(metric_names) == set(HPARAMS_METRICS)
-        assert all(math.isfinite(events.Scalars(metric)[-1].value) for metric in HPARAMS_METRICS)
+    # What TensorBoard itself serves in its HParams tab for the sweep folder.
+    with serve_tensorboard(sweep) as url:
+        experiment, groups = served_hparams(url, runs=len(jobs))
+    columns = [info["name"] for info in experiment["hparamInfos"]]
+    assert columns[:2] == ["model.drop_rate", "optimizer.lr"]  # the swept keys lead, marked as differing
+    assert [info["name"] for info in experiment["hparamInfos"] if info.get("differs")] == columns[:2]
+    assert {"model.n_layers", "model.emb_dim", "data.batch_size", "trainer.precision", "seed"} <= set(columns)
+    never = ("paths", "data.path", "data.cache_dir", "trainer.enable")
+    assert not any(key.startswith(never) for key in columns)
+    assert len(columns) <= 16
+    assert [m["name"]["tag"] for m in experiment["metricInfos"]] == list(HPARAMS_METRICS)
+    assert sorted(group["name"] for group in groups) == [job.name for job in jobs]  # run name = job folder
+    served = {}
+    for group in groups:
+        saved = OmegaConf.load(sweep / group["name"] / ".hydra" / "overrides.yaml")
+        overrides = dict(o.split("=") for o in saved)
+        assert group["hparams"]["optimizer.lr"] == pytest.approx(float(overrides["optimizer.lr"]))
+        assert group["hparams"]["model.drop_rate"] == pytest.approx(float(overrides["model.drop_rate"]))
+        metrics = {m["name"]["tag"]: m["value"] for m in group["metricValues"]}
+        assert set(metrics) == set(HPARAMS_METRICS) and all(math.isfinite(v) for v in metrics.values())
+        assert group["sessions"][0]["status"] == "STATUS_SUCCESS"
+        served[group["name"]] = metrics
 
-    result = run_script("compare_runs.py", str(sweep), cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
-    with open(sweep / "comparison.csv") as f:
-        ranked_runs = [row["run"] for row in csv.DictReader(f)]
-    best = best_val_loss_by_run(sweep)
-    assert ranked_runs == sorted(best, key=best.get)
+    # The sweep ends with the comparison; it ranks as TensorBoard shows, with the same tokens/s.
+    assert f"Sweep finished: {sweep.relative_to(tmp_path)}" in result.stdout
     assert "Shared by all runs: model=tiny" in result.stdout
+    with open(sweep / "comparison.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [row["run"] for row in rows] == sorted(served, key=lambda run: served[run]["hp/best_val_loss"])
+    for row in rows:
+        tokens_per_sec = served[row["run"]]["hp/tokens_per_sec"]
+        assert float(row["tokens_per_sec"]) == pytest.approx(tokens_per_sec, rel=1e-6)
+        # ... and the job's own closing summary printed the same number.
+        job_folder = sweep.relative_to(tmp_path) / row["run"]
+        job_summary = result.stdout.split(f"Run folder:       {job_folder}\n")[1]
+        printed = re.search(r"([\d,]+) tokens/s training", job_summary).group(1)
+        assert float(printed.replace(",", "")) == pytest.approx(tokens_per_sec, rel=0.05, abs=1)
 
 
 @pytest.mark.slow
@@ -207,46 +226,6 @@ def test_a_failing_job_is_reported_and_marked_while_the_others_finish(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert ": 2 (1 failed)" in result.stdout
     assert "FAILED  data.stride=0: data.stride=0 is invalid" in result.stdout
-
-
-# A search over a setting that fails for one of its values (emb_dim 24 is not divisible by 5 heads).
-# All trials are drawn at random from the seed, so which ones fail does not depend on the losses.
-FAILING_SEARCH = """\
-# @package _global_
-defaults:
-  - verdict_optuna
-hydra:
-  sweeper:
-    n_trials: 3
-    sampler:
-      n_startup_trials: 3
-    params:
-      optimizer.lr: tag(log, interval(1e-3, 1e-2))
-      model.n_heads: choice(3, 5)
-"""
-
-
-@pytest.mark.slow
-def test_optuna_search_reports_its_best_trial_and_survives_a_failed_one(tmp_path):
-    (tmp_path / "conf" / "hparams_search").mkdir(parents=True)
-    (tmp_path / "conf" / "hparams_search" / "failing_search.yaml").write_text(FAILING_SEARCH)
-    result = run_script(
-        "train.py", "-m", "--config-dir", "conf", "hparams_search=failing_search", *SWEEP_JOB, cwd=tmp_path
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    sweep = sweep_dir_of(tmp_path)
-    trials = job_dirs_of(sweep)
-    assert len(trials) == 3
-    failed = [trial for trial in trials if (trial / "FAILED").exists()]
-    finished = [trial for trial in trials if trial not in failed]
-    assert failed and finished and all("n_heads=5" in trial.name for trial in failed)
-
-    results = OmegaConf.load(sweep / "optimization_results.yaml")
-    records, _ = compare_runs(sweep)
-    best = records[0]
-    assert results.best_value == pytest.approx(best.best_val_loss, rel=1e-6)
-    assert f"optimizer.lr={results.best_params['optimizer.lr']}" in best.overrides
-    assert results.best_params["model.n_heads"] == 3
 
 
 @pytest.mark.slow

@@ -93,8 +93,8 @@ def test_run_killed_mid_epoch_resumes_with_identical_losses(tmp_path):
     # The resumed leg wrote into the same run folder: history and TensorBoard curves continue.
     with open(run_dir / "history.csv") as f:
         assert [int(row["step"]) for row in csv.DictReader(f)] == [8, 16, 24]
-    assert len(list((run_dir / "tensorboard").glob("events.out.tfevents.*"))) == 2
-    events = read_events(run_dir / "tensorboard")
+    assert len(list(run_dir.glob("events.out.tfevents.*"))) == 2
+    events = read_events(run_dir)
     assert [e.step for e in events.Scalars("train/loss")] == list(range(24))
 
 

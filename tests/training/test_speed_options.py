@@ -6,13 +6,13 @@ import lightning as L
 import numpy as np
 import pytest
 import torch
+from hydra.utils import instantiate
 from torch.utils.data import DataLoader
 
 from benchmarks.plain_loop import plain_training_steps
 from gpt_experiments.data.windows import TokenWindows
 from gpt_experiments.model import GPT, GPTConfig
 from gpt_experiments.training.lit_module import GPTLitModule, build_optimizer, cross_entropy
-from gpt_experiments.training.schedules import build_scheduler
 from tests.helpers import quiet_trainer
 
 TINY = dict(vocab_size=101, context_length=8, emb_dim=12, n_heads=3, n_layers=2, drop_rate=0.0)
@@ -51,22 +51,25 @@ def plain_losses(optimizer: dict, scheduler: dict, clip: float | None) -> list[f
     torch.manual_seed(0)
     model = GPT(GPTConfig(**TINY))
     opt = build_optimizer(model, optimizer)
-    spec = dict(scheduler)
-    sched = build_scheduler(opt, spec.pop("name"), STEPS, **spec)
+    sched = instantiate(scheduler, optimizer=opt, total_steps=STEPS)
     steps = plain_training_steps(model, loader(), opt, sched, gradient_clip_val=clip)
     return [loss.item() for loss in islice(steps, STEPS)]
 
 
 def test_fp32_loss_curve_with_speed_options_off_equals_the_plain_loop():
     optimizer = {"_target_": "torch.optim.AdamW", "lr": 1e-2, "weight_decay": 0.1, "fused": False}
-    scheduler = {"name": "warmup_cosine", "warmup_steps": 2, "min_lr_ratio": 0.1}
+    scheduler = {
+        "_target_": "gpt_experiments.training.schedules.warmup_cosine_schedule",
+        "warmup_steps": 2,
+        "min_lr_ratio": 0.1,
+    }
     expected = plain_losses(optimizer, scheduler, clip=0.5)
     assert lightning_losses(optimizer, scheduler, clip=0.5) == expected
     assert expected[-1] < expected[0]
 
 
 def test_fused_adamw_follows_the_same_curve():
-    scheduler = {"name": "constant"}
+    scheduler = {"_target_": "gpt_experiments.training.schedules.constant_schedule"}
     base = {"_target_": "torch.optim.AdamW", "lr": 1e-2, "weight_decay": 0.1}
     unfused = plain_losses({**base, "fused": False}, scheduler, clip=None)
     fused = plain_losses({**base, "fused": "auto"}, scheduler, clip=None)

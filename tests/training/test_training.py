@@ -11,6 +11,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 from torch.utils.data import DataLoader
 
 from gpt_experiments.data.windows import TokenWindows
+from gpt_experiments.training.hparams import HPARAMS_METRICS
 from gpt_experiments.training.lit_module import GPTLitModule, cross_entropy
 from tests.helpers import TINY_RUN, quiet_trainer, run_script
 
@@ -50,13 +51,15 @@ def read_events(log_dir: Path) -> EventAccumulator:
 
 
 def hparams_of(events: EventAccumulator) -> tuple[dict, list[str]]:
-    """The hyperparameters and metric names of the run's HParams session."""
+    """The hyperparameters (in the experiment's column order) and metric names of the run's HParams."""
     content = events.PluginTagToContent("hparams")
     experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"]).experiment
-    session = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"])
+    values = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"])
+    values = values.session_start_info.hparams
+    assert set(values) == {info.name for info in experiment.hparam_infos}
     params = {
-        k: v.WhichOneof("kind") and getattr(v, v.WhichOneof("kind"))
-        for k, v in session.session_start_info.hparams.items()
+        info.name: getattr(values[info.name], values[info.name].WhichOneof("kind"))
+        for info in experiment.hparam_infos
     }
     return params, [m.name.tag for m in experiment.metric_infos]
 
@@ -79,7 +82,7 @@ def test_training_run_writes_logs_checkpoints_and_plots(tmp_path):
     assert float(history[-1]["val_loss"]) < float(history[0]["val_loss"])
     assert int(history[-1]["tokens_seen"]) == 2 * int(history[0]["tokens_seen"]) > 0
 
-    events = read_events(run_dir / "tensorboard")
+    events = read_events(run_dir)  # written straight into the run folder: its name is the run's
     scalars = set(events.Tags()["scalars"])
     expected = {
         "train/loss",
@@ -94,10 +97,14 @@ def test_training_run_writes_logs_checkpoints_and_plots(tmp_path):
         "hp/best_val_loss",
     }
     assert expected <= scalars
+    assert "epoch" not in scalars  # Lightning's 0-based epoch chart is dropped
+    assert all(not math.isnan(e.value) for tag in scalars for e in events.Scalars(tag))  # no placeholders
+    assert events.Tags()["images"] == ["plots/loss", "plots/perplexity"]
+    assert len(events.Images("plots/loss")) == 2  # one per validation
     val_loss = [e.value for e in events.Scalars("val/loss")]
     val_ppl = [e.value for e in events.Scalars("val/ppl")]
     assert val_ppl[-1] == pytest.approx(math.exp(val_loss[-1]), rel=1e-4)
-    best = [e.value for e in events.Scalars("hp/best_val_loss") if not math.isnan(e.value)]
+    best = [e.value for e in events.Scalars("hp/best_val_loss")]
     assert best[-1] == pytest.approx(min(val_loss), rel=1e-6)
     assert [e.step for e in events.Scalars("loss_vs_tokens/val")] == [int(r["tokens_seen"]) for r in history]
     samples = [t for t in events.Tags()["tensors"] if t.startswith("samples/")]
@@ -105,8 +112,27 @@ def test_training_run_writes_logs_checkpoints_and_plots(tmp_path):
     assert len(events.Tensors(samples[0])) == 2  # one per epoch
 
     params, metric_names = hparams_of(events)
-    assert params["optimizer/lr"] == pytest.approx(3e-3) and params["model/n_heads"] == 3
-    assert set(metric_names) >= {"hp/best_val_loss", "hp/final_val_loss", "hp/best_val_ppl"}
+    # What the command line set (the model option by name), then the fixed set; no paths.
+    assert list(params) == [
+        *("model", "model.context_length", "trainer.max_epochs", "sampler.max_new_tokens", "optimizer.lr"),
+        *("model.n_layers", "model.emb_dim", "data.batch_size", "trainer.precision", "seed"),
+    ]
+    assert params["optimizer.lr"] == pytest.approx(3e-3) and params["model"] == "tiny"
+    assert params["model.context_length"] == 32 and params["model.n_layers"] == 2
+    assert metric_names == list(HPARAMS_METRICS)
+    assert events.Scalars("hp/tokens_seen")[-1].value == int(history[-1]["tokens_seen"])
+
+    # The closing summary says where everything is and how to go on.
+    summary = result.stdout[result.stdout.index("Run folder:") :]
+    best_ckpt = next((run_dir / "checkpoints").glob("best-*.ckpt"))
+    assert f"Run folder:       {run_dir.relative_to(tmp_path)}" in summary
+    best_loss = min(float(r["val_loss"]) for r in history)
+    best_line = f"(val loss {best_loss:.4f}, perplexity {math.exp(best_loss):,.2f})"
+    assert f"{best_ckpt.relative_to(tmp_path)} {best_line}" in summary
+    assert f"Trained on:       {int(history[-1]['tokens_seen']):,} tokens in " in summary
+    assert f"tensorboard --logdir {run_dir.relative_to(tmp_path)}" in summary
+    assert f"python scripts/compare_runs.py {run_dir.relative_to(tmp_path)}" in summary
+    assert f"python scripts/generate.py ckpt={best_ckpt.relative_to(tmp_path)}" in summary
 
 
 @pytest.mark.slow

@@ -10,12 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import matplotlib.image
 from lightning.pytorch.utilities import rank_zero_only
 
 from gpt_experiments.training.callbacks.plots import plot_curves
 from gpt_experiments.training.callbacks.tensorboard import tensorboard_logger
 from gpt_experiments.training.lit_module import GPTLitModule
 
+# The figures written beside history.csv (``<name>.png``) and shown in TensorBoard's Images tab.
+PLOT_NAMES = ("loss", "perplexity")
 HISTORY_FIELDS = ("step", "epoch", "tokens_seen", "train_loss", "val_loss", "val_ppl")
 
 
@@ -28,7 +31,8 @@ class LossHistory(L.Callback):
     """After every validation, records the losses against steps, epochs and tokens seen.
 
     Writes ``history.csv``, ``loss.png`` and ``perplexity.png`` to ``output_dir`` (the
-    seed's figures), adds TensorBoard curves whose x axis is tokens seen, and prints
+    seed's figures), adds TensorBoard curves whose x axis is tokens seen and the figures
+    as images, and prints
     the loss before training (from the sanity check).
     """
 
@@ -62,11 +66,16 @@ class LossHistory(L.Callback):
             "val_ppl": perplexity(losses["val"]),
         }
         self.rows.append(row)
+        self.write()
         tensorboard = tensorboard_logger(trainer)
         if tensorboard is not None:
             for split, loss in losses.items():
                 tensorboard.experiment.add_scalar(f"loss_vs_tokens/{split}", loss, tokens)
-        self.write()
+            for name in PLOT_NAMES:  # the same figures in the Images tab, one per validation
+                image = matplotlib.image.imread(self.output_dir / f"{name}.png")[..., :3]  # RGB in [0, 1]
+                tensorboard.experiment.add_image(
+                    f"plots/{name}", image, trainer.global_step, dataformats="HWC"
+                )
 
     def write(self) -> None:
         self.output_dir.mkdir(parents=True, exist_ok=True)
@@ -81,9 +90,9 @@ class LossHistory(L.Callback):
         losses = {"Validation loss": [r["val_loss"] for r in self.rows]}
         if not all(math.isnan(r["train_loss"]) for r in self.rows):
             losses = {"Training loss": [r["train_loss"] for r in self.rows], **losses}
-        plot_curves(epochs, tokens, losses, "Loss", self.output_dir / "loss.png")
+        plot_curves(epochs, tokens, losses, "Loss", self.output_dir / f"{PLOT_NAMES[0]}.png")
         ppl = {
             name.replace("loss", "perplexity"): [perplexity(v) for v in values]
             for name, values in losses.items()
         }
-        plot_curves(epochs, tokens, ppl, "Perplexity", self.output_dir / "perplexity.png")
+        plot_curves(epochs, tokens, ppl, "Perplexity", self.output_dir / f"{PLOT_NAMES[1]}.png")

@@ -8,7 +8,6 @@ import time
 import lightning as L
 import torch
 from lightning.fabric.utilities.throughput import get_available_flops
-from lightning.pytorch.utilities import rank_zero_info
 
 from gpt_experiments.model import GPT
 from gpt_experiments.training.lit_module import GPTLitModule
@@ -36,19 +35,23 @@ def peak_memory_mb(device: torch.device) -> float:
 
 
 class SpeedMonitor(L.Callback):
-    """Logs ``perf/tokens_per_sec`` (all ranks together), ``perf/mfu`` and ``perf/peak_memory_mb``.
+    """The run's one throughput: training tokens / training wall time, all ranks together.
 
-    Measured over the last ``log_every_n_steps`` optimizer steps, with time spent in
-    validation left out. MFU needs the device's peak FLOP/s: ``peak_flops_per_sec`` (per
-    device), or Lightning's table of known GPUs when it is null; without either, no MFU.
+    The clock runs while training batches run and stops for validation, text samples and
+    anything else between epochs. Every ``log_every_n_steps`` optimizer steps (the trainer's
+    interval when None) the run's average so far is logged as ``perf/tokens_per_sec`` and
+    ``hp/tokens_per_sec`` (the HParams metric) and shown as ``tokens/s`` in the progress bar,
+    with ``perf/mfu`` and ``perf/peak_memory_mb``; the end of training logs the final average,
+    which compare_runs and the run's summary report. MFU needs the device's peak FLOP/s:
+    ``peak_flops_per_sec`` (per device), or Lightning's table of known GPUs when it is null.
     """
 
-    def __init__(self, log_every_n_steps: int = 10, peak_flops_per_sec: float | None = None) -> None:
+    def __init__(self, log_every_n_steps: int | None = None, peak_flops_per_sec: float | None = None) -> None:
         self.log_every_n_steps = log_every_n_steps
         self.peak_flops_per_sec = peak_flops_per_sec
         self._flops_per_token = 0
         self._last_step = 0
-        self._window_start = 0.0
+        self._window_start: float | None = None  # None: the clock is stopped
         self._window_tokens = 0
         self._total_time = 0.0
         self._total_tokens = 0
@@ -59,21 +62,30 @@ class SpeedMonitor(L.Callback):
         if self.peak_flops_per_sec is None and pl_module.device.type == "cuda":
             dtype = COMPUTE_DTYPES.get(str(trainer.precision), torch.float32)
             self.peak_flops_per_sec = get_available_flops(pl_module.device, dtype)
-        self._start_window()
 
-    def _start_window(self) -> None:
+    def _start_clock(self) -> None:
         self._window_start = time.perf_counter()
         self._window_tokens = 0
 
-    def on_validation_start(self, trainer: L.Trainer, pl_module: GPTLitModule) -> None:
-        # Validation time is not training time: bank the steps so far, restart after it.
-        if self._window_tokens:
+    def _stop_clock(self, pl_module: GPTLitModule) -> None:
+        """Bank the time since the clock started, if a training batch ran in it."""
+        if self._window_start is not None and self._window_tokens:
+            if pl_module.device.type == "cuda":
+                torch.cuda.synchronize()  # kernels are asynchronous: wait, so the clock is honest
             self._total_time += time.perf_counter() - self._window_start
             self._total_tokens += self._window_tokens
-            self._window_tokens = 0
+        self._window_start = None
+        self._window_tokens = 0
 
-    def on_validation_end(self, trainer: L.Trainer, pl_module: GPTLitModule) -> None:
-        self._start_window()
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: GPTLitModule, batch, batch_idx) -> None:
+        if self._window_start is None:  # first batch after a start, a validation or an epoch end
+            self._start_clock()
+
+    def on_validation_start(self, trainer: L.Trainer, pl_module: GPTLitModule) -> None:
+        self._stop_clock(pl_module)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: GPTLitModule) -> None:
+        self._stop_clock(pl_module)
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: GPTLitModule, outputs, batch, batch_idx
@@ -82,31 +94,39 @@ class SpeedMonitor(L.Callback):
         # Only after an optimizer step (not mid-accumulation), every log_every_n_steps of them.
         stepped = trainer.global_step != self._last_step
         self._last_step = trainer.global_step
-        if stepped and trainer.global_step % self.log_every_n_steps == 0:
-            self._log_window(trainer, pl_module)
+        interval = self.log_every_n_steps or trainer.log_every_n_steps
+        if stepped and trainer.global_step % interval == 0:
+            self._log(pl_module, trainer.world_size)
 
-    def _log_window(self, trainer: L.Trainer, pl_module: GPTLitModule) -> None:
-        if pl_module.device.type == "cuda":
-            torch.cuda.synchronize()  # kernels are asynchronous: wait, so the clock is honest
-        elapsed = time.perf_counter() - self._window_start
-        self._total_time += elapsed
-        self._total_tokens += self._window_tokens
-        tokens_per_sec = self._window_tokens / elapsed
-        pl_module.log("perf/tokens_per_sec", tokens_per_sec, on_step=True, on_epoch=False, prog_bar=True)
+    def _log(self, pl_module: GPTLitModule, world_size: int) -> None:
+        self._stop_clock(pl_module)  # banks the window, so the average is up to this step
+        self._start_clock()
+        tokens_per_sec = self.tokens_per_sec
+        pl_module.log("perf/tokens_per_sec", tokens_per_sec, on_step=True, on_epoch=False)
+        pl_module.log("tokens/s", tokens_per_sec, on_step=True, on_epoch=False, prog_bar=True, logger=False)
+        pl_module.log("hp/tokens_per_sec", tokens_per_sec, on_step=True, on_epoch=False)
         pl_module.log("perf/peak_memory_mb", peak_memory_mb(pl_module.device), on_step=True, on_epoch=False)
         if self.peak_flops_per_sec:
-            achieved = tokens_per_sec * self._flops_per_token / trainer.world_size
+            achieved = tokens_per_sec * self._flops_per_token / world_size
             pl_module.log("perf/mfu", achieved / self.peak_flops_per_sec, on_step=True, on_epoch=False)
-        self._start_window()
 
     @property
     def measured_tokens(self) -> int:
         """Training tokens inside the timed windows so far (validation excluded, no token lost)."""
         return self._total_tokens
 
+    @property
+    def training_time_s(self) -> float:
+        return self._total_time
+
+    @property
+    def tokens_per_sec(self) -> float:
+        """Training tokens / training seconds over the run so far (NaN before any step)."""
+        return self._total_tokens / self._total_time if self._total_time else float("nan")
+
     def on_train_end(self, trainer: L.Trainer, pl_module: GPTLitModule) -> None:
-        if self._total_time:
-            rank_zero_info(
-                f"Throughput: {self._total_tokens / self._total_time:,.0f} tokens/s over "
-                f"{self._total_tokens:,} tokens; peak memory {peak_memory_mb(pl_module.device):,.0f} MB"
-            )
+        self._stop_clock(pl_module)
+        if not self._total_time:
+            return
+        for logger in trainer.loggers:  # self.log is not allowed here; the loggers still are
+            logger.log_metrics({"hp/tokens_per_sec": self.tokens_per_sec}, step=trainer.global_step)

@@ -1,1 +1,0 @@
-"""Runs after the fact: what a run folder holds, whether it failed, and comparing runs."""

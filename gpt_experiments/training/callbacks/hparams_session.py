@@ -1,0 +1,48 @@
+"""Writes the run's HParams (settings and declared metrics) into its TensorBoard logs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.utilities import rank_zero_only
+
+from gpt_experiments.training.callbacks.tensorboard import tensorboard_logger
+from gpt_experiments.training.hparams import hparams_summaries, session_end_summary
+
+
+class HParamsSession(L.Callback):
+    """The HParams plugin's session: its start (settings, metric names) when the fit starts,
+    its end (success or failure) before Lightning closes the logs. No scalar is written: the
+    metrics are the ``hp/*`` scalars the run logs as it goes, so no NaN placeholder point."""
+
+    def __init__(self, params: dict[str, Any], differing: list[str], name: str) -> None:
+        self.params = params
+        self.differing = differing
+        self.name = name
+
+    def _write(self, trainer: L.Trainer, summaries: list) -> None:
+        tensorboard = tensorboard_logger(trainer)
+        if tensorboard is None:
+            return
+        writer = tensorboard.experiment._get_file_writer()  # where Lightning's log_hyperparams writes
+        for summary in summaries:
+            writer.add_summary(summary)
+        tensorboard.experiment.flush()
+
+    @rank_zero_only
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        tensorboard = tensorboard_logger(trainer)
+        if tensorboard is not None:
+            tensorboard.hparams.update(self.params)  # also saved as hparams.yaml beside the event files
+        self._write(trainer, hparams_summaries(self.params, self.differing, self.name))
+
+    @rank_zero_only
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._write(trainer, [session_end_summary(succeeded=True)])
+
+    @rank_zero_only
+    def on_exception(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
+    ) -> None:
+        self._write(trainer, [session_end_summary(succeeded=False)])

@@ -1,0 +1,59 @@
+"""Stops a search trial early when its validation loss looks worse than the study's earlier trials.
+
+The Optuna sweeper gives each job its trial number (``trial_number``); the job may run in
+another process than the sweeper (joblib workers), so the trial is loaded from the study's
+storage. Outside a search ``trial_number`` is null and the callback does nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import lightning as L
+from lightning.pytorch.utilities import rank_zero_only
+
+from gpt_experiments.runs.status import mark_pruned
+
+
+class OptunaPruning(L.Callback):
+    """After every validation, reports ``monitor`` to the trial; when the pruner says so, stops the run.
+
+    A pruned run stops as after its last epoch (checkpoints and history intact) and leaves a
+    ``PRUNED`` file in ``run_dir``, which the sweeper and compare_runs read.
+    """
+
+    def __init__(
+        self,
+        storage: str,
+        study_name: str,
+        run_dir: str,
+        pruner: object,
+        trial_number: int | None = None,
+        monitor: str = "val/loss",
+    ) -> None:
+        self.storage = storage
+        self.study_name = study_name
+        self.run_dir = Path(run_dir)
+        self.pruner = pruner
+        self.trial_number = trial_number
+        self.monitor = monitor
+        self._trial = None
+
+    @rank_zero_only
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        value = trainer.callback_metrics.get(self.monitor)
+        if self.trial_number is None or trainer.sanity_checking or value is None:
+            return
+        if self._trial is None:
+            from gpt_experiments.search.storage import load_trial  # optuna only inside a search
+
+            self._trial = load_trial(self.storage, self.study_name, self.trial_number, self.pruner)
+        step, loss = trainer.global_step, float(value)
+        self._trial.report(loss, step)
+        if self._trial.should_prune():
+            shown = f"{loss:.4f}" if math.isfinite(loss) else str(loss)
+            mark_pruned(
+                self.run_dir, f"stopped at step {step}, {self.monitor} {shown}: worse than earlier trials"
+            )
+            trainer.should_stop = True

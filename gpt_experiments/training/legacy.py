@@ -1,0 +1,54 @@
+"""Configs and checkpoints written before the package was split into sub-packages.
+
+Their ``_target_`` strings name the old flat modules, and their scheduler is chosen by
+``name:`` instead of a ``_target_``. This one table maps them to today's names, so that old
+runs are still found by ``resume=auto`` and old checkpoints still build their scheduler.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Old ``_target_`` -> today's.
+RENAMED_TARGETS = {
+    "gpt_experiments.callbacks.TextSamples": "gpt_experiments.training.callbacks.samples.TextSamples",
+    "gpt_experiments.throughput.SpeedMonitor": "gpt_experiments.training.callbacks.throughput.SpeedMonitor",
+    "gpt_experiments.pretrained_init.PretrainedInit": (
+        "gpt_experiments.training.callbacks.pretrained_init.PretrainedInit"
+    ),
+    "gpt_experiments.distributed.fsdp_strategy": "gpt_experiments.training.distributed.fsdp_strategy",
+}
+# Old ``scheduler.name`` -> the ``_target_`` of the factory that replaced it.
+SCHEDULER_NAMES = {
+    "constant": "gpt_experiments.training.schedules.constant_schedule",
+    "warmup_cosine": "gpt_experiments.training.schedules.warmup_cosine_schedule",
+}
+
+
+def upgrade_scheduler(spec: dict[str, Any] | None) -> dict[str, Any]:
+    """A scheduler spec in today's ``_target_`` form; ``None`` (very old runs) is constant."""
+    spec = dict(spec or {"name": "constant"})
+    if "name" in spec and "_target_" not in spec:
+        spec["_target_"] = SCHEDULER_NAMES[spec.pop("name")]
+    return spec
+
+
+def upgrade_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A plain run config (``OmegaConf.to_container``) with old names replaced by today's."""
+    upgraded = renamed_targets(config)
+    if isinstance(upgraded.get("scheduler"), dict):
+        upgraded["scheduler"] = upgrade_scheduler(upgraded["scheduler"])
+    return upgraded
+
+
+def renamed_targets(node: Any) -> Any:
+    """``node`` with every old ``_target_`` in it, at any depth, renamed."""
+    if isinstance(node, list):
+        return [renamed_targets(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    renamed = {key: renamed_targets(value) for key, value in node.items()}
+    target = renamed.get("_target_")
+    if isinstance(target, str):
+        renamed["_target_"] = RENAMED_TARGETS.get(target, target)
+    return renamed

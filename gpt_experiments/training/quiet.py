@@ -1,0 +1,40 @@
+"""A quiet console: drop the specific third-party messages that tell a user nothing to act on.
+
+Each filter names one message; errors and every other warning still show.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+# Lightning's advertisements for its cloud products, printed at every fit, and notes about
+# what this project does on purpose (its own model summary; configure_optimizers asking
+# for the number of steps, which loads the dataloader).
+_NOISE = (
+    "💡 Tip:",
+    "Trainer already configured with model summary callbacks",
+    "Loading `train_dataloader` to estimate number of stepping batches",
+)
+_LIGHTNING_INFO_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")
+
+
+class _DropNoise(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.getMessage()).startswith(_NOISE)
+
+
+def quiet_third_party_messages() -> None:
+    """Install the filters (idempotent)."""
+    # Lightning calls a torch API torch has since deprecated: not this project's to fix.
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+    # Answered by LogEveryEpoch, which lowers the interval to the epoch's length.
+    warnings.filterwarnings(
+        "ignore", message=r"The number of training batches \(\d+\) is smaller than the logging"
+    )
+    # TensorBoard's event reader (compare_runs at a sweep's end) reports each file it finishes.
+    logging.getLogger("tensorboard").setLevel(logging.WARNING)
+    for name in _LIGHTNING_INFO_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropNoise) for f in logger.filters):
+            logger.addFilter(_DropNoise())

@@ -1,0 +1,61 @@
+"""Every option of every config group in conf/ composes and passes ``validate_config``.
+
+Options are found by listing conf/, so a new YAML file is tested without editing this
+file. Nothing is trained or read: this is the check a config change must pass first.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+from gpt_experiments.errors import ConfigError
+from gpt_experiments.training.config_checks import validate_config
+from tests.conftest import CONF_DIR
+
+# Options that leave a mandatory value (???) for the user: the values a user would pass.
+REQUIRED_VALUES = {
+    "init=project": ["init.path=outputs/runs/2024-01-01/12-00-00/checkpoints/last.ckpt"],
+    "init=openai": ["init.path=models/gpt2/124M"],
+    "init=huggingface": ["init.path=models/gpt2-hf"],
+    "data=text": ["data.path=corpus.txt"],
+}
+
+
+def group_options() -> list[str]:
+    """``group=option`` for every YAML file in every folder of conf/ (``hydra/launcher=slurm``)."""
+    return sorted(
+        f"{path.parent.relative_to(CONF_DIR).as_posix()}={path.stem}" for path in CONF_DIR.glob("*/**/*.yaml")
+    )
+
+
+def compose_train(overrides: list[str], tmp_path: Path) -> DictConfig:
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(
+            "train",
+            overrides=[f"paths.output_dir={tmp_path}/run", f"paths.cache_dir={tmp_path}/cache", *overrides],
+            return_hydra_config=True,
+        )
+
+
+def test_every_group_folder_is_found():
+    groups = {option.split("=")[0] for option in group_options()}
+    expected = {"model", "data", "optimizer", "scheduler", "sampler", "trainer", "callbacks", "logger"}
+    assert groups >= expected | {"init", "experiment", "debug", "hparams_search", "hydra/launcher"}
+
+
+@pytest.mark.parametrize("option", group_options())
+def test_every_option_composes_and_validates(option, tmp_path):
+    cfg = compose_train([option, *REQUIRED_VALUES.get(option, [])], tmp_path)
+    group, choice = option.split("=")
+    assert cfg.hydra.runtime.choices[group] == choice
+    validate_config(cfg)
+
+
+def test_an_option_missing_its_required_value_is_a_config_error(tmp_path):
+    cfg = compose_train(["init=project"], tmp_path)
+    with pytest.raises(ConfigError, match=r"init.path is not set: pass init.path=\.\.\."):
+        validate_config(cfg)
