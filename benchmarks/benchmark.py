@@ -11,6 +11,8 @@ Sections:
             runs alternate, in reverse order every other round, so load changes even out.
   generate  greedy generation tokens/s: KV-cache generate against the seed's uncached loop.
   tokenize  tokenization throughput on tiny Shakespeare repeated to --corpus-mb, and a cache hit.
+  prepare   prepare_data.py on tiny Shakespeare repeated to each of --prepare-mb (e.g. 100,1024):
+            tokens/s, and peak RSS growth of the main process (flat: it must not grow with the corpus).
   memory    peak RSS while training a small model on a ~10M-token corpus with stride 1
             (10M windows) against stride = context (no overlap).
 """
@@ -30,7 +32,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ("train", "generate", "tokenize", "memory")
+SECTIONS = ("train", "generate", "tokenize", "prepare", "memory")
 
 
 def run_worker(section: str, settings: dict[str, Any]) -> dict[str, Any]:
@@ -97,6 +99,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=2, help="alternating repetitions of every train run")
     parser.add_argument("--new-tokens", type=int, default=64, help="tokens generated per generation run")
     parser.add_argument("--corpus-mb", type=float, default=100.0, help="tokenize section's corpus size")
+    parser.add_argument(
+        "--prepare-mb", default="100,1024", help="prepare section's corpus sizes, comma-separated"
+    )
+    parser.add_argument("--shard-tokens", type=int, default=100_000_000, help="prepare section's shard size")
     parser.add_argument("--memory-tokens", type=int, default=10_000_000, help="memory section's corpus size")
     parser.add_argument("--cache-dir", default=None, help="token cache (default: a temporary folder)")
     return parser.parse_args()
@@ -121,6 +127,13 @@ def main() -> None:
             report["generate"] = run_worker("generate", {"model": model, "new_tokens": args.new_tokens})
         if "tokenize" in sections:
             report["tokenize"] = run_worker("tokenize", {"corpus_mb": args.corpus_mb, "work_dir": tmp})
+        if "prepare" in sections:
+            report["prepare"] = [
+                run_worker(
+                    "prepare", {"corpus_mb": float(mb), "work_dir": tmp, "shard_tokens": args.shard_tokens}
+                )
+                for mb in args.prepare_mb.split(",")
+            ]
         if "memory" in sections:
             memory = {"num_tokens": args.memory_tokens, "work_dir": tmp}
             run_worker("memory", {**memory, "stride": None, "prepare": True})  # tokenize first, unmeasured

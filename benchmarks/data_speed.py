@@ -1,9 +1,10 @@
-"""Data pipeline figures: tokenization throughput, cache hits, and memory at stride 1."""
+"""Data pipeline figures: tokenization speed, cache hits, preparing large corpora, memory at stride 1."""
 
 from __future__ import annotations
 
 import math
 import os
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -15,6 +16,8 @@ from benchmarks.corpora import SHAKESPEARE_TRAIN_TOKENS, repeated_shakespeare
 from benchmarks.measure import peak_rss_mb
 from gpt_experiments.config import asset_path
 from gpt_experiments.data.datamodule import GPTDataModule
+from gpt_experiments.data.export import export_tokens
+from gpt_experiments.data.sources.text_files import TextFiles
 from gpt_experiments.data.token_cache import load_or_tokenize
 from gpt_experiments.training.lit_module import GPTLitModule
 
@@ -27,10 +30,10 @@ def measure_tokenization(corpus_mb: float, work_dir: str) -> dict[str, Any]:
     corpus = repeated_shakespeare(Path(work_dir) / f"shakespeare_x{copies}.txt", copies)
     with tempfile.TemporaryDirectory(dir=work_dir) as cache:
         start = time.perf_counter()
-        tokens = load_or_tokenize([corpus], 0.9, cache)
+        tokens = load_or_tokenize(TextFiles(str(corpus)), cache)
         cold = time.perf_counter() - start
         start = time.perf_counter()
-        load_or_tokenize([corpus], 0.9, cache)
+        load_or_tokenize(TextFiles(str(corpus)), cache)
         hit = time.perf_counter() - start
         num_tokens = sum(len(t) for t in tokens.values())
     size_mb = corpus.stat().st_size / 2**20
@@ -43,6 +46,43 @@ def measure_tokenization(corpus_mb: float, work_dir: str) -> dict[str, Any]:
         "tokens_per_sec": num_tokens / cold,
         "cache_hit_seconds": hit,
         "peak_rss_mb_main_process": peak_rss_mb(),
+    }
+
+
+def measure_preparation(corpus_mb: float, work_dir: str, shard_tokens: int) -> dict[str, Any]:
+    """What ``prepare_data.py`` does to a ``corpus_mb`` text file: tokenize into an empty (sharded)
+    cache, then write llm.c shards; time and peak memory of each process involved.
+
+    The main process's peak RSS is read before and after, so its growth is what preparing the
+    corpus cost (the imports come before). Worker processes report their largest peak.
+    """
+    copies = math.ceil(corpus_mb * 2**20 / Path(asset_path("tinyshakespeare.txt")).stat().st_size)
+    corpus = repeated_shakespeare(Path(work_dir) / f"shakespeare_x{copies}.txt", copies)
+    cache_dir = str(Path(work_dir) / f"prepare-cache-{copies}")
+    data = GPTDataModule(path=str(corpus), cache_dir=cache_dir, shard_tokens=shard_tokens)
+    rss_before = peak_rss_mb()
+    start = time.perf_counter()
+    tokens = data.load_tokens()
+    tokenized = time.perf_counter()
+    with tempfile.TemporaryDirectory(dir=work_dir) as out:
+        written = export_tokens(tokens, Path(out), "llmc", shard_tokens)
+        exported = time.perf_counter()
+        shard_count = {split: len(paths) for split, paths in written.items()}
+    num_tokens = sum(len(t) for t in tokens.values())
+    children_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return {
+        "corpus_mb": corpus.stat().st_size / 2**20,
+        "tokens": num_tokens,
+        "cache_shards": {split: len(getattr(t, "parts", [t])) for split, t in tokens.items()},
+        "exported_shards": shard_count,
+        "workers": os.cpu_count(),
+        "tokenize_seconds": tokenized - start,
+        "tokens_per_sec": num_tokens / (tokenized - start),
+        "export_seconds": exported - tokenized,
+        "peak_rss_mb_before": rss_before,
+        "peak_rss_mb_after": peak_rss_mb(),
+        "rss_growth_mb": peak_rss_mb() - rss_before,
+        "peak_rss_mb_largest_worker": children_kib / 1024,
     }
 
 

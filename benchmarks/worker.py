@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sys
 
-from benchmarks.data_speed import measure_tokenization, measure_window_memory
+from benchmarks.data_speed import measure_preparation, measure_tokenization, measure_window_memory
 from benchmarks.generation_vs_seed import benchmark_generation
 from benchmarks.training_speed import TrainSetup, measure_training
 from gpt_experiments.model import GPTConfig
@@ -20,6 +20,7 @@ SECTIONS = {
     ),
     "tokenize": lambda settings: measure_tokenization(**settings),
     "memory": lambda settings: measure_window_memory(**settings),
+    "prepare": lambda settings: measure_preparation(**settings),
 }
 
 

@@ -1,4 +1,8 @@
-"""LightningDataModule: text files -> tokens (cached) -> 90/10 split -> sliding-window loaders.
+"""LightningDataModule: a source -> tokens (cached shards) -> train/val split -> sliding-window loaders.
+
+Text sources (text files, JSON Lines, Parquet, Hugging Face datasets) are tokenized into
+the content-keyed cache; pre-tokenized ones (llm.c shards, nanoGPT ``.bin``) are opened
+as they are. Either way each split is one token stream, possibly over several shards.
 
 The training order is a function of the seed and epoch (see ``ResumableRandomSampler``)
 and the position in the epoch is saved in checkpoints, so a resumed run continues with
@@ -8,7 +12,7 @@ exactly the batches an uninterrupted run would have seen.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from functools import cached_property
 from typing import Any
 
@@ -17,10 +21,18 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Subset
 
+from gpt_experiments.data.pretokenized import open_pretokenized
 from gpt_experiments.data.samplers import ResumableRandomSampler
-from gpt_experiments.data.text_files import resolve_text_files
-from gpt_experiments.data.text_stream import corpus_text
-from gpt_experiments.data.token_cache import load_or_tokenize
+from gpt_experiments.data.sources import PRETOKENIZED_SOURCES, TEXT_SOURCES, TextSource, make_text_source
+from gpt_experiments.data.splits import SPLIT_MODES
+from gpt_experiments.data.token_cache import (
+    SHARD_TOKENS,
+    SplitSettings,
+    TokenEncoder,
+    load_or_tokenize,
+    token_encoder,
+)
+from gpt_experiments.data.token_view import ConcatenatedTokens, first_tokens
 from gpt_experiments.data.windows import TokenWindows
 from gpt_experiments.errors import ConfigError, DataError
 from gpt_experiments.tokenizer import Tokenizer, build_tokenizer
@@ -35,7 +47,8 @@ class GPTDataModule(L.LightningDataModule):
 
     def __init__(
         self,
-        path: str | list[str],
+        path: str | list[str] | None = None,
+        source: str = "text",
         max_length: int = 256,
         stride: int = 256,
         batch_size: int = 2,
@@ -46,6 +59,17 @@ class GPTDataModule(L.LightningDataModule):
         encoding_errors: str = "strict",
         seed: int = 0,
         tokenize_workers: int | None = None,
+        text_field: str = "text",
+        split: str = "chars",
+        split_seed: int = 0,
+        val_tokens: int | None = None,
+        shard_tokens: int = SHARD_TOKENS,
+        dataset_name: str | None = None,
+        dataset_config: str | None = None,
+        dataset_split: str = "train",
+        streaming: bool = False,
+        train_files: str = "*train*.bin",
+        val_files: str = "*val*.bin",
         tokenizer: Tokenizer | Mapping[str, Any] | None = None,
     ) -> None:
         """``tokenizer``: a :class:`Tokenizer`, a ``conf/tokenizer`` option or a saved tokenizer
@@ -60,10 +84,24 @@ class GPTDataModule(L.LightningDataModule):
         self.eval_train_batches = eval_train_batches
         self.num_workers = num_workers
         self.cache_dir = cache_dir
-        self.encoding_errors = encoding_errors
         self.seed = seed
         self.tokenize_workers = tokenize_workers
-        self.tokens: dict[str, np.ndarray] = {}
+        self.source = source
+        self.source_options = dict(
+            encoding_errors=encoding_errors,
+            text_field=text_field,
+            dataset_name=dataset_name,
+            dataset_config=dataset_config,
+            dataset_split=dataset_split,
+            streaming=streaming,
+        )
+        self.split = split
+        self.split_seed = split_seed
+        self.val_tokens = val_tokens
+        self.shard_tokens = shard_tokens
+        self.train_files = train_files
+        self.val_files = val_files
+        self.tokens: dict[str, np.ndarray | ConcatenatedTokens] = {}
         # Set from a checkpoint: where the interrupted epoch stopped (see load_state_dict).
         self._resume_position: dict[str, int] | None = None
         self.validate()
@@ -91,6 +129,17 @@ class GPTDataModule(L.LightningDataModule):
             raise ConfigError(
                 f"data.eval_train_batches={self.eval_train_batches} is invalid: it must be >= 0"
             )
+        if self.source not in TEXT_SOURCES + PRETOKENIZED_SOURCES:
+            raise ConfigError(
+                f"data.source={self.source!r} is unknown: choose from "
+                f"{', '.join(TEXT_SOURCES + PRETOKENIZED_SOURCES)}"
+            )
+        if self.split not in SPLIT_MODES:
+            raise ConfigError(f"data.split={self.split!r} is unknown: choose from {', '.join(SPLIT_MODES)}")
+        if self.val_tokens is not None and self.val_tokens <= 0:
+            raise ConfigError(f"data.val_tokens={self.val_tokens} is invalid: it must be positive, or null")
+        if self.shard_tokens <= 0:
+            raise ConfigError(f"data.shard_tokens={self.shard_tokens} is invalid: it must be positive")
         if self.stride > self.max_length:
             warnings.warn(
                 f"data.stride={self.stride} > data.max_length={self.max_length}: "
@@ -101,11 +150,11 @@ class GPTDataModule(L.LightningDataModule):
     def prepare_data(self) -> None:
         # Runs once per node before setup: fills the token cache so ranks don't race on it.
         # Kept, so this process's setup() does not hash (or, uncached, tokenize) the corpus again.
-        self.tokens = self._load_tokens()
+        self.tokens = self.load_tokens()
 
     def setup(self, stage: str | None = None) -> None:
         if not self.tokens:
-            self.tokens = self._load_tokens()
+            self.tokens = self.load_tokens()
         self.train_set = self._windows("train")
         self.val_set = self._windows("val")
         self.train_sampler = ResumableRandomSampler(len(self.train_set), self.seed)
@@ -118,26 +167,45 @@ class GPTDataModule(L.LightningDataModule):
     @cached_property
     def tokenizer(self) -> Tokenizer:
         """The tokenizer; a ``char`` one without a saved vocabulary reads the corpus to build it."""
-        return build_tokenizer(self.tokenizer_spec, corpus=self.corpus_text)
+        return build_tokenizer(self.tokenizer_spec, corpus=lambda: self.text_source().stream())
 
-    def corpus_text(self) -> Iterator[str]:
-        """The whole corpus (both splits) as a stream of text pieces."""
-        return corpus_text(resolve_text_files(self.path), self.encoding_errors)
+    @property
+    def encoder(self) -> TokenEncoder:
+        return token_encoder(self.tokenizer)
 
-    def _load_tokens(self) -> dict[str, np.ndarray]:
-        return load_or_tokenize(
-            resolve_text_files(self.path),
-            self.train_ratio,
-            self.cache_dir,
-            self.encoding_errors,
-            self.tokenize_workers,
-            tokenizer=self.tokenizer,
-        )
+    def text_source(self) -> TextSource:
+        """The configured text source (not for pre-tokenized sources, which have no text)."""
+        return make_text_source(self.source, self.path, **self.source_options)
+
+    def load_tokens(self) -> dict[str, np.ndarray | ConcatenatedTokens]:
+        if self.path is None and self.source != "huggingface":
+            raise ConfigError(f"data.path is not set: pass data.path=... (the {self.source} files)")
+        if self.source in PRETOKENIZED_SOURCES:
+            tokens = open_pretokenized(self.source, self.path, self.train_files, self.val_files)
+        else:
+            split = SplitSettings(self.split, self.train_ratio, self.split_seed)
+            tokens = load_or_tokenize(
+                self.text_source(),
+                self.cache_dir,
+                split,
+                self.encoder,
+                self.tokenize_workers,
+                self.shard_tokens,
+            )
+        if self.val_tokens is not None:
+            if len(tokens["val"]) < self.val_tokens:
+                raise DataError(
+                    f"the val split has {len(tokens['val'])} tokens, fewer than data.val_tokens="
+                    f"{self.val_tokens}: lower data.val_tokens or raise the validation share"
+                )
+            # The same number of tokens scored whatever the corpus size: runs compare alike.
+            tokens["val"] = first_tokens(tokens["val"], self.val_tokens)
+        return tokens
 
     def split_tokens(self, split: str) -> np.ndarray:
         """All tokens of ``split`` (``train`` or ``val``), tokenized (or read from the cache) if needed."""
         if not self.tokens:
-            self.tokens = self._load_tokens()
+            self.tokens = self.load_tokens()
         return self.tokens[split]
 
     def _windows(self, split: str) -> TokenWindows:

@@ -1,207 +1,190 @@
-"""Text files -> train/validation token arrays, tokenized once and cached on disk as uint16.
+"""A text source -> train/validation token shards, tokenized once and cached on disk.
 
-The split: the corpus (files joined with ``<|endoftext|>``) is cut at ``train_ratio`` of
-its characters, as the seed cuts its one text; the first part is training text. For a
-large corpus this puts the last files in validation, so list them in an order where
-that is fair (shuffle documents beforehand if the files are sorted by topic or date).
+The cache key covers the source's content (its ``fingerprint``), the tokenizer's identity,
+the split settings and this module's format version, so editing a file or changing a
+setting never reuses stale tokens. A hit costs one read of the files to hash them.
 
-The cache key covers the files' bytes, the tokenizer, the split ratio and the decoding
-mode, so editing a file or changing a setting never reuses stale tokens. A hit costs
-one read of the files to hash them. A miss streams the text in chunks cut at safe
-boundaries (see :mod:`gpt_experiments.data.text_stream`), tokenizes them in parallel worker
-processes and appends the tokens to disk in order, so memory stays flat. Arrays are
-opened as memory maps: training reads windows without loading the corpus.
+A miss streams the text once more to count its characters (for the split and the progress
+bar), then once to tokenize: chunks cut at safe boundaries are tokenized in parallel
+worker processes, in order, and appended to llm.c-format shards of ``shard_tokens``
+tokens. Memory stays flat however large the corpus. The shards are written in a
+temporary folder renamed into place when complete, and opened as memory maps: training
+reads windows without loading the corpus.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
+import json
 import multiprocessing
 import os
 import shutil
+import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
-from functools import partial
+from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TypeVar
 
 import numpy as np
 from tqdm import tqdm
 
-from gpt_experiments.data.text_stream import corpus_digest, corpus_text, count_chars, safe_chunks, split_at
-from gpt_experiments.errors import ConfigError
-from gpt_experiments.tokenizer import Tokenizer, build_tokenizer, gpt2
+from gpt_experiments.data.shards import ShardWriter, open_shard, token_dtype
+from gpt_experiments.data.sources.base import TextSource
+from gpt_experiments.data.splits import SPLITS, split_by_chars, split_by_documents, tagged_chunks
+from gpt_experiments.data.text_stream import count_chars
+from gpt_experiments.data.token_view import ConcatenatedTokens, join_shards
+from gpt_experiments.tokenizer import GPT2_RANKS_SHA256, Tokenizer, encode
 
-SPLITS = ("train", "val")
-CACHE_FORMAT = 2  # bump when the way tokens are produced changes
+CACHE_FORMAT = 3  # bump when the way tokens are produced or stored changes
 CHUNK_CHARS = 1 << 20  # characters per tokenization task
 # Below this many chunks, starting worker processes costs more than it saves.
 MIN_CHUNKS_FOR_WORKERS = 4
+SHARD_TOKENS = 100_000_000  # llm.c's shard size
+MANIFEST = "tokens.json"
+
+Item = TypeVar("Item")
 
 
-MAX_UINT16_VOCAB = 1 << 16
-# The tokenizer of a worker process, set once by its initializer (not sent with every chunk).
-_worker_tokenizer: Tokenizer | None = None
+@dataclass(frozen=True)
+class TokenEncoder:
+    """What the cache needs of a tokenizer: an identity for the key, the id range, and text -> ids.
+
+    ``encode`` must be picklable (a module-level function or a ``functools.partial`` of one):
+    worker processes call it.
+    """
+
+    identity: str
+    vocab_size: int
+    encode: Callable[[str], list[int]]
+
+    def to_array(self, text: str) -> np.ndarray:
+        return np.asarray(self.encode(text), dtype=token_dtype(self.vocab_size))
 
 
-def tokenize(text: str, tokenizer: Tokenizer | None = None) -> np.ndarray:
-    """Token ids as uint16; ``<|endoftext|>`` separates documents. In a worker, its tokenizer."""
-    ids = (tokenizer or _worker_tokenizer or gpt2()).encode(text)
-    return np.asarray(ids, dtype=np.uint16)
+GPT2_ENCODER = TokenEncoder(f"gpt2:{GPT2_RANKS_SHA256}", 50257, encode)
 
 
-def _start_worker(tokenizer_spec: dict) -> None:
-    global _worker_tokenizer
-    _worker_tokenizer = build_tokenizer(tokenizer_spec)
+def token_encoder(tokenizer: Tokenizer) -> TokenEncoder:
+    """The cache's view of ``tokenizer`` (a Tokenizer pickles as its saved form, so workers rebuild it)."""
+    if tokenizer.kind == "gpt2":
+        return GPT2_ENCODER
+    return TokenEncoder(f"{tokenizer.kind}:{tokenizer.identity}", tokenizer.vocab_size, tokenizer.encode)
 
 
-def cache_key(content_digest: str, train_ratio: float, encoding_errors: str, tokenizer_identity: str) -> str:
-    settings = f"|tok:{tokenizer_identity}|ratio:{train_ratio!r}|errors:{encoding_errors}|v{CACHE_FORMAT}"
-    return hashlib.sha256((content_digest + settings).encode()).hexdigest()[:24]
+@dataclass(frozen=True)
+class SplitSettings:
+    mode: str = "chars"  # "chars" or "documents" (see gpt_experiments.data.splits)
+    train_ratio: float = 0.9
+    seed: int = 0  # documents mode only
+
+    def key(self) -> str:
+        seed = f"|seed:{self.seed}" if self.mode == "documents" else ""
+        return f"{self.mode}:{self.train_ratio!r}{seed}"
+
+
+def cache_key(fingerprint: str, split: SplitSettings, encoder: TokenEncoder) -> str:
+    settings = f"{fingerprint}|{encoder.identity}|{split.key()}|v{CACHE_FORMAT}"
+    return hashlib.sha256(settings.encode()).hexdigest()[:24]
 
 
 def ordered_map(
-    fn: Callable[[str], np.ndarray], items: Iterable[str], executor: Executor | None, max_pending: int
-) -> Iterator[tuple[str, np.ndarray]]:
-    """``(item, fn(item))`` in input order, with at most ``max_pending`` items in flight.
+    fn: Callable[[str], np.ndarray],
+    items: Iterable[tuple[Item, str]],
+    executor: Executor | None,
+    max_pending: int,
+) -> Iterator[tuple[Item, str, np.ndarray]]:
+    """``(tag, text, fn(text))`` in input order, with at most ``max_pending`` texts in flight.
 
     Unlike ``Pool.imap``, which reads its whole input ahead, this keeps memory bounded.
     """
     if executor is None:
-        for item in items:
-            yield item, fn(item)
+        for tag, text in items:
+            yield tag, text, fn(text)
         return
-    pending: deque[tuple[str, Future]] = deque()
-    for item in items:
-        pending.append((item, executor.submit(fn, item)))
+    pending: deque[tuple[Item, str, Future]] = deque()
+    for tag, text in items:
+        pending.append((tag, text, executor.submit(fn, text)))
         if len(pending) >= max_pending:
-            done, future = pending.popleft()
-            yield done, future.result()
+            done_tag, done_text, future = pending.popleft()
+            yield done_tag, done_text, future.result()
     while pending:
-        done, future = pending.popleft()
-        yield done, future.result()
+        done_tag, done_text, future = pending.popleft()
+        yield done_tag, done_text, future.result()
 
 
-def write_tokens(
-    chunks: Iterable[str],
-    out: BinaryIO,
-    executor: Executor | None,
-    max_pending: int,
-    progress: tqdm,
-    tokenizer: Tokenizer | None = None,
-) -> int:
-    """Tokenize ``chunks`` and append the uint16 ids to ``out``; returns the token count."""
-    count = 0
-    # Workers hold their own copy of the tokenizer; in this process, use the one given.
-    encode = tokenize if executor is not None else partial(tokenize, tokenizer=tokenizer)
-    for chunk, ids in ordered_map(encode, chunks, executor, max_pending):
-        out.write(ids.tobytes())
-        count += len(ids)
-        progress.update(len(chunk))
-    return count
-
-
-def tokenize_splits(
-    files: list[Path],
-    train_ratio: float,
-    sinks: dict[str, BinaryIO],
-    encoding_errors: str = "strict",
+def tokenize_source(
+    source: TextSource,
+    folder: Path,
+    split: SplitSettings = SplitSettings(),
+    encoder: TokenEncoder = GPT2_ENCODER,
     workers: int | None = None,
+    shard_tokens: int = SHARD_TOKENS,
     chunk_chars: int = CHUNK_CHARS,
-    tokenizer: Tokenizer | None = None,
-) -> dict[str, int]:
-    """Stream the corpus into ``sinks["train"]`` and ``sinks["val"]``; returns token counts."""
-    tokenizer = tokenizer or gpt2()
-    if tokenizer.vocab_size > MAX_UINT16_VOCAB:
-        raise ConfigError(
-            f"{tokenizer.describe()} has ids above 65,535, which the uint16 token cache cannot hold: "
-            "use a tokenizer of at most 65,536 tokens"
-        )
-    total_chars = count_chars(corpus_text(files, encoding_errors))
-    split_position = int(train_ratio * total_chars)
+) -> dict[str, list[Path]]:
+    """Tokenize ``source`` into ``folder``'s ``train_*.bin`` and ``val_*.bin`` shards; returns them."""
+    total_chars = count_chars(source.stream())
+    if split.mode == "chars":
+        tagged = split_by_chars(source.stream(), total_chars, split.train_ratio)
+    else:
+        tagged = split_by_documents(source.documents(), split.train_ratio, split.seed)
     workers = workers or os.cpu_count() or 1
     use_workers = workers > 1 and total_chars >= MIN_CHUNKS_FOR_WORKERS * chunk_chars
     # "spawn": forking a process that already runs torch's threads can deadlock.
     executor = (
-        ProcessPoolExecutor(
-            workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_start_worker,
-            initargs=(tokenizer.to_dict(),),
-        )
-        if use_workers
-        else None
+        ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) if use_workers else None
     )
-    counts = {}
+    dtype = token_dtype(encoder.vocab_size)
+    writers = [ShardWriter(folder, name, dtype, shard_tokens) for name in SPLITS]
     try:
-        for index, name in enumerate(SPLITS):
-            pieces = (
-                p
-                for part, p in split_at(corpus_text(files, encoding_errors), split_position)
-                if part == index
-            )
-            split_chars = split_position if index == 0 else total_chars - split_position
-            with tqdm(total=split_chars, unit="char", unit_scale=True, desc=f"tokenizing {name}") as progress:
-                chunks = safe_chunks(pieces, chunk_chars)
-                counts[name] = write_tokens(chunks, sinks[name], executor, 2 * workers, progress, tokenizer)
+        with tqdm(total=total_chars, unit="char", unit_scale=True, desc="tokenizing") as progress:
+            chunks = tagged_chunks(tagged, chunk_chars)
+            for index, chunk, ids in ordered_map(encoder.to_array, chunks, executor, 2 * workers):
+                writers[index].write(ids)
+                progress.update(len(chunk))
     finally:
         if executor is not None:
             executor.shutdown()
-    return counts
+    return {name: writer.close() for name, writer in zip(SPLITS, writers, strict=True)}
 
 
-def save_npy(raw_path: Path, count: int, path: Path) -> None:
-    """Wrap the raw uint16 tokens in ``raw_path`` as ``path`` (.npy), atomically."""
-    tmp = path.with_suffix(f".tmp{os.getpid()}.npy")
-    with open(tmp, "wb") as out, open(raw_path, "rb") as raw:
-        np.lib.format.write_array_header_1_0(
-            out,
-            {
-                "descr": np.lib.format.dtype_to_descr(np.dtype(np.uint16)),
-                "fortran_order": False,
-                "shape": (count,),
-            },
-        )
-        shutil.copyfileobj(raw, out, 1 << 24)
-    # Rename last, so a crash never leaves a half-written file under the final name.
-    os.replace(tmp, path)
+def open_split_shards(folder: Path) -> dict[str, np.ndarray | ConcatenatedTokens]:
+    manifest = json.loads((folder / MANIFEST).read_text())
+    return {name: join_shards([open_shard(folder / f) for f in manifest[name]]) for name in SPLITS}
 
 
 def load_or_tokenize(
-    files: list[Path],
-    train_ratio: float,
+    source: TextSource,
     cache_dir: str | Path | None,
-    encoding_errors: str = "strict",
+    split: SplitSettings = SplitSettings(),
+    encoder: TokenEncoder = GPT2_ENCODER,
     workers: int | None = None,
-    tokenizer: Tokenizer | None = None,
-) -> dict[str, np.ndarray]:
-    """Token arrays per split, read from ``cache_dir`` when present (``None``: in memory, no cache)."""
-    tokenizer = tokenizer or gpt2()
-    digest = corpus_digest(files)  # also rejects empty files
+    shard_tokens: int = SHARD_TOKENS,
+) -> dict[str, np.ndarray | ConcatenatedTokens]:
+    """Token streams per split, read from ``cache_dir`` when present (``None``: in memory, no cache)."""
+    fingerprint = source.fingerprint()  # hashes the content; text files also reject empty files
     if cache_dir is None:
-        sinks = {name: io.BytesIO() for name in SPLITS}
-        tokenize_splits(files, train_ratio, sinks, encoding_errors, workers, tokenizer=tokenizer)
-        return {name: np.frombuffer(sink.getvalue(), dtype=np.uint16) for name, sink in sinks.items()}
-    folder = Path(cache_dir) / cache_key(digest, train_ratio, encoding_errors, tokenizer.identity)
-    paths = {name: folder / f"{name}.npy" for name in SPLITS}
-    if not all(p.is_file() for p in paths.values()):
-        folder.mkdir(parents=True, exist_ok=True)
-        raw_paths = {name: folder / f"{name}.tmp{os.getpid()}.bin" for name in SPLITS}
+        with tempfile.TemporaryDirectory() as tmp:
+            shards = tokenize_source(source, Path(tmp), split, encoder, workers, shard_tokens)
+            return {
+                name: np.concatenate([open_shard(p) for p in paths])  # copies: tmp is deleted
+                for name, paths in shards.items()
+            }
+    folder = Path(cache_dir) / cache_key(fingerprint, split, encoder)
+    if not (folder / MANIFEST).is_file():
+        Path(cache_dir).mkdir(parents=True, exist_ok=True)
+        building = Path(tempfile.mkdtemp(prefix=f"{folder.name}.tmp", dir=cache_dir))
         try:
-            with open(raw_paths["train"], "wb") as train, open(raw_paths["val"], "wb") as val:
-                counts = tokenize_splits(
-                    files,
-                    train_ratio,
-                    {"train": train, "val": val},
-                    encoding_errors,
-                    workers,
-                    tokenizer=tokenizer,
-                )
-            for name in SPLITS:
-                save_npy(raw_paths[name], counts[name], paths[name])
+            shards = tokenize_source(source, building, split, encoder, workers, shard_tokens)
+            manifest = {name: [p.name for p in paths] for name, paths in shards.items()}
+            (building / MANIFEST).write_text(json.dumps(manifest))
+            # Rename last, so a crash never leaves a half-written cache under the final name.
+            try:
+                os.replace(building, folder)
+            except OSError:
+                if not (folder / MANIFEST).is_file():  # not just another process finishing first
+                    raise
         finally:
-            for raw in raw_paths.values():
-                raw.unlink(missing_ok=True)
-    return {name: np.load(path, mmap_mode="r") for name, path in paths.items()}
+            shutil.rmtree(building, ignore_errors=True)
+    return open_split_shards(folder)

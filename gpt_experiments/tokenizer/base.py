@@ -56,5 +56,11 @@ class Tokenizer(ABC):
         """``byte_lengths[i]``: UTF-8 bytes of token ``i`` (0 for special tokens), for bits per byte."""
         return np.array([len(self.token_bytes(i)) for i in range(self.vocab_size)], dtype=np.int64)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled (e.g. for tokenizing worker processes) as its saved form, rebuilt on arrival.
+        from gpt_experiments.tokenizer.build import build_tokenizer
+
+        return build_tokenizer, (self.to_dict(),)
+
     def describe(self) -> str:
         return f"the {self.kind} tokenizer ({self.vocab_size} tokens)"

@@ -19,6 +19,8 @@ RENAMED_TARGETS = {
     ),
     "gpt_experiments.distributed.fsdp_strategy": "gpt_experiments.training.distributed.fsdp_strategy",
 }
+# Settings that no longer exist (dotted paths): dropped from old configs before comparing.
+REMOVED_KEYS = ("callbacks.speed_monitor.log_every_n_steps",)
 # Old ``scheduler.name`` -> the ``_target_`` of the factory that replaced it.
 SCHEDULER_NAMES = {
     "constant": "gpt_experiments.training.schedules.constant_schedule",
@@ -39,6 +41,8 @@ def upgrade_config(config: dict[str, Any]) -> dict[str, Any]:
     upgraded = renamed_targets(config)
     if isinstance(upgraded.get("scheduler"), dict):
         upgraded["scheduler"] = upgrade_scheduler(upgraded["scheduler"])
+    for dotted in REMOVED_KEYS:
+        drop_key(upgraded, dotted)
     if "tokenizer" not in upgraded:
         upgraded = with_gpt2_tokenizer(upgraded)
     return upgraded
@@ -56,6 +60,16 @@ def with_gpt2_tokenizer(config: dict[str, Any]) -> dict[str, Any]:
         if isinstance(node, dict) and node.get(key) == gpt2_value:
             upgraded[group] = {**node, key: today}
     return upgraded
+
+
+def drop_key(config: dict[str, Any], dotted: str) -> None:
+    """Remove ``a.b.c`` from a nested plain dict, if it is there."""
+    *parents, leaf = dotted.split(".")
+    node: Any = config
+    for parent in parents:
+        node = node.get(parent, {}) if isinstance(node, dict) else {}
+    if isinstance(node, dict):
+        node.pop(leaf, None)
 
 
 def renamed_targets(node: Any) -> Any:

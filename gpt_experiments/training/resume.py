@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from gpt_experiments.config import override_key
 from gpt_experiments.convert.project import CheckpointError, safe_torch_load
 from gpt_experiments.errors import ConfigError, warn
-from gpt_experiments.training.legacy import upgrade_config
+from gpt_experiments.training.legacy import drop_key, upgrade_config
 
 RUN_SPECIFIC_KEYS = (
     "hydra",
@@ -31,6 +31,8 @@ RUN_SPECIFIC_KEYS = (
     "trainer.enable_model_summary",
     "data.cache_dir",
     "data.num_workers",
+    # Where and how curves are written, not what is trained.
+    "logger",
 )
 # Overrides resume= itself adds; they are not re-applied from a run's saved overrides.
 RESUME_OVERRIDE_KEYS = ("resume", "ckpt_path", "hydra.run.dir")
@@ -57,12 +59,7 @@ def config_fingerprint(cfg: DictConfig) -> str:
     """
     config = upgrade_config(OmegaConf.to_container(cfg, resolve=False))
     for dotted in RUN_SPECIFIC_KEYS:
-        *parents, leaf = dotted.split(".")
-        node = config
-        for parent in parents:
-            node = node.get(parent, {}) if isinstance(node, dict) else {}
-        if isinstance(node, dict):
-            node.pop(leaf, None)
+        drop_key(config, dotted)
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

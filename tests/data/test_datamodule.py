@@ -50,7 +50,7 @@ def test_token_cache_is_reused_and_keyed_by_content(tmp_path):
     text_file = tmp_path / "a.txt"
     text_file.write_text("hello there, general kenobi. " * 200)
     first = verdict_module(tmp_path, path=str(text_file), max_length=16, stride=16)
-    cached = sorted((tmp_path / "cache").rglob("*.npy"))
+    cached = sorted((tmp_path / "cache").rglob("*.bin"))
     assert len(cached) == 2
     mtimes = [p.stat().st_mtime_ns for p in cached]
     second = verdict_module(tmp_path, path=str(text_file), max_length=16, stride=16)
@@ -58,7 +58,7 @@ def test_token_cache_is_reused_and_keyed_by_content(tmp_path):
     assert np.array_equal(first.tokens["train"], second.tokens["train"])
     text_file.write_text("something else entirely. " * 200)
     verdict_module(tmp_path, path=str(text_file), max_length=16, stride=16)
-    assert len(sorted((tmp_path / "cache").rglob("*.npy"))) == 4
+    assert len(sorted((tmp_path / "cache").rglob("*.bin"))) == 4
 
 
 def test_directories_and_globs_join_documents_with_end_of_text(tmp_path):
@@ -89,6 +89,11 @@ def test_too_short_validation_split_names_split_tokens_and_context(tmp_path):
         ({"batch_size": -1}, "data.batch_size=-1 is invalid"),
         ({"train_ratio": 1.0}, "data.train_ratio=1.0 is invalid: it must be strictly between 0 and 1"),
         ({"path": "/no/such/file.txt"}, "data.path /no/such/file.txt does not exist"),
+        ({"split": "random"}, "data.split='random' is unknown: choose from chars, documents"),
+        ({"val_tokens": 0}, "data.val_tokens=0 is invalid: it must be positive, or null"),
+        ({"source": "csv"}, "data.source='csv' is unknown: choose from text, jsonl, parquet, huggingface"),
+        ({"source": "llmc", "path": "/no/such/dir"}, "data.path /no/such/dir is not a folder"),
+        ({"source": "jsonl", "path": "/no/such/a.jsonl"}, "point data.path at a JSON Lines file, directory"),
     ],
 )
 def test_bad_data_settings_are_one_line_errors(tmp_path, overrides, message):

@@ -1,6 +1,5 @@
 """Streaming, chunked, parallel tokenization gives exactly the tokens of one call on the whole text."""
 
-import io
 from pathlib import Path
 
 import numpy as np
@@ -8,23 +7,26 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gpt_experiments.config import asset_path
+from gpt_experiments.data.shards import open_shard
+from gpt_experiments.data.sources.text_files import TextFiles
 from gpt_experiments.data.text_stream import corpus_text, read_blocks, safe_chunks, split_at
-from gpt_experiments.data.token_cache import load_or_tokenize, tokenize, tokenize_splits
+from gpt_experiments.data.token_cache import GPT2_ENCODER, TokenEncoder, load_or_tokenize, tokenize_source
 from gpt_experiments.tokenizer import END_OF_TEXT, gpt2_tokenizer
 
 
-def test_parallel_chunked_tiny_shakespeare_matches_one_call():
+def test_parallel_chunked_tiny_shakespeare_matches_one_call(tmp_path):
     path = Path(asset_path("tinyshakespeare.txt"))
-    sinks = {"train": io.BytesIO(), "val": io.BytesIO()}
     # Small chunks and two worker processes: hundreds of cut points, all safe.
-    counts = tokenize_splits([path], 0.9, sinks, workers=2, chunk_chars=20_000)
-    assert counts == {"train": 301_966, "val": 36_059}
+    shards = tokenize_source(TextFiles(str(path)), tmp_path, workers=2, chunk_chars=20_000)
+    tokens = {name: open_shard(paths[0]) for name, paths in shards.items()}
+    assert {name: len(t) for name, t in tokens.items()} == {"train": 301_966, "val": 36_059}
     text = path.read_text(encoding="utf-8")
     cut = int(0.9 * len(text))
     for name, part in (("train", text[:cut]), ("val", text[cut:])):
-        expected = gpt2_tokenizer().encode_ordinary(part)
-        assert np.frombuffer(sinks[name].getvalue(), dtype=np.uint16).tolist() == expected
+        assert tokens[name].tolist() == gpt2_tokenizer().encode_ordinary(part)
 
+
+tokenize = GPT2_ENCODER.to_array
 
 # Letters, digits, punctuation and every kind of whitespace run the pre-tokenizer treats specially.
 TEXT = st.lists(
@@ -60,8 +62,28 @@ def test_files_are_read_in_blocks_and_joined_with_end_of_text(tmp_path, monkeypa
 
 def test_in_memory_and_cached_tokens_agree(tmp_path):
     path = Path(asset_path("the-verdict.txt"))
-    in_memory = load_or_tokenize([path], 0.9, None)
-    cached = load_or_tokenize([path], 0.9, tmp_path)
+    in_memory = load_or_tokenize(TextFiles(str(path)), None)
+    cached = load_or_tokenize(TextFiles(str(path)), tmp_path)
     for name in ("train", "val"):
         assert isinstance(cached[name], np.memmap)
         assert np.array_equal(in_memory[name], cached[name])
+
+
+def shifted_codepoints(text: str) -> list[int]:
+    """A stand-in tokenizer with ids past uint16: one id per character."""
+    return [ord(c) + 65_600 for c in text]
+
+
+def test_large_vocabularies_are_cached_as_uint32_under_their_own_key(tmp_path):
+    source = TextFiles(asset_path("the-verdict.txt"))
+    wide = TokenEncoder("codepoints+65600", 70_000, shifted_codepoints)
+    tokens = load_or_tokenize(source, tmp_path, encoder=wide)
+    assert tokens["train"].dtype == np.uint32
+    text = Path(asset_path("the-verdict.txt")).read_text(encoding="utf-8")
+    cut = int(0.9 * len(text))
+    assert tokens["train"].tolist() == shifted_codepoints(text[:cut])
+    assert tokens["val"].tolist() == shifted_codepoints(text[cut:])
+    (wide_folder,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert np.fromfile(wide_folder / "train_000000.bin", dtype="<i4", count=2).tolist() == [20240801, 7]
+    load_or_tokenize(source, tmp_path)  # GPT-2: another tokenizer identity, another cache entry
+    assert len([p for p in tmp_path.iterdir() if p.is_dir()]) == 2

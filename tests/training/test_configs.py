@@ -22,6 +22,10 @@ REQUIRED_VALUES = {
     "init=openai": ["init.path=models/gpt2/124M"],
     "init=huggingface": ["init.path=models/gpt2-hf"],
     "data=text": ["data.path=corpus.txt"],
+    "data=jsonl": ["data.path=corpus.jsonl"],
+    "data=parquet": ["data.path=corpus.parquet"],
+    "data=llmc": ["data.path=prepared/"],
+    "data=nanogpt_bin": ["data.path=prepared/"],
 }
 
 
