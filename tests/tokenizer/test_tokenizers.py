@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import io
+import pickle
 
 import pytest
 import torch
 
-from gpt_experiments.data.token_cache import cache_key
+from gpt_experiments.data.token_cache import SplitSettings, cache_key, token_encoder
 from gpt_experiments.errors import ConfigError, DataError
 from gpt_experiments.tokenizer import END_OF_TEXT, build_tokenizer, gpt2
 from gpt_experiments.tokenizer.char import CharTokenizer
@@ -58,7 +59,7 @@ def test_round_trip_saved_form_and_bytes(tokenizers, kind):
 def test_identities_differ_and_enter_the_cache_key(tokenizers):
     identities = {t.identity for t in tokenizers.values()}
     assert len(identities) == 4
-    keys = {cache_key("digest", 0.9, "strict", identity) for identity in identities}
+    keys = {cache_key("corpus", SplitSettings(), token_encoder(t)) for t in tokenizers.values()}
     assert len(keys) == 4
 
 
@@ -101,3 +102,10 @@ def test_bad_tokenizer_settings_are_one_line(spec, message):
     with pytest.raises(ConfigError, match=message) as err:
         build_tokenizer(spec)
     assert "\n" not in str(err.value)
+
+
+def test_a_tokenizer_pickles_as_its_saved_form(tokenizers):
+    """Worker processes receive the tokenizer pickled: it must arrive tokenizing the same."""
+    for tokenizer in tokenizers.values():
+        copy = pickle.loads(pickle.dumps(token_encoder(tokenizer).encode))
+        assert copy(TEXT) == tokenizer.encode(TEXT)
