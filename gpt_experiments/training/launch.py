@@ -32,7 +32,7 @@ def prepare_run(conf_dir: Path, config_name: str, overrides: list[str]) -> list[
     if cfg.get("resume"):
         if cfg.get("ckpt_path"):
             raise ConfigError("resume= and ckpt_path= are both set: use resume= alone")
-        plan = plan_resume(str(cfg.resume), cfg)
+        plan = plan_resume(str(cfg.resume), cfg, lambda saved: compose_config(conf_dir, config_name, saved))
         if plan is None:
             print("resume=auto: no earlier run of this config has a checkpoint; starting a new run")
         else:

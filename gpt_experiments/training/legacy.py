@@ -1,9 +1,8 @@
 """Configs and checkpoints written before the package was split into sub-packages.
 
-Their ``_target_`` strings name the old flat modules, their scheduler is chosen by
-``name:`` instead of a ``_target_``, and they have no tokenizer group (GPT-2's was the only
-one). The tables below map them to today's names, so that old runs are still found by
-``resume=auto`` and old checkpoints still build their scheduler.
+Their ``_target_`` strings name the old flat modules, and their scheduler is chosen by
+``name:`` instead of a ``_target_``. This one table maps them to today's names, so that old
+runs are still found by ``resume=auto`` and old checkpoints still build their scheduler.
 """
 
 from __future__ import annotations
@@ -19,8 +18,6 @@ RENAMED_TARGETS = {
     ),
     "gpt_experiments.distributed.fsdp_strategy": "gpt_experiments.training.distributed.fsdp_strategy",
 }
-# Settings that no longer exist (dotted paths): dropped from old configs before comparing.
-REMOVED_KEYS = ("callbacks.speed_monitor.log_every_n_steps",)
 # Old ``scheduler.name`` -> the ``_target_`` of the factory that replaced it.
 SCHEDULER_NAMES = {
     "constant": "gpt_experiments.training.schedules.constant_schedule",
@@ -41,24 +38,6 @@ def upgrade_config(config: dict[str, Any]) -> dict[str, Any]:
     upgraded = renamed_targets(config)
     if isinstance(upgraded.get("scheduler"), dict):
         upgraded["scheduler"] = upgrade_scheduler(upgraded["scheduler"])
-    for dotted in REMOVED_KEYS:
-        drop_key(upgraded, dotted)
-    if "tokenizer" not in upgraded:
-        upgraded = with_gpt2_tokenizer(upgraded)
-    return upgraded
-
-
-def with_gpt2_tokenizer(config: dict[str, Any]) -> dict[str, Any]:
-    """A config from before the tokenizer group: GPT-2's tokenizer, written as today's
-    configs write it (``vocab_size: null`` and ``eos_id: eot`` follow the tokenizer)."""
-    upgraded = {**config, "tokenizer": {"kind": "gpt2"}}
-    for group, key, gpt2_value, today in (
-        ("model", "vocab_size", 50257, None),
-        ("sampler", "eos_id", 50256, "eot"),
-    ):
-        node = upgraded.get(group)
-        if isinstance(node, dict) and node.get(key) == gpt2_value:
-            upgraded[group] = {**node, key: today}
     return upgraded
 
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -46,18 +48,24 @@ class ResumePlan:
 
     def saved_overrides(self) -> list[str]:
         """The command-line overrides the run was started with, so it is rebuilt the same."""
-        if self.run_dir is None or not (self.run_dir / ".hydra" / "overrides.yaml").is_file():
-            return []
-        saved = OmegaConf.load(self.run_dir / ".hydra" / "overrides.yaml")
-        return [o for o in saved if override_key(o) not in RESUME_OVERRIDE_KEYS]
+        return [] if self.run_dir is None else saved_overrides(self.run_dir)
 
 
-def config_fingerprint(cfg: DictConfig) -> str:
+def saved_overrides(run_dir: Path) -> list[str]:
+    """The overrides ``run_dir`` was started with, less those resume= added."""
+    if not (run_dir / ".hydra" / "overrides.yaml").is_file():
+        return []
+    saved = OmegaConf.load(run_dir / ".hydra" / "overrides.yaml")
+    return [o for o in saved if override_key(o) not in RESUME_OVERRIDE_KEYS]
+
+
+def config_fingerprint(cfg: DictConfig | dict[str, Any]) -> str:
     """A hash of the config without its run-specific keys: equal for legs of the same run.
 
     Configs saved before the package layout changed are read in today's names first.
     """
-    config = upgrade_config(OmegaConf.to_container(cfg, resolve=False))
+    plain = cfg if isinstance(cfg, dict) else OmegaConf.to_container(cfg, resolve=False)
+    config = upgrade_config(plain)
     for dotted in RUN_SPECIFIC_KEYS:
         drop_key(config, dotted)
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -78,15 +86,36 @@ def newest_loadable_checkpoint(run_dir: Path) -> Path | None:
     return None
 
 
-def find_run_to_resume(log_dir: Path, cfg: DictConfig) -> ResumePlan | None:
+# Today's config for a list of overrides (``compose_config`` with the command's config folder).
+Rebuild = Callable[[list[str]], DictConfig]
+
+
+def saved_config(run_dir: Path, rebuild: Rebuild | None = None) -> dict[str, Any]:
+    """The run's saved config; with ``rebuild``, in today's shape: settings added since it was
+    saved are filled in with what its own overrides give today (the defaults it effectively
+    ran with), and settings that no longer exist are dropped."""
+    saved = OmegaConf.to_container(OmegaConf.load(run_dir / ".hydra" / "config.yaml"), resolve=False)
+    if rebuild is None:
+        return saved
+    try:
+        today = OmegaConf.to_container(rebuild(saved_overrides(run_dir)), resolve=False)
+    except ConfigError:  # overrides that no longer compose: compare the saved config as it is
+        return saved
+    return in_shape_of(saved, today)
+
+
+def in_shape_of(saved: Any, today: Any) -> Any:
+    """``saved``'s values in ``today``'s keys, at any depth: missing keys come from ``today``."""
+    if not (isinstance(saved, dict) and isinstance(today, dict)):
+        return saved
+    return {key: in_shape_of(saved[key], value) if key in saved else value for key, value in today.items()}
+
+
+def find_run_to_resume(log_dir: Path, cfg: DictConfig, rebuild: Rebuild | None = None) -> ResumePlan | None:
     """The newest run of the same config with a loadable checkpoint, if there is one."""
     fingerprint = config_fingerprint(cfg)
     runs = [saved.parent.parent for saved in (log_dir / "runs").glob("**/.hydra/config.yaml")]
-    same = [
-        run
-        for run in runs
-        if config_fingerprint(OmegaConf.load(run / ".hydra" / "config.yaml")) == fingerprint
-    ]
+    same = [run for run in runs if config_fingerprint(saved_config(run, rebuild)) == fingerprint]
     same = [run for run in same if checkpoints_newest_first(run)]
     for run in sorted(same, key=lambda r: checkpoints_newest_first(r)[0].stat().st_mtime, reverse=True):
         checkpoint = newest_loadable_checkpoint(run)
@@ -95,10 +124,10 @@ def find_run_to_resume(log_dir: Path, cfg: DictConfig) -> ResumePlan | None:
     return None
 
 
-def plan_resume(resume: str, cfg: DictConfig) -> ResumePlan | None:
+def plan_resume(resume: str, cfg: DictConfig, rebuild: Rebuild | None = None) -> ResumePlan | None:
     """Resolve ``resume=auto | <run folder> | <file.ckpt>``; None when auto finds nothing."""
     if resume == "auto":
-        return find_run_to_resume(Path(cfg.paths.log_dir), cfg)
+        return find_run_to_resume(Path(cfg.paths.log_dir), cfg, rebuild)
     return plan_resume_from_path(resume)
 
 

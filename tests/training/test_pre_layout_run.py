@@ -16,14 +16,15 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import get_object
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from gpt_experiments.inference.loading import load_inference_model
 from gpt_experiments.inference.sampling import SamplerConfig, generate
 from gpt_experiments.tokenizer import encode
+from gpt_experiments.training.compose import compose_config
 from gpt_experiments.training.legacy import RENAMED_TARGETS, SCHEDULER_NAMES, upgrade_scheduler
 from gpt_experiments.training.lit_module import GPTLitModule
-from gpt_experiments.training.resume import config_fingerprint, plan_resume
+from gpt_experiments.training.resume import config_fingerprint, in_shape_of, plan_resume, saved_config
 from tests.conftest import CONF_DIR
 from tests.helpers import run_script
 
@@ -64,15 +65,22 @@ def test_old_scheduler_hyperparameters_are_read_in_todays_form():
     }
 
 
+def rebuild(overrides: list[str]) -> DictConfig:
+    return compose_config(CONF_DIR, "train", overrides)
+
+
 def test_resume_auto_finds_the_old_run_of_the_same_config(tmp_path):
     run_dir = copy_into_log_dir(tmp_path)
     old = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         today = compose("train", overrides=[*saved_overrides(), f"paths.log_dir={tmp_path}/outputs"])
-    # The saved config names the old modules; the fingerprint reads them in today's names.
+    # The saved config names the old modules and lacks settings added since (data.split, ...);
+    # the fingerprint reads it in today's names and shape.
     assert old.callbacks.text_samples._target_ != today.callbacks.text_samples._target_
-    assert config_fingerprint(old) == config_fingerprint(today)
-    plan = plan_resume("auto", today)
+    assert "split" not in old.data
+    assert config_fingerprint(saved_config(run_dir, rebuild)) == config_fingerprint(today)
+    assert config_fingerprint(saved_config(run_dir)) != config_fingerprint(today)
+    plan = plan_resume("auto", today, rebuild)
     assert plan is not None and plan.run_dir == run_dir
     assert plan.checkpoint == run_dir / "checkpoints" / "last.ckpt"
 
@@ -93,3 +101,9 @@ def test_resume_continues_the_old_run_in_its_folder_with_todays_config(tmp_path)
     # The callbacks were built from today's config, under today's module paths.
     saved = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
     assert saved.callbacks.text_samples._target_ == "gpt_experiments.training.callbacks.samples.TextSamples"
+
+
+def test_a_saved_config_takes_todays_shape_and_keeps_its_values():
+    saved = {"data": {"path": "a.txt", "gone": 1}, "lr": 0.1}
+    today = {"data": {"path": "b.txt", "split": "chars"}, "lr": 0.2, "seed": 1}
+    assert in_shape_of(saved, today) == {"data": {"path": "a.txt", "split": "chars"}, "lr": 0.1, "seed": 1}
