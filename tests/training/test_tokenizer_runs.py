@@ -11,6 +11,7 @@ from gpt_experiments.errors import ConfigError
 from gpt_experiments.tokenizer import build_tokenizer, gpt2
 from gpt_experiments.tokenizer.char import CharTokenizer
 from gpt_experiments.training.config_checks import model_settings
+from gpt_experiments.training.legacy import upgrade_config
 from gpt_experiments.training.run import train
 from tests.helpers import TINY_RUN
 from tests.tokenizer.sample_files import write_huggingface_json, write_ranks_file
@@ -45,3 +46,13 @@ def test_a_tokenizer_file_trains_a_few_steps(compose_train, tmp_path, kind):
     assert load_any_model(checkpoint).config.vocab_size == tokenizer.vocab_size < 50257
     cache = [p for p in (tmp_path / "cache").iterdir() if p.is_dir()]
     assert len(cache) == 1  # the corpus tokenized with this tokenizer, under its own key
+
+
+def test_gpt2_sizes_written_out_compare_equal_to_null():
+    old = {"model": {"vocab_size": 50257, "emb_dim": 8}, "sampler": {"eos_id": 50256, "top_k": 5}}
+    assert upgrade_config(old) == {
+        "model": {"vocab_size": None, "emb_dim": 8},
+        "sampler": {"eos_id": "eot", "top_k": 5},
+    }
+    char = {"model": {"vocab_size": 50257}, "tokenizer": {"kind": "char"}}
+    assert upgrade_config(char) == char  # only GPT-2's tokenizer has 50,257 tokens
