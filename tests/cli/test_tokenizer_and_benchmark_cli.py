@@ -13,12 +13,13 @@ import torch
 from gpt_experiments.config import asset_path
 from gpt_experiments.convert.project import save_model
 from gpt_experiments.model import GPT, GPTConfig
+from tests.data.test_sources import corpus_in
 from tests.helpers import ROOT, TINY_RUN, run_script
 
 SHAKESPEARE = Path(asset_path("tinyshakespeare.txt")).read_text(encoding="utf-8")
-# Inputs for data options whose config leaves a value to the user (`???`). A new option with
-# such a value needs its sample input here, or the test below fails and says so.
-OPTION_INPUTS: dict[str, list[str]] = {"text": ["data.path={text_file}"]}
+# Options that name their own (bundled) files; every other one reads the data tests' sample
+# corpus in its format (tests/data/test_sources.py: corpus_in, which a new source extends).
+BUNDLED = {"verdict", "tinyshakespeare"}
 DATA_OPTIONS = sorted(p.stem for p in (ROOT / "conf" / "data").glob("*.yaml"))
 
 
@@ -76,11 +77,8 @@ def gpt2_checkpoint(tmp_path_factory) -> Path:
 @pytest.mark.slow
 @pytest.mark.parametrize("option", DATA_OPTIONS)
 def test_every_data_option_passes_through_evaluate(gpt2_checkpoint, tmp_path, option):
-    text_file = tmp_path / "corpus.txt"
-    text_file.write_text(SHAKESPEARE[:5000], encoding="utf-8")
-    config = (ROOT / "conf" / "data" / f"{option}.yaml").read_text()
-    inputs = [arg.format(text_file=text_file) for arg in OPTION_INPUTS.get(option, [])]
-    assert "???" not in config or inputs, f"add a sample input for data={option} to OPTION_INPUTS"
+    settings = {} if option in BUNDLED else corpus_in(option, tmp_path)
+    inputs = [f"data.{key}={value}" for key, value in settings.items() if key != "source"]
     result = run_script(
         "evaluate.py", f"ckpt={gpt2_checkpoint}", f"data={option}", *inputs, "limit=300", cwd=tmp_path
     )
