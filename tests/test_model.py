@@ -3,6 +3,8 @@ import torch
 
 from gpt_experiments.errors import ConfigError
 from gpt_experiments.model import GPT, GPTConfig
+from gpt_experiments.tokenizer import gpt2
+from gpt_experiments.training.config_checks import model_settings
 
 SIZES = {
     "gpt2_small": (768, 12, 12, 124_439_808),
@@ -24,7 +26,8 @@ def test_parameter_counts_match_openai_sizes(name, compose_train):
     cfg = compose_train(f"model={name}", "model.context_length=1024")
     assert (cfg.model.emb_dim, cfg.model.n_layers, cfg.model.n_heads) == (emb_dim, n_layers, n_heads)
     with torch.device("meta"):
-        model = GPT(GPTConfig(**cfg.model))
+        # vocab_size: null in the config; a run takes the tokenizer's (GPT-2's 50,257).
+        model = GPT(GPTConfig(**model_settings(dict(cfg.model), gpt2())))
     assert model.num_parameters() == expected
 
 

@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 
 from gpt_experiments.cli.handler import exits_on_user_error
 from gpt_experiments.config import CONF_DIR
-from gpt_experiments.inference.loading import describe_loaded, load_inference_model
+from gpt_experiments.inference.loading import describe_loaded, load_inference_model, load_inference_tokenizer
 from gpt_experiments.inference.sampling import sampler_and_prompts
 from gpt_experiments.inference.text import check_request, print_generations, read_prompts
 
@@ -23,8 +23,9 @@ def main(cfg: DictConfig) -> None:
     sampler, config_prompts = sampler_and_prompts(cfg.sampler)
     prompts = read_prompts(cfg.prompt, cfg.prompts_file, config_prompts)
     model = load_inference_model(cfg.ckpt, cfg.device, cfg.precision)
-    check_request(model, prompts, sampler)
+    tokenizer = load_inference_tokenizer(cfg.ckpt)  # the one the model was trained with
+    check_request(model, prompts, sampler, tokenizer)
     # auto differs between machines, and so does greedy text: say what was chosen.
     weights = str(next(model.parameters()).dtype).removeprefix("torch.")
     print(f"{describe_loaded(cfg.ckpt)} [{weights} weights, precision={cfg.precision}]", file=sys.stderr)
-    print_generations(model, prompts, sampler, cfg.batch_size)
+    print_generations(model, prompts, sampler, cfg.batch_size, tokenizer=tokenizer)

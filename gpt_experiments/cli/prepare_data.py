@@ -30,7 +30,9 @@ register_resolvers()
 @exits_on_user_error
 def main(cfg: DictConfig) -> None:
     # Window settings (max_length, stride...) only matter to training; the data group's defaults do here.
-    data = GPTDataModule(**resolved_values(cfg.data, "data"))
+    data = GPTDataModule(
+        **resolved_values(cfg.data, "data"), tokenizer=resolved_values(cfg.tokenizer, "tokenizer")
+    )
     tokens = data.load_tokens()
     written = export_tokens(tokens, Path(cfg.out_dir), cfg.format, cfg.shard_tokens)
     report = {

@@ -1,4 +1,5 @@
-"""Downloading OpenAI's GPT-2 checkpoints, resumable and checked against the announced size."""
+"""Downloading OpenAI's GPT-2 checkpoints and HellaSwag's validation file, resumable and
+checked against the announced size."""
 
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ MIRRORS = (
     "https://openaipublic.blob.core.windows.net/gpt-2/models/{size}/{file}",
     "https://f001.backblazeb2.com/file/LLMs-from-scratch/gpt2/{size}/{file}",
 )
+# HellaSwag's validation split (10,042 examples, JSON Lines), in the benchmark's own repository.
+HELLASWAG_VAL_URL = "https://raw.githubusercontent.com/rowanz/hellaswag/master/data/hellaswag_val.jsonl"
 CHUNK_BYTES = 1 << 20
 RANGE_NOT_SATISFIABLE = 416
 
@@ -100,3 +103,8 @@ def download_gpt2(size: str, models_dir: str | Path, mirrors: tuple[str, ...] = 
     for name in OPENAI_FILES:
         download_file([mirror.format(size=size, file=name) for mirror in mirrors], folder / name)
     return folder
+
+
+def download_hellaswag(dest_dir: str | Path, urls: tuple[str, ...] = (HELLASWAG_VAL_URL,)) -> Path:
+    """Fetch ``hellaswag_val.jsonl`` into ``dest_dir`` (for ``evaluate.py task=hellaswag``)."""
+    return download_file(list(urls), Path(dest_dir) / "hellaswag_val.jsonl")

@@ -8,8 +8,15 @@ from pathlib import Path
 from gpt_experiments.convert.huggingface import is_huggingface_folder, read_huggingface, write_huggingface
 from gpt_experiments.convert.openai_tf import is_openai_folder, read_openai
 from gpt_experiments.convert.pretrained import Pretrained, model_from_pretrained
-from gpt_experiments.convert.project import CheckpointError, find_checkpoint, load_model, save_model
+from gpt_experiments.convert.project import (
+    CheckpointError,
+    find_checkpoint,
+    load_model,
+    load_tokenizer,
+    save_model,
+)
 from gpt_experiments.model import GPT
+from gpt_experiments.tokenizer import Tokenizer, gpt2
 
 
 def read_project(path: str | Path) -> Pretrained:
@@ -60,6 +67,12 @@ def load_any_model(path: str | Path, fmt: str = "auto") -> GPT:
     return model_from_pretrained(read_pretrained(path, fmt))
 
 
+def load_any_tokenizer(path: str | Path, fmt: str = "auto") -> Tokenizer:
+    """The tokenizer that goes with a checkpoint: saved in a project one; GPT-2's for OpenAI/Hugging Face."""
+    fmt = detect_format(path) if fmt == "auto" else fmt
+    return load_tokenizer(path) if fmt == "project" else gpt2()
+
+
 WRITERS: dict[str, Callable[[GPT, str | Path], Path]] = {
     "project": save_model,
     "huggingface": write_huggingface,
@@ -70,4 +83,13 @@ def convert(source: str | Path, dest: str | Path, to: str, fmt: str = "auto") ->
     """Read ``source`` (format ``fmt``) and write it to ``dest`` in format ``to`` (one of :data:`WRITERS`)."""
     if to not in WRITERS:
         raise CheckpointError(f"cannot write format {to!r}: use one of {', '.join(WRITERS)}")
+    if to != "project" and (tokenizer := load_any_tokenizer(source, fmt)).kind != "gpt2":
+        raise CheckpointError(
+            f"{source} was trained with {tokenizer.describe()}, but GPT-2 formats assume GPT-2's "
+            "tokenizer: keep it a project checkpoint (--to project), or train with tokenizer=gpt2"
+        )
+    if to == "project":  # keeps the tokenizer the model was trained with
+        return save_model(
+            load_any_model(source, fmt), dest, tokenizer=load_any_tokenizer(source, fmt).to_dict()
+        )
     return WRITERS[to](load_any_model(source, fmt), dest)

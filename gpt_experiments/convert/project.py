@@ -18,6 +18,7 @@ import torch
 
 from gpt_experiments.errors import UserError
 from gpt_experiments.model import GPT, GPTConfig
+from gpt_experiments.tokenizer import Tokenizer, build_tokenizer, gpt2
 
 MODEL_PREFIX = "model."
 
@@ -97,11 +98,21 @@ def load_model(path: str | Path) -> GPT:
     return model.eval()
 
 
-def save_model(model: GPT, path: str | Path) -> Path:
-    """Write ``model`` as a checkpoint that :func:`load_model` (and Lightning's layout) reads."""
+def load_tokenizer(path: str | Path) -> Tokenizer:
+    """The tokenizer a project checkpoint (file or run folder) was trained with; GPT-2's for
+    checkpoints written before tokenizers were saved."""
+    file = find_checkpoint(path)
+    checkpoint = safe_torch_load(file, mmap=True)
+    hparams = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
+    return build_tokenizer((hparams or {}).get("tokenizer"))
+
+
+def save_model(model: GPT, path: str | Path, tokenizer: dict[str, Any] | None = None) -> Path:
+    """Write ``model`` as a checkpoint that :func:`load_model` (and Lightning's layout) reads,
+    with ``tokenizer`` (``Tokenizer.to_dict()``; None: GPT-2's) for :func:`load_tokenizer`."""
     checkpoint = {
         "state_dict": {MODEL_PREFIX + name: tensor.cpu() for name, tensor in model.state_dict().items()},
-        "hyper_parameters": {"model": model.config.to_dict()},
+        "hyper_parameters": {"model": model.config.to_dict(), "tokenizer": tokenizer or gpt2().to_dict()},
     }
     atomic_torch_save(checkpoint, path)
     return Path(path)

@@ -12,6 +12,8 @@ exactly the batches an uninterrupted run would have seen, also on another number
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
+from functools import cached_property
 from typing import Any
 
 import lightning as L
@@ -24,15 +26,16 @@ from gpt_experiments.data.samplers import ResumableRandomSampler
 from gpt_experiments.data.sources import PRETOKENIZED_SOURCES, TEXT_SOURCES, TextSource, make_text_source
 from gpt_experiments.data.splits import SPLIT_MODES
 from gpt_experiments.data.token_cache import (
-    GPT2_ENCODER,
     SHARD_TOKENS,
     SplitSettings,
     TokenEncoder,
     load_or_tokenize,
+    token_encoder,
 )
 from gpt_experiments.data.token_view import ConcatenatedTokens, first_tokens
 from gpt_experiments.data.windows import TokenWindows
 from gpt_experiments.errors import ConfigError, DataError
+from gpt_experiments.tokenizer import Tokenizer, build_tokenizer
 
 
 class GPTDataModule(L.LightningDataModule):
@@ -67,9 +70,12 @@ class GPTDataModule(L.LightningDataModule):
         streaming: bool = False,
         train_files: str = "*train*.bin",
         val_files: str = "*val*.bin",
-        encoder: TokenEncoder = GPT2_ENCODER,
+        tokenizer: Tokenizer | Mapping[str, Any] | None = None,
     ) -> None:
+        """``tokenizer``: a :class:`Tokenizer`, a ``conf/tokenizer`` option or a saved tokenizer
+        (None: GPT-2's); built on first use of :attr:`tokenizer`."""
         super().__init__()
+        self.tokenizer_spec = tokenizer
         self.path = path
         self.max_length = max_length
         self.stride = stride
@@ -95,7 +101,6 @@ class GPTDataModule(L.LightningDataModule):
         self.shard_tokens = shard_tokens
         self.train_files = train_files
         self.val_files = val_files
-        self.encoder = encoder
         self.tokens: dict[str, np.ndarray | ConcatenatedTokens] = {}
         # Set from a checkpoint: where the interrupted epoch stopped (see load_state_dict).
         self._resume_position: dict[str, int] | None = None
@@ -162,6 +167,15 @@ class GPTDataModule(L.LightningDataModule):
                 f"{self.batch_size}, so every batch would be dropped: lower data.batch_size or data.stride"
             )
 
+    @cached_property
+    def tokenizer(self) -> Tokenizer:
+        """The tokenizer; a ``char`` one without a saved vocabulary reads the corpus to build it."""
+        return build_tokenizer(self.tokenizer_spec, corpus=lambda: self.text_source().stream())
+
+    @property
+    def encoder(self) -> TokenEncoder:
+        return token_encoder(self.tokenizer)
+
     def text_source(self) -> TextSource:
         """The configured text source (not for pre-tokenized sources, which have no text)."""
         return make_text_source(self.source, self.path, **self.source_options)
@@ -190,6 +204,12 @@ class GPTDataModule(L.LightningDataModule):
             # The same number of tokens scored whatever the corpus size: runs compare alike.
             tokens["val"] = first_tokens(tokens["val"], self.val_tokens)
         return tokens
+
+    def split_tokens(self, split: str) -> np.ndarray:
+        """All tokens of ``split`` (``train`` or ``val``), tokenized (or read from the cache) if needed."""
+        if not self.tokens:
+            self.tokens = self.load_tokens()
+        return self.tokens[split]
 
     def _windows(self, split: str) -> TokenWindows:
         windows = TokenWindows(self.tokens[split], self.max_length, self.stride)
@@ -283,3 +303,13 @@ class GPTDataModule(L.LightningDataModule):
             # global RNG (dropout) alone, so validations don't shift the training randomness.
             generator=torch.Generator().manual_seed(self.seed),
         )
+
+
+def data_split_tokens(
+    data: Mapping[str, Any], tokenizer: Tokenizer | Mapping[str, Any] | None, split: str = "val"
+) -> np.ndarray:
+    """The tokens of one split of a ``conf/data`` option, as training sees them (same split,
+    same cache): the one way evaluation reads a data option, whatever its source."""
+    if split not in ("train", "val"):
+        raise ConfigError(f"split={split!r} is invalid: use val or train")
+    return GPTDataModule(**data, tokenizer=tokenizer).split_tokens(split)

@@ -35,7 +35,7 @@ from gpt_experiments.data.sources.base import TextSource
 from gpt_experiments.data.splits import SPLITS, split_by_chars, split_by_documents, tagged_chunks
 from gpt_experiments.data.text_stream import count_chars
 from gpt_experiments.data.token_view import ConcatenatedTokens, join_shards
-from gpt_experiments.tokenizer import GPT2_RANKS_SHA256, encode
+from gpt_experiments.tokenizer import GPT2_RANKS_SHA256, Tokenizer, encode
 
 CACHE_FORMAT = 3  # bump when the way tokens are produced or stored changes
 CHUNK_CHARS = 1 << 20  # characters per tokenization task
@@ -64,6 +64,13 @@ class TokenEncoder:
 
 
 GPT2_ENCODER = TokenEncoder(f"gpt2:{GPT2_RANKS_SHA256}", 50257, encode)
+
+
+def token_encoder(tokenizer: Tokenizer) -> TokenEncoder:
+    """The cache's view of ``tokenizer`` (a Tokenizer pickles as its saved form, so workers rebuild it)."""
+    if tokenizer.kind == "gpt2":
+        return GPT2_ENCODER
+    return TokenEncoder(f"{tokenizer.kind}:{tokenizer.identity}", tokenizer.vocab_size, tokenizer.encode)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,9 @@ inflates perplexity. Following Hugging Face's perplexity guide
 tokens start every ``stride`` tokens, and each window scores only the tokens that the
 previous window did not, so every token is scored once, with at least
 ``context_length - stride`` tokens of context (except at the start of the text).
+
+Bits per byte divides the summed cross-entropy by ``ln 2`` times the UTF-8 bytes of the
+scored tokens (every token but the first), so it compares models with different tokenizers.
 """
 
 from __future__ import annotations
@@ -16,19 +19,23 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
 from gpt_experiments.errors import ConfigError
 from gpt_experiments.model import GPT
+from gpt_experiments.tokenizer import Tokenizer, gpt2
 
 
 @dataclass
 class PerplexityResult:
     cross_entropy: float  # mean negative log-likelihood per scored token, in nats
     perplexity: float  # exp(cross_entropy)
+    bits_per_byte: float | None  # summed cross-entropy / (ln 2 x bytes_scored); None without bytes
     tokens_scored: int
+    bytes_scored: int  # UTF-8 bytes the scored tokens stand for
     windows: int
     context_length: int
     stride: int
@@ -47,8 +54,11 @@ def window_spans(num_tokens: int, context_length: int, stride: int) -> list[tupl
     spans, scored_until = [], 1  # token 0 has no prediction to score
     for begin in range(0, num_tokens, stride):
         end = min(begin + context_length, num_tokens)
-        # With stride == context_length a window's first token has no context inside it: unscored.
-        spans.append((begin, end, min(end - scored_until, end - begin - 1)))
+        # With stride == context_length a window's first token has no context inside it: unscored
+        # (so a last window of one token scores nothing and is left out).
+        new = min(end - scored_until, end - begin - 1)
+        if new > 0:
+            spans.append((begin, end, new))
         scored_until = end
         if end == num_tokens:
             break
@@ -58,12 +68,14 @@ def window_spans(num_tokens: int, context_length: int, stride: int) -> list[tupl
 @torch.inference_mode()
 def sliding_window_perplexity(
     model: GPT,
-    token_ids: list[int],
+    token_ids: list[int] | np.ndarray,
     stride: int | None = None,
     context_length: int | None = None,
     progress: bool = True,
+    tokenizer: Tokenizer | None = None,
 ) -> PerplexityResult:
-    """Perplexity of ``token_ids`` under ``model``; ``stride`` defaults to half the context."""
+    """Perplexity and bits per byte of ``token_ids`` under ``model``; ``stride`` defaults to half
+    the context; ``tokenizer`` (default GPT-2's) tells how many bytes each token stands for."""
     if context_length is None:
         context_length = model.config.context_length
     if not 2 <= context_length <= model.config.context_length:
@@ -75,10 +87,11 @@ def sliding_window_perplexity(
         stride = context_length // 2
     spans = window_spans(len(token_ids), context_length, stride)
     device = next(model.parameters()).device
-    ids = torch.tensor(token_ids, dtype=torch.long, device=device)
+    ids = torch.from_numpy(np.asarray(token_ids, dtype=np.int64)).to(device)
+    byte_lengths = torch.from_numpy((tokenizer or gpt2()).byte_lengths).to(device)
     was_training = model.training
     model.eval()
-    nll_sum, tokens_scored = 0.0, 0
+    nll_sum, tokens_scored, bytes_scored = 0.0, 0, 0
     try:
         for begin, end, new in tqdm(spans, desc="perplexity", unit="window", disable=not progress):
             window = ids[begin:end]
@@ -86,13 +99,16 @@ def sliding_window_perplexity(
             logits = model(window[None, :-1])[0, -new:]
             nll_sum += F.cross_entropy(logits.float(), window[-new:], reduction="sum").item()
             tokens_scored += new
+            bytes_scored += int(byte_lengths[window[-new:]].sum())
     finally:
         model.train(was_training)
     cross_entropy = nll_sum / tokens_scored
     return PerplexityResult(
         cross_entropy=cross_entropy,
         perplexity=math.exp(cross_entropy),
+        bits_per_byte=nll_sum / (math.log(2) * bytes_scored) if bytes_scored else None,
         tokens_scored=tokens_scored,
+        bytes_scored=bytes_scored,
         windows=len(spans),
         context_length=context_length,
         stride=stride,

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import torch
 
-from gpt_experiments.convert.formats import detect_format, load_any_model
+from gpt_experiments.convert.formats import detect_format, load_any_model, load_any_tokenizer
 from gpt_experiments.convert.project import find_checkpoint
 from gpt_experiments.errors import ConfigError
 from gpt_experiments.inference.precision import resolve_precision, to_inference_precision
 from gpt_experiments.model import GPT
+from gpt_experiments.tokenizer import Tokenizer
 
 
 def resolve_device(name: str) -> torch.device:
@@ -39,6 +40,13 @@ def load_inference_model(ckpt: str | None, device: str = "cpu", precision: str =
     # Resolved before loading, so that a typo does not wait for the weights.
     chosen_precision = resolve_precision(precision, target)
     return to_inference_precision(load_any_model(ckpt).to(target).eval(), chosen_precision)
+
+
+def load_inference_tokenizer(ckpt: str) -> Tokenizer:
+    """The tokenizer to encode and decode with for ``ckpt`` (see :func:`load_inference_model`)."""
+    if not ckpt:
+        raise ConfigError("ckpt is not set: pass ckpt=<run folder or .ckpt file>")
+    return load_any_tokenizer(ckpt)
 
 
 def describe_loaded(ckpt: str) -> str:

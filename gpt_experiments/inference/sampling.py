@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass, fields, replace
+from typing import Any, Literal
 
 import torch
 
@@ -21,8 +21,13 @@ class SamplerConfig:
     temperature: float = 0.0
     top_k: int | None = None
     top_p: float | None = None
-    eos_id: int | None = None
+    # "eot": the tokenizer's end-of-text id, filled in by for_tokenizer().
+    eos_id: int | Literal["eot"] | None = None
     seed: int | None = None
+
+    def for_tokenizer(self, eot_id: int | None) -> SamplerConfig:
+        """This config with ``eos_id="eot"`` replaced by the tokenizer's ``eot_id``."""
+        return replace(self, eos_id=eot_id) if self.eos_id == "eot" else self
 
     def validate(self, vocab_size: int) -> None:
         """Raise ``ValueError`` with a one-line message naming the bad key and what is allowed."""
@@ -41,7 +46,11 @@ class SamplerConfig:
             raise ConfigError(
                 f"sampler.top_p={self.top_p} is invalid: it must be in (0, 1], or null to disable"
             )
-        if self.eos_id is not None and not 0 <= self.eos_id < vocab_size:
+        if self.eos_id == "eot":
+            return  # checked once the tokenizer is known (for_tokenizer)
+        if self.eos_id is not None and (
+            not isinstance(self.eos_id, int) or not 0 <= self.eos_id < vocab_size
+        ):
             raise ConfigError(
                 f"sampler.eos_id={self.eos_id} is invalid: it must be a token id below {vocab_size}, "
                 "or null to never stop early"

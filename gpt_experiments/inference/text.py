@@ -12,7 +12,7 @@ from typing import TextIO
 from gpt_experiments.errors import ConfigError
 from gpt_experiments.inference.sampling import SamplerConfig, check_prompts, generate, stream_tokens
 from gpt_experiments.model import GPT
-from gpt_experiments.tokenizer import decode, encode, gpt2_tokenizer
+from gpt_experiments.tokenizer import Tokenizer, gpt2
 
 BATCH_SEPARATOR = "---"  # printed on its own line after each text
 
@@ -38,34 +38,47 @@ def read_prompts(prompt: str | None, prompts_file: str | None, default: list[str
     return default
 
 
-def stream_text(model: GPT, prompt: str, sampler: SamplerConfig) -> Iterator[str]:
+def stream_text(
+    model: GPT, prompt: str, sampler: SamplerConfig, tokenizer: Tokenizer | None = None
+) -> Iterator[str]:
     """Yield the continuation of ``prompt`` piece by piece as tokens are sampled."""
-    new_tokens = stream_tokens(model, encode(prompt), sampler)
-    return decode_stream(t for t in new_tokens if t != sampler.eos_id)
+    tokenizer = tokenizer or gpt2()
+    sampler = sampler.for_tokenizer(tokenizer.eot_id)
+    new_tokens = stream_tokens(model, tokenizer.encode(prompt), sampler)
+    return decode_stream((t for t in new_tokens if t != sampler.eos_id), tokenizer)
 
 
-def decode_stream(token_ids: Iterable[int]) -> Iterator[str]:
+def decode_stream(token_ids: Iterable[int], tokenizer: Tokenizer | None = None) -> Iterator[str]:
     """Text of ``token_ids`` as they arrive. A token can hold half of a multi-byte character,
     so bytes go through an incremental UTF-8 decoder that only emits whole characters."""
-    tokenizer = gpt2_tokenizer()
+    tokenizer = tokenizer or gpt2()
     utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
     for token in token_ids:
-        yield utf8.decode(tokenizer.decode_single_token_bytes(token))
+        yield utf8.decode(tokenizer.token_bytes(token))
     yield utf8.decode(b"", final=True)
 
 
 def complete_texts(
-    model: GPT, prompts: list[str], sampler: SamplerConfig, batch_size: int | None = None
+    model: GPT,
+    prompts: list[str],
+    sampler: SamplerConfig,
+    batch_size: int | None = None,
+    tokenizer: Tokenizer | None = None,
 ) -> list[str]:
     """Prompt plus continuation for every prompt, generated in batches (``eos_id`` left out)."""
-    rows = generate(model, [encode(p) for p in prompts], sampler, batch_size=batch_size)
-    return [decode([t for t in row if t != sampler.eos_id]) for row in rows]
+    tokenizer = tokenizer or gpt2()
+    sampler = sampler.for_tokenizer(tokenizer.eot_id)
+    rows = generate(model, [tokenizer.encode(p) for p in prompts], sampler, batch_size=batch_size)
+    return [tokenizer.decode([t for t in row if t != sampler.eos_id]) for row in rows]
 
 
-def check_request(model: GPT, prompts: list[str], sampler: SamplerConfig) -> None:
+def check_request(
+    model: GPT, prompts: list[str], sampler: SamplerConfig, tokenizer: Tokenizer | None = None
+) -> None:
     """Refuse bad sampler settings and prompts the model cannot take, with a one-line message."""
-    sampler.validate(model.config.vocab_size)
-    check_prompts([encode(p) for p in prompts], model.config.context_length)
+    tokenizer = tokenizer or gpt2()
+    sampler.for_tokenizer(tokenizer.eot_id).validate(model.config.vocab_size)
+    check_prompts([tokenizer.encode(p) for p in prompts], model.config.context_length)
 
 
 def print_generations(
@@ -74,14 +87,16 @@ def print_generations(
     sampler: SamplerConfig,
     batch_size: int | None = None,
     out: TextIO = sys.stdout,
+    tokenizer: Tokenizer | None = None,
 ) -> None:
     """Stream a single prompt's continuation as it comes; print several prompts' once all are done."""
-    check_request(model, prompts, sampler)  # before the prompt is echoed: an error is all the user sees
+    # Before the prompt is echoed: an error is all the user sees.
+    check_request(model, prompts, sampler, tokenizer)
     if len(prompts) == 1:
         print(prompts[0], end="", file=out, flush=True)
-        for piece in stream_text(model, prompts[0], sampler):
+        for piece in stream_text(model, prompts[0], sampler, tokenizer):
             print(piece, end="", file=out, flush=True)
         print(file=out)
         return
-    for text in complete_texts(model, prompts, sampler, batch_size):
+    for text in complete_texts(model, prompts, sampler, batch_size, tokenizer):
         print(text, BATCH_SEPARATOR, sep="\n", file=out, flush=True)

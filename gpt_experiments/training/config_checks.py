@@ -24,6 +24,7 @@ from gpt_experiments.data.datamodule import GPTDataModule
 from gpt_experiments.errors import ConfigError
 from gpt_experiments.inference.sampling import SamplerConfig, sampler_and_prompts
 from gpt_experiments.model import GPTConfig
+from gpt_experiments.tokenizer import Tokenizer
 
 # Groups without a ``_target_``: the code builds these classes from them.
 BUILT_FROM = {"model": GPTConfig, "data": GPTDataModule, "sampler": SamplerConfig}
@@ -39,7 +40,7 @@ def validate_config(cfg: DictConfig) -> None:
     for group in cfg:
         if group != "hydra":
             check_group(str(group), cfg[group])
-    model = GPTConfig(**resolved_values(cfg.model, "model"))  # validates ranges
+    model = GPTConfig(**model_values(cfg.model))  # validates ranges
     GPTDataModule(**resolved_values(cfg.data, "data"))  # validates ranges, reads nothing
     if cfg.data.max_length > model.context_length:
         raise ConfigError(
@@ -51,12 +52,35 @@ def validate_config(cfg: DictConfig) -> None:
     sampler.validate(model.vocab_size)
 
 
+def model_values(node: DictConfig) -> dict[str, Any]:
+    """The model group's values for the checks. ``vocab_size: null`` means the tokenizer's size,
+    known once it is built (:func:`model_settings`); until then GPTConfig's default (GPT-2's) stands in."""
+    values = resolved_values(node, "model")
+    if values.get("vocab_size") is None:
+        values.pop("vocab_size", None)
+    return values
+
+
+def model_settings(model: dict[str, Any], tokenizer: Tokenizer) -> dict[str, Any]:
+    """``model`` with ``vocab_size`` following the tokenizer: null takes its vocabulary size; a
+    number must be at least that (larger leaves ids the tokenizer never produces)."""
+    vocab_size = model.get("vocab_size")
+    if vocab_size is None:
+        return {**model, "vocab_size": tokenizer.vocab_size}
+    if vocab_size < tokenizer.vocab_size:
+        raise ConfigError(
+            f"model.vocab_size={vocab_size} is smaller than {tokenizer.describe()}: "
+            f"set model.vocab_size=null to follow the tokenizer, or at least {tokenizer.vocab_size}"
+        )
+    return model
+
+
 def check_group(group: str, node: Any) -> None:
     """Check a group against what it configures; a group of named targets (callbacks) entry by entry."""
     if not isinstance(node, DictConfig):
         return
     if group in BUILT_FROM or "_target_" in node:
-        values = resolved_values(node, group)
+        values = model_values(node) if group == "model" else resolved_values(node, group)
         check_arguments(group, values, BUILT_FROM.get(group) or target_of(group, values["_target_"]))
         return
     for name, entry in node.items_ex(resolve=False):

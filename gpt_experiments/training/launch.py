@@ -18,7 +18,7 @@ from gpt_experiments.data.datamodule import GPTDataModule
 from gpt_experiments.errors import ConfigError
 from gpt_experiments.model import GPTConfig
 from gpt_experiments.training.compose import compose_config, sweep_variants
-from gpt_experiments.training.config_checks import resolved_values, validate_config
+from gpt_experiments.training.config_checks import model_settings, resolved_values, validate_config
 from gpt_experiments.training.resume import ResumePlan, plan_resume
 from gpt_experiments.training.sharded_checkpoint import LIGHTNING_META, is_sharded_checkpoint
 
@@ -43,8 +43,10 @@ def prepare_run(conf_dir: Path, config_name: str, overrides: list[str]) -> list[
     validate_config(cfg)
     if cfg.get("ckpt_path"):
         check_checkpoint(Path(cfg.ckpt_path), resolved_values(cfg.model, "model"))
-    data = GPTDataModule(**resolved_values(cfg.data, "data"), seed=cfg.seed)
+    tokenizer = resolved_values(cfg.tokenizer, "tokenizer") if "tokenizer" in cfg else None
+    data = GPTDataModule(**resolved_values(cfg.data, "data"), tokenizer=tokenizer, seed=cfg.seed)
     data.setup("fit")  # reads and tokenizes (into the cache) now, so data errors come first
+    model_settings(resolved_values(cfg.model, "model"), data.tokenizer)  # vocab_size fits the tokenizer
     return overrides
 
 
@@ -115,9 +117,11 @@ def check_checkpoint(path: Path, model: dict[str, Any]) -> None:
             f"{path} is not a training checkpoint of this project (no model settings or optimizer state): "
             "pass a .ckpt written by scripts/train.py"
         )
-    current = GPTConfig(**model).to_dict()
     # Checkpoints written before a setting existed hold its default.
     saved = {**GPTConfig().to_dict(), **saved}
+    if model.get("vocab_size") is None:  # null follows the tokenizer: the train step checks it
+        model = {**model, "vocab_size": saved["vocab_size"]}
+    current = GPTConfig(**model).to_dict()
     differing = [key for key in current if key != "drop_rate" and saved[key] != current[key]]
     if differing:
         theirs = " ".join(f"model.{key}={saved[key]}" for key in differing)

@@ -1,6 +1,7 @@
 """Configs and checkpoints written before the package was split into sub-packages.
 
-Their ``_target_`` strings name the old flat modules, and their scheduler is chosen by
+Their ``_target_`` strings name the old flat modules, they spell GPT-2's vocabulary out
+(``vocab_size: 50257``, ``eos_id: 50256``), and their scheduler is chosen by
 ``name:`` instead of a ``_target_``. This one table maps them to today's names, so that old
 runs are still found by ``resume=auto`` and old checkpoints still build their scheduler.
 """
@@ -38,6 +39,23 @@ def upgrade_config(config: dict[str, Any]) -> dict[str, Any]:
     upgraded = renamed_targets(config)
     if isinstance(upgraded.get("scheduler"), dict):
         upgraded["scheduler"] = upgrade_scheduler(upgraded["scheduler"])
+    return gpt2_sizes_as_null(upgraded)
+
+
+def gpt2_sizes_as_null(config: dict[str, Any]) -> dict[str, Any]:
+    """With GPT-2's tokenizer (the only one before the tokenizer group), ``model.vocab_size:
+    50257`` and ``sampler.eos_id: 50256``, which configs wrote then, mean what today's ``null``
+    and ``eot`` mean: written the same, old and new configs of one run compare equal."""
+    if (config.get("tokenizer") or {"kind": "gpt2"}).get("kind") != "gpt2":
+        return config
+    upgraded = dict(config)
+    for group, key, gpt2_value, today in (
+        ("model", "vocab_size", 50257, None),
+        ("sampler", "eos_id", 50256, "eot"),
+    ):
+        node = upgraded.get(group)
+        if isinstance(node, dict) and node.get(key) == gpt2_value:
+            upgraded[group] = {**node, key: today}
     return upgraded
 
 

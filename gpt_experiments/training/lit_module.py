@@ -16,6 +16,7 @@ from hydra.utils import instantiate
 from torch import nn
 
 from gpt_experiments.model import GPT, GPTConfig
+from gpt_experiments.tokenizer import build_tokenizer
 from gpt_experiments.training.distributed import FSDP2Strategy, shard_blocks
 from gpt_experiments.training.legacy import upgrade_scheduler
 
@@ -72,6 +73,7 @@ class GPTLitModule(L.LightningModule):
         optimizer: dict[str, Any],
         scheduler: dict[str, Any] | None = None,
         compile_model: bool = False,
+        tokenizer: dict[str, Any] | None = None,
     ) -> None:
         """
         Args:
@@ -82,12 +84,19 @@ class GPTLitModule(L.LightningModule):
                 optimizer and step count are filled in here); ``None`` is constant. The
                 ``{"name": ...}`` form of older checkpoints is read too.
             compile_model: run the GPT through ``torch.compile`` (slow first steps, faster after).
+            tokenizer: the saved form of the run's tokenizer (``Tokenizer.to_dict()``; None:
+                GPT-2's), kept in checkpoints so generation and evaluation decode with it.
         """
         super().__init__()
         scheduler = upgrade_scheduler(scheduler)  # saved below in today's form
         # logger=False: the entry point logs the whole run config, with its metrics, instead.
         self.save_hyperparameters(logger=False)
         self.model = GPT(GPTConfig(**model))
+        self.tokenizer = build_tokenizer(tokenizer)
+        # UTF-8 bytes per token id, to turn summed cross-entropy into bits per byte.
+        self.register_buffer(
+            "token_byte_lengths", torch.from_numpy(self.tokenizer.byte_lengths), persistent=False
+        )
         # Saved in checkpoints so curves and the best score continue after a resume.
         self.register_buffer("tokens_seen", torch.zeros((), dtype=torch.long))
         self.register_buffer("best_val_loss", torch.tensor(math.inf))
@@ -121,7 +130,8 @@ class GPTLitModule(L.LightningModule):
 
     def on_validation_epoch_start(self) -> None:
         zero = torch.zeros((), dtype=torch.float64, device=self.device)
-        self._eval_sums = {split: [zero.clone(), zero.clone()] for split in EVAL_SPLITS}
+        # Per split: summed cross-entropy (nats), scored tokens, UTF-8 bytes of the scored tokens.
+        self._eval_sums = {split: [zero.clone(), zero.clone(), zero.clone()] for split in EVAL_SPLITS}
 
     def validation_step(
         self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int, dataloader_idx: int = 0
@@ -131,12 +141,16 @@ class GPTLitModule(L.LightningModule):
         sums = self._eval_sums[EVAL_SPLITS[dataloader_idx]]
         sums[0] += loss_sum.double()
         sums[1] += targets.numel()
+        sums[2] += self.token_byte_lengths[targets].sum()
 
     def on_validation_epoch_end(self) -> None:
-        """Mean cross-entropy over every scored token of the split; perplexity is its exp."""
-        for split, (loss_sum, count) in self._eval_sums.items():
-            loss_sum = self.trainer.strategy.reduce(loss_sum, reduce_op="sum")
-            count = self.trainer.strategy.reduce(count, reduce_op="sum")
+        """Mean cross-entropy over every scored token of the split; perplexity is its exp;
+        bits per byte is the summed cross-entropy over ln 2 times the scored tokens' UTF-8 bytes,
+        which compares across tokenizers (a window overlap counts a token's bytes as often as its loss)."""
+        for split, (loss_sum, count, num_bytes) in self._eval_sums.items():
+            loss_sum, count, num_bytes = (
+                self.trainer.strategy.reduce(value, reduce_op="sum") for value in (loss_sum, count, num_bytes)
+            )
             if count == 0:
                 continue
             loss = (loss_sum / count).float()
@@ -144,6 +158,9 @@ class GPTLitModule(L.LightningModule):
                 f"{split}/loss", loss, prog_bar=split == "val", add_dataloader_idx=False, sync_dist=False
             )
             self.log(f"{split}/ppl", torch.exp(loss), add_dataloader_idx=False, sync_dist=False)
+            if num_bytes > 0:
+                bpb = (loss_sum / (math.log(2) * num_bytes)).float()
+                self.log(f"{split}/bpb", bpb, add_dataloader_idx=False, sync_dist=False)
             if split == "val" and not self.trainer.sanity_checking:
                 self._log_hparams_metrics(loss)
 
@@ -164,7 +181,7 @@ class GPTLitModule(L.LightningModule):
         """The last validation's mean losses, e.g. ``{"val": 6.4, "train_eval": 0.5}``."""
         return {
             split: (loss_sum / count).item()
-            for split, (loss_sum, count) in self._eval_sums.items()
+            for split, (loss_sum, count, _) in self._eval_sums.items()
             if count > 0
         }
 

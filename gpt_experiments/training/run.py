@@ -27,7 +27,7 @@ from gpt_experiments.training.callbacks.rng_state import RNGStateCheckpoint
 from gpt_experiments.training.callbacks.signals import SaveAndStopOnSignal
 from gpt_experiments.training.callbacks.throughput import SpeedMonitor
 from gpt_experiments.training.checkpoint_io import AtomicCheckpointIO
-from gpt_experiments.training.config_checks import validate_config
+from gpt_experiments.training.config_checks import model_settings, validate_config
 from gpt_experiments.training.hparams import CommandLine, select_hparams
 from gpt_experiments.training.lit_module import GPTLitModule
 from gpt_experiments.training.quiet import quiet_third_party_messages
@@ -115,9 +115,11 @@ def train(
     command_line = command_line or CommandLine()
     validate_config(cfg)
     L.seed_everything(cfg.seed, workers=True)
-    datamodule = GPTDataModule(**plain(cfg.data), seed=cfg.seed)
+    datamodule = GPTDataModule(**plain(cfg.data), tokenizer=plain(cfg.get("tokenizer")), seed=cfg.seed)
+    tokenizer = datamodule.tokenizer  # a char tokenizer reads the corpus here
     module = GPTLitModule(
-        model=plain(cfg.model),
+        model=model_settings(plain(cfg.model), tokenizer),
+        tokenizer=tokenizer.to_dict(),
         optimizer=plain(cfg.optimizer),
         scheduler=plain(cfg.scheduler),
         compile_model=cfg.get("compile", False),

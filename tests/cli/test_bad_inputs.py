@@ -169,6 +169,15 @@ IN_PROCESS_CASES = {
         f"data.stride=-8 is invalid: {STRIDE_HINT}",
     ),
     "batch size zero": (["data.batch_size=0"], "data.batch_size=0 is invalid: it must be a positive integer"),
+    "vocabulary smaller than the tokenizer's": (
+        ["model.vocab_size=100"],
+        "model.vocab_size=100 is smaller than the gpt2 tokenizer (50257 tokens): "
+        "set model.vocab_size=null to follow the tokenizer, or at least 50257",
+    ),
+    "unknown tokenizer file": (
+        ["tokenizer=huggingface", "tokenizer.path=missing.json"],
+        "tokenizer.path='missing.json' is not a file: give a Hugging Face tokenizer.json",
+    ),
     "split ratio 1": (
         ["data.train_ratio=1.0"],
         "data.train_ratio=1.0 is invalid: it must be strictly between 0 and 1",

@@ -8,7 +8,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from gpt_experiments.convert.download import OPENAI_FILES, DownloadError, download_file, download_gpt2
+from gpt_experiments.convert.download import (
+    HELLASWAG_VAL_URL,
+    OPENAI_FILES,
+    DownloadError,
+    download_file,
+    download_gpt2,
+    download_hellaswag,
+)
 
 CONTENT = bytes(range(256)) * 40  # 10 KiB
 
@@ -118,3 +125,15 @@ def test_download_gpt2_fetches_the_seven_files(server, tmp_path):
 def test_unknown_size_is_refused(tmp_path):
     with pytest.raises(DownloadError, match="unknown GPT-2 size '125M': choose one of 124M, 355M"):
         download_gpt2("125M", tmp_path)
+
+
+def test_hellaswag_url_is_the_benchmark_repository_file():
+    assert (
+        HELLASWAG_VAL_URL
+        == "https://raw.githubusercontent.com/rowanz/hellaswag/master/data/hellaswag_val.jsonl"
+    )
+
+
+def test_download_hellaswag_fetches_the_validation_file(server, tmp_path):
+    path = download_hellaswag(tmp_path / "data", urls=(f"{server}/missing/hs.jsonl", f"{server}/ok/hs.jsonl"))
+    assert path == tmp_path / "data" / "hellaswag_val.jsonl" and path.read_bytes() == CONTENT

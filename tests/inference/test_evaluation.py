@@ -136,6 +136,8 @@ def test_windows_score_every_token_once_with_enough_context():
 def test_non_overlapping_windows_leave_each_window_start_unscored():
     spans = window_spans(num_tokens=40, context_length=16, stride=16)
     assert [new for _, _, new in spans] == [15, 15, 7]
+    # A last window of a single token has nothing to score: it is left out, not scored as empty.
+    assert window_spans(num_tokens=33, context_length=16, stride=16) == [(0, 16, 15), (16, 32, 15)]
 
 
 @pytest.mark.parametrize(

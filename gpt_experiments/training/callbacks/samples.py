@@ -9,7 +9,6 @@ from lightning.pytorch.strategies import FSDPStrategy, ModelParallelStrategy
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 
 from gpt_experiments.inference.sampling import generate, sampler_and_prompts
-from gpt_experiments.tokenizer import decode, encode
 from gpt_experiments.training.callbacks.tensorboard import tensorboard_logger
 from gpt_experiments.training.lit_module import GPTLitModule
 
@@ -22,7 +21,8 @@ class TextSamples(L.Callback):
         self.every_n_epochs = every_n_epochs
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: GPTLitModule) -> None:
-        # Fail before the first epoch, not after it, on a bad sampler setting.
+        # The run's tokenizer decides the end-of-text id; fail before the first epoch on a bad setting.
+        self.sampler = self.sampler.for_tokenizer(pl_module.tokenizer.eot_id)
         self.sampler.validate(pl_module.model.config.vocab_size)
         if self.sharded(trainer):
             rank_zero_info("text samples are off: the model is sharded; run generate on a checkpoint instead")
@@ -36,8 +36,9 @@ class TextSamples(L.Callback):
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: GPTLitModule) -> None:
         if (trainer.current_epoch + 1) % self.every_n_epochs or self.sharded(trainer):
             return
-        outputs = generate(pl_module.model, [encode(p) for p in self.prompts], self.sampler)
-        texts = [decode(ids) for ids in outputs]
+        tokenizer = pl_module.tokenizer
+        outputs = generate(pl_module.model, [tokenizer.encode(p) for p in self.prompts], self.sampler)
+        texts = [tokenizer.decode(ids) for ids in outputs]
         tensorboard = tensorboard_logger(trainer)
         for index, text in enumerate(texts):
             print(f"[epoch {trainer.current_epoch + 1}] {text!r}")

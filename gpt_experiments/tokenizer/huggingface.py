@@ -1,0 +1,96 @@
+"""A Hugging Face ``tokenizers`` JSON file (``tokenizer.json``) behind the :class:`Tokenizer` interface.
+
+The saved form holds the JSON text itself, so a checkpoint decodes without the file.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from gpt_experiments.errors import ConfigError
+from gpt_experiments.tokenizer.base import END_OF_TEXT, Tokenizer
+
+
+@lru_cache(maxsize=1)
+def byte_level_alphabet() -> dict[str, int]:
+    """Byte-level BPE's printable stand-in character for each byte -> that byte (GPT-2's table)."""
+    printable = [
+        *range(ord("!"), ord("~") + 1),
+        *range(ord("¡"), ord("¬") + 1),
+        *range(ord("®"), ord("ÿ") + 1),
+    ]
+    chars, shifted = {}, 0
+    for byte in range(256):
+        if byte in printable:
+            chars[chr(byte)] = byte
+        else:  # unprintable bytes are moved past 255, in order
+            chars[chr(256 + shifted)] = byte
+            shifted += 1
+    return chars
+
+
+class HuggingFaceTokenizer(Tokenizer):
+    kind = "huggingface"
+
+    def __init__(self, json_text: str) -> None:
+        from tokenizers import Tokenizer as HFTokenizer  # imported only when used
+
+        try:
+            self._tokenizer = HFTokenizer.from_str(json_text)
+        except Exception as err:  # the Rust side raises plain Exceptions
+            raise ConfigError(
+                f"the tokenizer JSON cannot be read ({err}): give a tokenizers JSON file"
+            ) from None
+        self._json = json_text
+        self.vocab_size = self._tokenizer.get_vocab_size(with_added_tokens=True)
+        self.eot_id = self._tokenizer.token_to_id(END_OF_TEXT)
+        decoder = json.loads(json_text).get("decoder") or {}
+        self._byte_level = decoder.get("type") == "ByteLevel"
+        self._special_ids = {
+            token.get("id") for token in json.loads(json_text).get("added_tokens", []) if token.get("special")
+        }
+
+    def encode(self, text: str) -> list[int]:
+        # Split on <|endoftext|> here, so it is the end-of-text id whether or not the
+        # file declares it a special token.
+        ids: list[int] = []
+        for index, piece in enumerate(text.split(END_OF_TEXT)):
+            if index:
+                if self.eot_id is None:
+                    raise ConfigError(
+                        f"the text holds {END_OF_TEXT} but the tokenizer has no such token: "
+                        "add it to the tokenizer, or give a corpus of one document"
+                    )
+                ids.append(self.eot_id)
+            if piece:
+                ids.extend(self._tokenizer.encode(piece, add_special_tokens=False).ids)
+        return ids
+
+    def decode(self, ids: list[int]) -> str:
+        return self._tokenizer.decode(ids, skip_special_tokens=False)
+
+    def token_bytes(self, token_id: int) -> bytes:
+        if token_id in self._special_ids or token_id == self.eot_id:
+            return b""
+        if self._byte_level:  # the token's characters stand for bytes (may be part of a character)
+            alphabet = byte_level_alphabet()
+            return bytes(alphabet[c] for c in self._tokenizer.id_to_token(token_id))
+        return self._tokenizer.decode([token_id]).encode("utf-8")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "json": self._json}
+
+
+def huggingface_from_spec(spec: dict[str, Any]) -> HuggingFaceTokenizer:
+    """From a config (``path`` to the JSON file) or a saved dict (``json``, the file's text)."""
+    if spec.get("json") is not None:
+        return HuggingFaceTokenizer(spec["json"])
+    path = Path(str(spec.get("path") or ""))
+    if not path.is_file():
+        raise ConfigError(
+            f"tokenizer.path={spec.get('path')!r} is not a file: give a Hugging Face tokenizer.json"
+        )
+    return HuggingFaceTokenizer(path.read_text(encoding="utf-8"))

@@ -1,0 +1,111 @@
+"""The four tokenizer kinds behind one interface: round trips, saved forms, bytes per token."""
+
+from __future__ import annotations
+
+import io
+import pickle
+
+import pytest
+import torch
+
+from gpt_experiments.data.token_cache import SplitSettings, cache_key, token_encoder
+from gpt_experiments.errors import ConfigError, DataError
+from gpt_experiments.tokenizer import END_OF_TEXT, build_tokenizer, gpt2
+from gpt_experiments.tokenizer.char import CharTokenizer
+from tests.tokenizer.sample_files import MERGES, write_huggingface_json, write_ranks_file
+
+TEXT = "the naïve café — 東京 then the end"
+
+
+@pytest.fixture
+def tokenizers(tmp_path):
+    """One tokenizer of every kind, built from its config."""
+    return {
+        "gpt2": build_tokenizer({"kind": "gpt2"}),
+        "tiktoken": build_tokenizer(
+            {
+                "kind": "tiktoken",
+                "path": str(write_ranks_file(tmp_path / "r.tiktoken")),
+                "special_tokens": {END_OF_TEXT: None},
+            }
+        ),
+        "huggingface": build_tokenizer(
+            {"kind": "huggingface", "path": str(write_huggingface_json(tmp_path / "t.json", TEXT * 20))}
+        ),
+        "char": build_tokenizer({"kind": "char"}, corpus=lambda: iter([TEXT, END_OF_TEXT, "!"])),
+    }
+
+
+@pytest.mark.parametrize("kind", ["gpt2", "tiktoken", "huggingface", "char"])
+def test_round_trip_saved_form_and_bytes(tokenizers, kind):
+    tokenizer = tokenizers[kind]
+    text = TEXT + END_OF_TEXT + "the end!"
+    ids = tokenizer.encode(text)
+    assert tokenizer.decode(ids) == text
+    assert ids.count(tokenizer.eot_id) == 1 and max(ids) < tokenizer.vocab_size
+    # The tokens' bytes concatenate to the text's UTF-8 bytes; <|endoftext|> stands for none.
+    assert b"".join(tokenizer.token_bytes(i) for i in ids) == text.replace(END_OF_TEXT, "").encode()
+    assert int(tokenizer.byte_lengths[ids].sum()) == len(text.replace(END_OF_TEXT, "").encode())
+    # The saved form is plain containers: it survives a weights_only load and rebuilds the same ids.
+    buffer = io.BytesIO()
+    torch.save({"tokenizer": tokenizer.to_dict()}, buffer)
+    buffer.seek(0)
+    saved = torch.load(buffer, weights_only=True)["tokenizer"]
+    rebuilt = build_tokenizer(saved)
+    assert rebuilt.encode(text) == ids and rebuilt.identity == tokenizer.identity
+    assert rebuilt.vocab_size == tokenizer.vocab_size
+
+
+def test_identities_differ_and_enter_the_cache_key(tokenizers):
+    identities = {t.identity for t in tokenizers.values()}
+    assert len(identities) == 4
+    keys = {cache_key("corpus", SplitSettings(), token_encoder(t)) for t in tokenizers.values()}
+    assert len(keys) == 4
+
+
+def test_custom_ranks_merge_as_written(tokenizers):
+    tokenizer = tokenizers["tiktoken"]
+    assert tokenizer.vocab_size == 256 + len(MERGES) + 1  # + <|endoftext|>
+    assert tokenizer.eot_id == 256 + len(MERGES)
+    assert tokenizer.encode("the the") == [256 + MERGES.index(b"the"), 256 + MERGES.index(b" the")]
+
+
+def test_char_vocabulary_is_the_corpus_characters():
+    tokenizer = CharTokenizer.from_corpus(["hello", END_OF_TEXT, "world"])
+    assert tokenizer.chars == "dehlorw" and tokenizer.vocab_size == 8 and tokenizer.eot_id == 7
+    assert tokenizer.encode("hold") == [2, 4, 3, 0]  # d e h l o r w
+    with pytest.raises(DataError, match="'z' is not in the char tokenizer's vocabulary"):
+        tokenizer.encode("zoo")
+
+
+def test_gpt2_kind_is_the_bundled_encoding():
+    assert build_tokenizer(None) is gpt2() and gpt2().encode("Every effort moves you") == [
+        6109,
+        3626,
+        6100,
+        345,
+    ]
+    assert gpt2().eot_id == 50256 and gpt2().byte_lengths[50256] == 0
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"kind": "sentencepiece"}, "tokenizer.kind='sentencepiece' is unknown"),
+        ({"kind": "tiktoken", "path": "missing.tiktoken"}, "tokenizer.path='missing.tiktoken' is not a file"),
+        ({"kind": "huggingface", "path": None}, "tokenizer.path=None is not a file"),
+        ({"kind": "tiktoken", "ranks": "not base64!! 0\n"}, "line 1 is not '<base64 token> <rank>'"),
+        ({"kind": "char"}, "needs the corpus"),
+    ],
+)
+def test_bad_tokenizer_settings_are_one_line(spec, message):
+    with pytest.raises(ConfigError, match=message) as err:
+        build_tokenizer(spec)
+    assert "\n" not in str(err.value)
+
+
+def test_a_tokenizer_pickles_as_its_saved_form(tokenizers):
+    """Worker processes receive the tokenizer pickled: it must arrive tokenizing the same."""
+    for tokenizer in tokenizers.values():
+        copy = pickle.loads(pickle.dumps(token_encoder(tokenizer).encode))
+        assert copy(TEXT) == tokenizer.encode(TEXT)
