@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 from torch.utils.data import DataLoader
 
 from benchmarks.chapter_baseline import ChapterGPT, WindowDataset, batch_loss
@@ -17,7 +18,9 @@ from benchmarks.seed_distribution import compare
 from gpt_experiments.config import asset_path
 from gpt_experiments.model import GPTConfig
 from gpt_experiments.runs.compare import compare_runs
+from gpt_experiments.tokenizer import build_tokenizer
 from gpt_experiments.training.callbacks.history import HISTORY_FIELDS
+from gpt_experiments.training.config_checks import model_settings
 
 TINY = GPTConfig(context_length=32, emb_dim=24, n_heads=3, n_layers=2, drop_rate=0.1, qkv_bias=False)
 # Evaluated after both steps, on one batch per split to keep the test quick.
@@ -98,5 +101,7 @@ def test_the_chapter_run_has_the_settings_of_the_project_overlay(overlay, compos
         chapter.eval_batches,
     )
     assert cfg.seed == chapter.seed
+    # vocab_size: null follows the tokenizer (GPT-2's 50,257 here).
+    model = model_settings(OmegaConf.to_container(cfg.model), build_tokenizer(cfg.tokenizer))
     architecture = ("vocab_size", "context_length", "emb_dim", "n_heads", "n_layers", "drop_rate", "qkv_bias")
-    assert {k: cfg.model[k] for k in architecture} == {k: getattr(CHAPTER_MODEL, k) for k in architecture}
+    assert {k: model[k] for k in architecture} == {k: getattr(CHAPTER_MODEL, k) for k in architecture}
