@@ -43,7 +43,9 @@ def corpus_digest(files: list[Path]) -> str:
 
 def read_blocks(path: Path, encoding_errors: str = "strict") -> Iterator[str]:
     """Decoded UTF-8 text of ``path`` in blocks; a decoding error names the file and byte."""
-    decoder = codecs.getincrementaldecoder("utf-8")(errors=encoding_errors)
+    # utf-8-sig drops a byte order mark at the start (Windows editors write one), which
+    # would otherwise become a token; elsewhere it decodes exactly as utf-8.
+    decoder = codecs.getincrementaldecoder("utf-8-sig")(errors=encoding_errors)
     offset = 0
     with open(path, "rb") as f:
         while True:

@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from gpt_experiments.data.text_stream import read_blocks
+from gpt_experiments.errors import ConfigError, DataError
 from gpt_experiments.model import GPT
 
 
@@ -37,12 +39,12 @@ def window_spans(num_tokens: int, context_length: int, stride: int) -> list[tupl
     """``(begin, end, new)`` per window: it reads tokens ``[begin, end)`` and scores its last
     ``new`` targets, the ones no earlier window scored."""
     if not 1 <= stride <= context_length:
-        raise ValueError(
+        raise ConfigError(
             f"stride={stride} is invalid: it must be between 1 and the context length {context_length} "
             "(a larger stride would skip tokens)"
         )
     if num_tokens < 2:
-        raise ValueError(f"the text has {num_tokens} token(s): at least 2 are needed to score a prediction")
+        raise ConfigError(f"the text has {num_tokens} token(s): at least 2 are needed to score a prediction")
     spans, scored_until = [], 1  # token 0 has no prediction to score
     for begin in range(0, num_tokens, stride):
         end = min(begin + context_length, num_tokens)
@@ -66,7 +68,7 @@ def sliding_window_perplexity(
     if context_length is None:
         context_length = model.config.context_length
     if not 2 <= context_length <= model.config.context_length:
-        raise ValueError(
+        raise ConfigError(
             f"context_length={context_length} is invalid: it must be between 2 and the model's "
             f"{model.config.context_length}"
         )
@@ -101,13 +103,13 @@ def sliding_window_perplexity(
 def read_texts(paths: str | list[str] | None) -> str:
     """The text of one path or glob, or of several joined by newlines (in the order given)."""
     if not paths:
-        raise ValueError("no text to evaluate: pass text_path=<file or glob> or data=<data option>")
+        raise ConfigError("no text to evaluate: pass text_path=<file or glob> or data=<data option>")
     patterns = [paths] if isinstance(paths, str) else list(paths)
     texts = []
     for pattern in patterns:
         files = sorted(glob.glob(pattern, recursive=True)) or [pattern]
         for file in files:
             if not Path(file).is_file():
-                raise ValueError(f"text file {file} does not exist: pass text_path=<file or glob>")
-            texts.append(Path(file).read_text(encoding="utf-8"))
+                raise DataError(f"text file {file} does not exist: pass text_path=<file or glob>")
+            texts.append("".join(read_blocks(Path(file))))  # names the file and byte if not UTF-8
     return "\n".join(texts)

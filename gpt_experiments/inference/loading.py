@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from gpt_experiments.convert.formats import load_any_model
+from gpt_experiments.errors import ConfigError
 from gpt_experiments.inference.precision import resolve_precision, to_inference_precision
 from gpt_experiments.model import GPT
 
@@ -18,10 +19,10 @@ def resolve_device(name: str) -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError as err:
-        raise ValueError(f"device={name!r} is not a torch device: use cpu, cuda, mps or auto") from err
+        raise ConfigError(f"device={name!r} is not a torch device: use cpu, cuda, mps or auto") from err
     available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
     if not available.get(device.type, False):
-        raise ValueError(f"device={name!r} is not available on this machine: use device=cpu or device=auto")
+        raise ConfigError(f"device={name!r} is not available on this machine: use device=cpu or device=auto")
     return device
 
 
@@ -30,7 +31,7 @@ def load_inference_model(ckpt: str | None, device: str = "cpu", precision: str =
     checkpoint or run folder, an OpenAI GPT-2 folder or a Hugging Face GPT-2 folder. The one
     place the CLIs read weights."""
     if not ckpt:
-        raise ValueError("ckpt is not set: pass ckpt=<run folder or .ckpt file>")
+        raise ConfigError("ckpt is not set: pass ckpt=<run folder or .ckpt file>")
     target = resolve_device(device)
     # Resolved before loading, so that a typo does not wait for the weights.
     chosen_precision = resolve_precision(precision, target)

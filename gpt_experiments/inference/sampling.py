@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
@@ -25,7 +26,7 @@ class SamplerConfig:
     seed: int | None = None
 
     def validate(self, vocab_size: int) -> None:
-        """Raise ``ValueError`` with a one-line message naming the bad key and what is allowed."""
+        """Raise ``ConfigError`` with a one-line message naming the bad key and what is allowed."""
         if self.max_new_tokens < 0:
             raise ConfigError(f"sampler.max_new_tokens={self.max_new_tokens} is invalid: it must be >= 0")
         if self.temperature < 0:
@@ -42,7 +43,7 @@ class SamplerConfig:
                 f"sampler.top_p={self.top_p} is invalid: it must be in (0, 1], or null to disable"
             )
         if self.eos_id is not None and not 0 <= self.eos_id < vocab_size:
-            raise ValueError(
+            raise ConfigError(
                 f"sampler.eos_id={self.eos_id} is invalid: it must be a token id below {vocab_size}, "
                 "or null to never stop early"
             )
@@ -55,19 +56,35 @@ def sampler_and_prompts(settings: Mapping[str, Any]) -> tuple[SamplerConfig, lis
     allowed = {f.name for f in fields(SamplerConfig)}
     unknown = sorted(set(values) - allowed)
     if unknown:
-        raise ValueError(f"sampler has unknown keys {unknown}: allowed are {sorted(allowed)} and prompts")
+        raise ConfigError(f"sampler has unknown keys {unknown}: allowed are {sorted(allowed)} and prompts")
+    check_sampler_types(values)
     return SamplerConfig(**values), prompts
+
+
+def check_sampler_types(values: Mapping[str, Any]) -> None:
+    """Each value must fit its field's type: generate.py gets no other check before comparing them."""
+    hints = typing.get_type_hints(SamplerConfig)
+    for key, value in values.items():
+        allowed = typing.get_args(hints[key]) or (hints[key],)
+        if value is None and type(None) in allowed:
+            continue
+        integer = int in allowed
+        fits = isinstance(value, int) if integer else isinstance(value, int | float)
+        if isinstance(value, bool) or not fits:
+            kind = "an integer" if integer else "a number"
+            null = " or null" if type(None) in allowed else ""
+            raise ConfigError(f"sampler.{key}={value!r} has the wrong type: it must be {kind}{null}")
 
 
 def check_prompts(prompts: list[list[int]], context_length: int) -> None:
     """Refuse empty prompts and prompts the model cannot read whole, with a one-line message."""
     if not prompts:
-        raise ValueError("no prompts given: pass at least one prompt")
+        raise ConfigError("no prompts given: pass at least one prompt")
     for prompt in prompts:
         if not prompt:
-            raise ValueError("every prompt needs at least one token: pass non-empty prompt text")
+            raise ConfigError("every prompt needs at least one token: pass non-empty prompt text")
         if len(prompt) > context_length:
-            raise ValueError(
+            raise ConfigError(
                 f"a prompt of {len(prompt)} tokens is longer than the model's context length "
                 f"{context_length}: shorten the prompt"
             )
@@ -187,7 +204,7 @@ def _eval_mode(model: GPT) -> Iterator[None]:
 def _batches_by_length(prompts: list[list[int]], batch_size: int | None) -> list[list[int]]:
     """Row indices of ``prompts`` grouped by prompt length, at most ``batch_size`` per group."""
     if batch_size is not None and batch_size < 1:
-        raise ValueError(
+        raise ConfigError(
             f"batch_size={batch_size} is invalid: it must be >= 1, or null for all prompts at once"
         )
     by_length: dict[int, list[int]] = {}

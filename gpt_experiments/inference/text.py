@@ -9,6 +9,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TextIO
 
+from gpt_experiments.data.text_stream import read_blocks
+from gpt_experiments.errors import ConfigError
 from gpt_experiments.inference.sampling import SamplerConfig, check_prompts, generate, stream_tokens
 from gpt_experiments.model import GPT
 from gpt_experiments.tokenizer import decode, encode, gpt2_tokenizer
@@ -19,21 +21,21 @@ BATCH_SEPARATOR = "---"  # printed on its own line after each text
 def read_prompts(prompt: str | None, prompts_file: str | None, default: list[str]) -> list[str]:
     """``prompt``, else the non-blank lines of ``prompts_file``, else the config's prompts."""
     if prompt is not None and prompts_file is not None:
-        raise ValueError("pass either prompt=... or prompts_file=..., not both")
+        raise ConfigError("pass either prompt=... or prompts_file=..., not both")
     if prompt is not None:
         return [str(prompt)]
     if prompts_file is not None:
         path = Path(prompts_file)
         if not path.is_file():
-            raise ValueError(
+            raise ConfigError(
                 f"prompts_file={prompts_file} does not exist: pass a text file, one prompt a line"
             )
-        prompts = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        prompts = [line for line in "".join(read_blocks(path)).splitlines() if line.strip()]
         if not prompts:
-            raise ValueError(f"prompts_file={prompts_file} holds no prompt: write one prompt a line")
+            raise ConfigError(f"prompts_file={prompts_file} holds no prompt: write one prompt a line")
         return prompts
     if not default:
-        raise ValueError('no prompt given: pass prompt="..." or prompts_file=...')
+        raise ConfigError('no prompt given: pass prompt="..." or prompts_file=...')
     return default
 
 

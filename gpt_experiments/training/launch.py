@@ -17,6 +17,7 @@ from gpt_experiments.model import GPTConfig
 from gpt_experiments.training.compose import compose_config, sweep_variants
 from gpt_experiments.training.config_checks import resolved_values, validate_config
 from gpt_experiments.training.resume import ResumePlan, override_key, plan_resume
+from gpt_experiments.training.run_checks import check_run_settings
 
 
 def prepare_run(conf_dir: Path, config_name: str, overrides: list[str]) -> list[str]:
@@ -37,6 +38,7 @@ def prepare_run(conf_dir: Path, config_name: str, overrides: list[str]) -> list[
             overrides = resume_overrides(plan, overrides)
             cfg = compose_config(conf_dir, config_name, overrides)
     validate_config(cfg)
+    check_run_settings(cfg)
     if cfg.get("ckpt_path"):
         check_checkpoint(Path(cfg.ckpt_path), resolved_values(cfg.model, "model"))
     data = GPTDataModule(**resolved_values(cfg.data, "data"), seed=cfg.seed)

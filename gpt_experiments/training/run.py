@@ -21,6 +21,7 @@ from gpt_experiments.training.callbacks.signals import SaveAndStopOnSignal
 from gpt_experiments.training.checkpoint_io import AtomicCheckpointIO
 from gpt_experiments.training.config_checks import validate_config
 from gpt_experiments.training.lit_module import HPARAMS_METRICS, GPTLitModule
+from gpt_experiments.training.run_checks import check_run_settings
 
 # Lightning cannot tell that GPTDataModule restores the position in the epoch itself.
 warnings.filterwarnings(
@@ -68,6 +69,7 @@ def train(cfg: DictConfig, output_dir: str | Path) -> float:
     """Train as ``cfg`` says, writing everything under ``output_dir``; returns the best val loss."""
     output_dir = Path(output_dir)
     validate_config(cfg)
+    check_run_settings(cfg)
     L.seed_everything(cfg.seed, workers=True)
     datamodule = GPTDataModule(**plain(cfg.data), seed=cfg.seed)
     module = GPTLitModule(

@@ -199,6 +199,24 @@ IN_PROCESS_CASES = {
         ["resume=outputs/runs/nope"],
         "resume=outputs/runs/nope does not exist: pass resume=auto, a run folder or a .ckpt file",
     ),
+    "zero steps": (
+        ["trainer.max_steps=0"],
+        "trainer.max_steps=0 would train nothing: set a positive number of steps, or -1 for no limit",
+    ),
+    "negative learning rate": (
+        ["optimizer.lr=-1"],
+        "torch.optim.AdamW refused the optimizer settings (Invalid learning rate: -1): "
+        "fix that optimizer.* value",
+    ),
+    "accelerator this machine lacks": (
+        ["trainer.accelerator=tpu"],
+        "trainer.accelerator=tpu is not available on this machine: use trainer.accelerator=auto (or cpu)",
+    ),
+    "init without its path": (["init=project"], "init.path is not set: pass init.path=..."),
+    "eos_id negative": (
+        ["sampler.eos_id=-5"],
+        "sampler.eos_id=-5 is invalid: it must be a token id below 50257, or null to never stop early",
+    ),
     "resume and ckpt_path": (
         ["resume=auto", f"ckpt_path={EARLIER}"],
         "resume= and ckpt_path= are both set: use resume= alone",
