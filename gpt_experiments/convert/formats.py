@@ -15,12 +15,7 @@ from gpt_experiments.model import GPT
 def read_project(path: str | Path) -> Pretrained:
     """A project checkpoint (file or run folder) in the common form."""
     model = load_model(path)
-    if not model.config.tie_embeddings:
-        raise CheckpointError(
-            f"{find_checkpoint(path)} has an untied output head (model.tie_embeddings=false), "
-            "which GPT-2 checkpoint formats cannot hold: convert a model trained with tied embeddings"
-        )
-    # named_parameters() leaves out the tied lm_head, as the other readers do.
+    # named_parameters() leaves out a tied lm_head, as the other readers do, and keeps an untied one.
     state = {name: param.detach() for name, param in model.named_parameters()}
     return Pretrained(config=model.config, state=state, source=f"checkpoint {find_checkpoint(path)}")
 
