@@ -2,7 +2,8 @@
 
 Hugging Face uses this project's parameter names, optionally under a ``transformer.``
 prefix, with Conv1D weights stored ``[in, out]``. Files on the Hub omit the tied
-``lm_head.weight``; an untied model (``tie_word_embeddings: false``) stores it, unprefixed. Weights are read from ``model.safetensors`` or, failing that, from
+``lm_head.weight``; an untied model (``tie_word_embeddings: false``) stores it, unprefixed.
+Weights are read from ``model.safetensors`` or, failing that, from
 ``pytorch_model.bin`` without unpickling code.
 """
 
