@@ -17,9 +17,10 @@ from omegaconf import DictConfig
 
 from gpt_experiments.cli.handler import exits_on_user_error, user_error_message
 from gpt_experiments.config import CONF_DIR, register_resolvers
-from gpt_experiments.runs.status import mark_failed
+from gpt_experiments.runs.status import clear_failed, mark_failed
 from gpt_experiments.training.launch import check_sweep, prepare_run
 from gpt_experiments.training.run import train
+from gpt_experiments.training.run_lock import lock_run_dir, release_run_dir
 
 register_resolvers()
 
@@ -30,7 +31,10 @@ def run_job(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
     output_dir = hydra_cfg.runtime.output_dir
     try:
-        return train(cfg, output_dir)
+        lock_run_dir(output_dir)  # already held when resuming: taken before Hydra wrote here
+        best = train(cfg, output_dir)
+        clear_failed(output_dir)  # a resumed run that reached its end is no longer failed
+        return best
     except Exception as err:
         message = user_error_message(err)
         # compare_runs lists the run as failed, whatever the cause.
@@ -42,6 +46,8 @@ def run_job(cfg: DictConfig) -> float:
             # One bad point of a grid must not stop the other jobs: report it and go on.
             return float("inf")
         sys.exit(1)
+    finally:
+        release_run_dir(output_dir)
 
 
 @exits_on_user_error

@@ -18,3 +18,8 @@ def failure_message(run_dir: str | Path) -> str | None:
     """The message a failed run left, or None if it did not fail."""
     marker = Path(run_dir) / FAILED_MARKER
     return marker.read_text().strip() if marker.is_file() else None
+
+
+def clear_failed(run_dir: str | Path) -> None:
+    """Drop the marker once the run has finished (e.g. resumed after a stop)."""
+    (Path(run_dir) / FAILED_MARKER).unlink(missing_ok=True)

@@ -18,6 +18,7 @@ from gpt_experiments.training.compose import compose_config, sweep_variants
 from gpt_experiments.training.config_checks import resolved_values, validate_config
 from gpt_experiments.training.resume import ResumePlan, override_key, plan_resume
 from gpt_experiments.training.run_checks import check_run_settings
+from gpt_experiments.training.run_lock import lock_run_dir
 
 
 def prepare_run(conf_dir: Path, config_name: str, overrides: list[str]) -> list[str]:
@@ -34,6 +35,9 @@ def prepare_run(conf_dir: Path, config_name: str, overrides: list[str]) -> list[
         if plan is None:
             print("resume=auto: no earlier run of this config has a checkpoint; starting a new run")
         else:
+            if plan.run_dir is not None:
+                # Before Hydra rewrites the folder's .hydra/: a second resume stops here.
+                lock_run_dir(plan.run_dir)
             print(f"Resuming from {plan.checkpoint}")
             overrides = resume_overrides(plan, overrides)
             cfg = compose_config(conf_dir, config_name, overrides)
