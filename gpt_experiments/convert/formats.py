@@ -8,7 +8,13 @@ from pathlib import Path
 from gpt_experiments.convert.huggingface import is_huggingface_folder, read_huggingface, write_huggingface
 from gpt_experiments.convert.openai_tf import is_openai_folder, read_openai
 from gpt_experiments.convert.pretrained import Pretrained, model_from_pretrained
-from gpt_experiments.convert.project import CheckpointError, find_checkpoint, load_model, save_model
+from gpt_experiments.convert.project import (
+    CheckpointError,
+    find_checkpoint,
+    load_model,
+    missing_reason,
+    save_model,
+)
 from gpt_experiments.model import GPT
 
 
@@ -31,7 +37,7 @@ def detect_format(path: str | Path) -> str:
     """``openai`` (has hparams.json), ``huggingface`` (has config.json), else ``project``."""
     path = Path(path)
     if not path.exists():
-        raise CheckpointError(f"{path} does not exist: pass a checkpoint folder or file")
+        raise CheckpointError(f"{path} {missing_reason(path)}: pass a checkpoint folder or file")
     if is_openai_folder(path):
         return "openai"
     if is_huggingface_folder(path):

@@ -75,18 +75,8 @@ def quote(path: Path) -> str:
     return f"'{escaped}'"
 
 
-# How torch.save files begin: a zip archive (the default since torch 1.6) or a pickle.
-TORCH_FILE_MAGIC = (b"PK\x03\x04", b"\x80")
-
-
 def check_checkpoint(path: Path, model: dict[str, Any]) -> None:
     """The file must be a training checkpoint of a model shaped like the configured one."""
-    if path.is_file():
-        with open(path, "rb") as f:
-            if not f.read(4).startswith(TORCH_FILE_MAGIC):
-                raise CheckpointError(
-                    f"{path} is not a checkpoint file: pass a .ckpt written by scripts/train.py"
-                )
     checkpoint = safe_torch_load(path, mmap=True)  # only its settings are read here
     saved = checkpoint.get("hyper_parameters", {}).get("model") if isinstance(checkpoint, dict) else None
     if saved is None or "optimizer_states" not in checkpoint:

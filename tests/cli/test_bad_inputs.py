@@ -84,7 +84,8 @@ SCRIPT_CASES = {
     ),
     "not a checkpoint": (
         [*TINY, "ckpt_path=notes.txt"],
-        "notes.txt is not a checkpoint file: pass a .ckpt written by scripts/train.py",
+        "notes.txt is not a checkpoint file (neither a zip archive nor a pickle): "
+        "pass a .ckpt written by scripts/train.py or a converted .pt",
     ),
     "not UTF-8": (
         [*TINY, "data=text", "data.path=latin1.txt"],
