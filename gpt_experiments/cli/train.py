@@ -8,6 +8,7 @@ Continue an interrupted run: ``python scripts/train.py ... resume=auto`` (see do
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 import hydra
@@ -37,8 +38,10 @@ def run_job(cfg: DictConfig) -> float:
         return best
     except Exception as err:
         message = user_error_message(err)
-        # compare_runs lists the run as failed, whatever the cause.
-        mark_failed(output_dir, message or f"{type(err).__name__}: {err}")
+        # compare_runs lists the run as failed, whatever the cause; a folder that cannot take
+        # the marker (read-only, full) must not hide the error itself.
+        with contextlib.suppress(OSError):
+            mark_failed(output_dir, message or f"{type(err).__name__}: {err}")
         if message is None:
             raise  # a bug, not a bad setting: keep the traceback
         print(f"error: {message}", file=sys.stderr)

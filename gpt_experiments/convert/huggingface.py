@@ -14,11 +14,11 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from tqdm import tqdm
 
 from gpt_experiments.convert.pretrained import Pretrained, is_conv1d_weight, released_gpt2_config
-from gpt_experiments.convert.project import CheckpointError, safe_torch_load
+from gpt_experiments.convert.project import CheckpointError, atomic_write, safe_torch_load
 from gpt_experiments.model import GPT, GPTConfig
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -125,6 +125,9 @@ def write_huggingface(model: GPT, folder: str | Path) -> Path:
         # GPT2Model always has query/key/value biases: zero biases compute the same function.
         for layer, block in enumerate(model.h):
             hf_state[f"{PREFIX}h.{layer}.attn.c_attn.bias"] = torch.zeros(block.attn.c_attn.out_features)
-    save_file(hf_state, folder / "model.safetensors", metadata={"format": "pt"})
-    (folder / "config.json").write_text(json.dumps(hf_config_from(model.config), indent=2) + "\n")
+    # Whole files or none: a full disk must not leave an earlier export half overwritten.
+    weights = save(hf_state, metadata={"format": "pt"})
+    atomic_write(folder / "model.safetensors", lambda f: f.write(weights))
+    config = json.dumps(hf_config_from(model.config), indent=2) + "\n"
+    atomic_write(folder / "config.json", lambda f: f.write(config.encode()))
     return folder

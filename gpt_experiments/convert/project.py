@@ -14,8 +14,9 @@ import pickle
 import re
 import shutil
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 
@@ -131,24 +132,38 @@ def save_model(model: GPT, path: str | Path) -> Path:
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
-    """``torch.save`` to a temporary file beside ``path``, flushed to disk, then renamed over it.
+    """``torch.save`` through :func:`atomic_write`."""
 
-    ``os.replace`` swaps the name in one step, so a crash in the middle of a save leaves the
-    previous file complete, and a process that has the old file memory-mapped (a model
-    loaded from it) keeps reading the old contents instead of a file truncated under it.
+    def write(f: BinaryIO) -> None:
+        try:
+            torch.save(obj, f)
+        except RuntimeError as err:  # torch's zip writer reports a failed write (a full disk) so
+            raise write_failure(Path(path), err) from None
+
+    atomic_write(path, write)
+
+
+def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> None:
+    """``write`` into a temporary file beside ``path``, flushed to disk, then renamed over it.
+
+    ``os.replace`` swaps the name in one step, so a crash or a full disk in the middle of a
+    write leaves the previous file complete, and a process that has the old file
+    memory-mapped (a model loaded from it) keeps reading the old contents instead of a file
+    truncated under it. A failed write names ``path``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         with open(tmp, "wb") as f:
-            try:
-                torch.save(obj, f)
-            except RuntimeError as err:  # torch's zip writer reports a failed write (a full disk) so
-                raise write_failure(path, err) from None
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as err:
+        if err.filename is not None:
+            raise
+        raise OSError(err.errno, err.strerror, str(path)) from None  # e.g. ENOSPC names no file
     finally:
         tmp.unlink(missing_ok=True)
     # Persist the rename itself, so a power loss cannot bring the old name back.

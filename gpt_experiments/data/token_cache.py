@@ -15,6 +15,7 @@ opened as memory maps: training reads windows without loading the corpus.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import multiprocessing
@@ -122,18 +123,21 @@ def tokenize_splits(
 def save_npy(raw_path: Path, count: int, path: Path) -> None:
     """Wrap the raw uint16 tokens in ``raw_path`` as ``path`` (.npy), atomically."""
     tmp = path.with_suffix(f".tmp{os.getpid()}.npy")
-    with open(tmp, "wb") as out, open(raw_path, "rb") as raw:
-        np.lib.format.write_array_header_1_0(
-            out,
-            {
-                "descr": np.lib.format.dtype_to_descr(np.dtype(np.uint16)),
-                "fortran_order": False,
-                "shape": (count,),
-            },
-        )
-        shutil.copyfileobj(raw, out, 1 << 24)
-    # Rename last, so a crash never leaves a half-written file under the final name.
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as out, open(raw_path, "rb") as raw:
+            np.lib.format.write_array_header_1_0(
+                out,
+                {
+                    "descr": np.lib.format.dtype_to_descr(np.dtype(np.uint16)),
+                    "fortran_order": False,
+                    "shape": (count,),
+                },
+            )
+            shutil.copyfileobj(raw, out, 1 << 24)
+        # Rename last, so a crash never leaves a half-written file under the final name.
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)  # gone already after the rename; left over after a failure
 
 
 def load_or_tokenize(
@@ -161,6 +165,14 @@ def load_or_tokenize(
                 )
             for name in SPLITS:
                 save_npy(raw_paths[name], counts[name], paths[name])
+        except BaseException:
+            # A failed tokenization (bad data, full disk) leaves no empty entry behind;
+            # one that another process is filling is not empty and stays.
+            with contextlib.suppress(OSError):
+                for raw in raw_paths.values():
+                    raw.unlink(missing_ok=True)
+                folder.rmdir()
+            raise
         finally:
             for raw in raw_paths.values():
                 raw.unlink(missing_ok=True)

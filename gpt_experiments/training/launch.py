@@ -7,6 +7,8 @@ behind. Here the config is composed with the same overrides, validated, the data
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,7 @@ def prepare_run(conf_dir: Path, config_name: str, overrides: list[str]) -> list[
     ``ckpt_path`` and its folder as ``hydra.run.dir`` (so logs and history continue there).
     """
     cfg = compose_config(conf_dir, config_name, overrides)
+    plan = None
     if cfg.get("resume"):
         if cfg.get("ckpt_path"):
             raise ConfigError("resume= and ckpt_path= are both set: use resume= alone")
@@ -43,11 +46,22 @@ def prepare_run(conf_dir: Path, config_name: str, overrides: list[str]) -> list[
             cfg = compose_config(conf_dir, config_name, overrides)
     validate_config(cfg)
     check_run_settings(cfg)
+    check_writable(Path(plan.run_dir if plan and plan.run_dir else cfg.paths.log_dir))
     if cfg.get("ckpt_path"):
         check_checkpoint(Path(cfg.ckpt_path), resolved_values(cfg.model, "model"))
     data = GPTDataModule(**resolved_values(cfg.data, "data"), seed=cfg.seed)
     data.setup("fit")  # reads and tokenizes (into the cache) now, so data errors come first
     return overrides
+
+
+def check_writable(folder: Path) -> None:
+    """Hydra makes the run folder and writes into it before any of our code can report a
+    failure in one line: check first that the folder (or where it would be made) is writable."""
+    existing = next(p for p in [folder, *folder.parents] if p.exists())
+    if not os.access(existing, os.W_OK):
+        read_only = os.statvfs(existing).f_flag & os.ST_RDONLY
+        code = errno.EROFS if read_only else errno.EACCES
+        raise OSError(code, f"{os.strerror(code)}: choose another paths.log_dir", str(existing))
 
 
 def check_sweep(conf_dir: Path, config_name: str, overrides: list[str]) -> None:
