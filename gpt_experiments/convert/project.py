@@ -8,6 +8,7 @@ the :class:`~gpt_experiments.model.GPTConfig` as a plain dict. Files are loaded 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import pickle
@@ -161,11 +162,14 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError as err:
-        if err.filename is not None:
+        if err.filename is not None and str(err.filename) != str(tmp):
             raise
-        raise OSError(err.errno, err.strerror, str(path)) from None  # e.g. ENOSPC names no file
+        # Name the file the user asked for, not our temporary one (a full disk names none).
+        raise OSError(err.errno, err.strerror, str(path)) from None
     finally:
-        tmp.unlink(missing_ok=True)
+        # On a read-only disk even removing a missing file fails: that must not hide the cause.
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
     # Persist the rename itself, so a power loss cannot bring the old name back.
     directory = os.open(path.parent, os.O_RDONLY)
     try:

@@ -137,7 +137,8 @@ def save_npy(raw_path: Path, count: int, path: Path) -> None:
         # Rename last, so a crash never leaves a half-written file under the final name.
         os.replace(tmp, path)
     finally:
-        tmp.unlink(missing_ok=True)  # gone already after the rename; left over after a failure
+        with contextlib.suppress(OSError):  # cleaning up must not hide why the write failed
+            tmp.unlink(missing_ok=True)  # gone already after the rename; left over after a failure
 
 
 def load_or_tokenize(
@@ -165,13 +166,15 @@ def load_or_tokenize(
                 )
             for name in SPLITS:
                 save_npy(raw_paths[name], counts[name], paths[name])
-        except BaseException:
+        except BaseException as err:
             # A failed tokenization (bad data, full disk) leaves no empty entry behind;
             # one that another process is filling is not empty and stays.
             with contextlib.suppress(OSError):
                 for raw in raw_paths.values():
                     raw.unlink(missing_ok=True)
                 folder.rmdir()
+            if isinstance(err, OSError) and err.filename is None:  # a failed write names no file
+                raise OSError(err.errno, err.strerror, str(folder)) from None
             raise
         finally:
             for raw in raw_paths.values():
