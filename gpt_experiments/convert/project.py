@@ -138,7 +138,10 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
     def write(f: BinaryIO) -> None:
         try:
             torch.save(obj, f)
-        except RuntimeError as err:  # torch's zip writer reports a failed write (a full disk) so
+        except RuntimeError as err:
+            if "write failed" not in str(err):
+                raise  # not the disk: e.g. an object that cannot be pickled, a bug
+            # torch's zip writer reports a failed write (a full disk) this way, without a path.
             raise write_failure(Path(path), err) from None
 
     atomic_write(path, write)
@@ -179,7 +182,7 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> None:
 
 
 def write_failure(path: Path, err: RuntimeError) -> OSError:
-    """An ``OSError`` naming ``path`` for torch's bare "file write failed"."""
+    """An ``OSError`` naming ``path`` for torch's bare "PytorchStreamWriter ... file write failed"."""
     free = shutil.disk_usage(path.parent).free
     if free < 1 << 20:
         return OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} ({free} bytes free)", str(path))

@@ -97,6 +97,11 @@ SCRIPT_CASES = {
         [*TINY, "data=text", "data.path=latin1.txt"],
         "latin1.txt is not UTF-8 (byte 3: b'\\xe9'): convert it, or set data.encoding_errors=replace",
     ),
+    "unquoted non-ASCII path": (
+        [*TINY, "data=text", "data.path=café.txt"],
+        "cannot parse override 'data.path=café.txt' (token recognition error at: 'é'): "
+        "quote the value, e.g. \"data.path='café.txt'\"",
+    ),
 }
 
 
@@ -109,6 +114,52 @@ def test_train_script_rejects_bad_input_in_one_line(workspace, overrides, messag
     assert result.stderr.strip().splitlines()[-1] == f"error: {message}"
     assert "Traceback" not in result.stderr + result.stdout
     assert snapshot(workspace) == before  # no run folder, no cache, earlier checkpoint unchanged
+
+
+# generate.py and evaluate.py check their own values: the same promise, their own subprocesses.
+INFERENCE_CASES = {
+    "temperature not a number": (
+        ["generate.py", "ckpt=notes.txt", "prompt=hi", "sampler.temperature=abc"],
+        "sampler.temperature='abc' has the wrong type: it must be a number",
+    ),
+    "top_k not an integer": (
+        ["generate.py", "ckpt=notes.txt", "prompt=hi", "sampler.top_k=abc"],
+        "sampler.top_k='abc' has the wrong type: it must be an integer or null",
+    ),
+    "fractional max_new_tokens": (
+        ["generate.py", "ckpt=notes.txt", "prompt=hi", "sampler.max_new_tokens=2.5"],
+        "sampler.max_new_tokens=2.5 has the wrong type: it must be an integer",
+    ),
+    "text file named like a checkpoint": (
+        ["generate.py", "ckpt=notes.ckpt", "prompt=hi"],
+        "notes.ckpt is not a checkpoint file (neither a zip archive nor a pickle): "
+        "pass a .ckpt written by scripts/train.py or a converted .pt",
+    ),
+    "unknown device": (
+        ["generate.py", "ckpt=notes.ckpt", "prompt=hi", "device=tpu9"],
+        "device='tpu9' is not a torch device: use cpu, cuda, mps or auto",
+    ),
+    "evaluating a non-UTF-8 text": (
+        ["evaluate.py", "ckpt=notes.ckpt", "text_path=latin1.txt"],
+        "latin1.txt is not UTF-8 (byte 3: b'\\xe9'): convert it, or set data.encoding_errors=replace",
+    ),
+    "evaluating a missing text": (
+        ["evaluate.py", "ckpt=notes.ckpt", "text_path=nope.txt"],
+        "text file nope.txt does not exist: pass text_path=<file or glob>",
+    ),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("argv", "message"), INFERENCE_CASES.values(), ids=INFERENCE_CASES.keys())
+def test_inference_scripts_reject_bad_input_in_one_line(workspace, argv, message):
+    (workspace / "notes.ckpt").write_text("not a checkpoint\n")
+    before = snapshot(workspace)
+    result = run_script(*argv, cwd=workspace, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == f"error: {message}"
+    assert "Traceback" not in result.stderr + result.stdout
+    assert snapshot(workspace) == before
 
 
 STRIDE_HINT = "it must be a positive integer (stride = max_length gives non-overlapping windows)"

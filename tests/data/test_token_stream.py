@@ -4,12 +4,14 @@ import io
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gpt_experiments.config import asset_path
 from gpt_experiments.data.text_stream import corpus_text, read_blocks, safe_chunks, split_at
 from gpt_experiments.data.token_cache import load_or_tokenize, tokenize, tokenize_splits
+from gpt_experiments.errors import DataError
 from gpt_experiments.tokenizer import END_OF_TEXT, gpt2_tokenizer
 
 
@@ -65,3 +67,15 @@ def test_in_memory_and_cached_tokens_agree(tmp_path):
     for name in ("train", "val"):
         assert isinstance(cached[name], np.memmap)
         assert np.array_equal(in_memory[name], cached[name])
+
+
+def test_a_byte_order_mark_is_not_text(tmp_path):
+    (tmp_path / "bom.txt").write_bytes(b"\xef\xbb\xbfHello")
+    assert "".join(read_blocks(tmp_path / "bom.txt")) == "Hello"  # as Python's utf-8-sig reads it
+
+
+def test_a_failed_tokenization_leaves_no_cache_entry(tmp_path):
+    (tmp_path / "latin1.txt").write_bytes(b"caf\xe9 au lait " * 10)
+    with pytest.raises(DataError, match="is not UTF-8"):
+        load_or_tokenize([tmp_path / "latin1.txt"], 0.9, tmp_path / "cache")
+    assert list((tmp_path / "cache").iterdir()) == []
