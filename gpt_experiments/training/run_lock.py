@@ -15,6 +15,8 @@ from pathlib import Path
 from gpt_experiments.errors import UserError
 
 LOCK_FILE = ".lock"
+# Set by Lightning's launcher (and torchrun) in the processes it starts for ranks > 0.
+RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK")
 
 # Run folder -> open file descriptor of its lock, for the folders this process holds.
 _held: dict[Path, int] = {}
@@ -27,8 +29,8 @@ class RunInUseError(UserError):
 def lock_run_dir(run_dir: str | Path) -> None:
     """Hold ``run_dir`` for this process, or raise ``RunInUseError`` naming the holder."""
     run_dir = Path(run_dir).resolve()
-    if run_dir in _held:
-        return
+    if run_dir in _held or not is_first_process():
+        return  # multi-device runs: rank 0 holds the folder for all ranks, which share it
     fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -42,6 +44,11 @@ def lock_run_dir(run_dir: str | Path) -> None:
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     _held[run_dir] = fd
+
+
+def is_first_process() -> bool:
+    """Whether this is the process a user started (rank 0), not one a launcher added."""
+    return all(os.environ.get(name, "0") == "0" for name in RANK_VARIABLES)
 
 
 def release_run_dir(run_dir: str | Path) -> None:

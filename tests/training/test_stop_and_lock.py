@@ -3,6 +3,7 @@ finishes drops its FAILED marker, and two processes never write into one run fol
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
@@ -12,6 +13,7 @@ import time
 import pytest
 
 from gpt_experiments.runs.status import FAILED_MARKER
+from gpt_experiments.training import run_lock
 from tests.helpers import ROOT, run_script, script_env
 from tests.helpers.step_losses import LOSSES_FILE, PAUSE_AT_STEP, PAUSED_MARKER
 from tests.training.test_resume import RESUMABLE_RUN, wait_for
@@ -77,3 +79,22 @@ def test_stop_resume_lock_and_double_interrupt(tmp_path):
     assert (run_dir / ".lock").read_text().strip() != str(os.getpid())
     steps = {e.step for e in read_events(run_dir / "tensorboard").Scalars("train/loss")}
     assert steps == set(range(24))
+
+
+def test_lock_is_exclusive_between_processes_and_left_to_rank_zero(tmp_path, monkeypatch):
+    """An flock is per open file: a second descriptor (as another process has) is refused."""
+    run_lock.lock_run_dir(tmp_path)
+    try:
+        other = os.open(tmp_path / run_lock.LOCK_FILE, os.O_RDWR)
+        with pytest.raises(BlockingIOError):
+            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.close(other)
+        monkeypatch.setenv("LOCAL_RANK", "1")  # a DDP worker that Lightning launched
+        assert not run_lock.is_first_process()
+        run_lock.lock_run_dir(tmp_path / "unused")  # no lock taken, so no error for a missing folder
+    finally:
+        run_lock.release_run_dir(tmp_path)
+    other = os.open(tmp_path / run_lock.LOCK_FILE, os.O_RDWR)
+    fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released: free for the next process
+    os.close(other)
+    assert (tmp_path / run_lock.LOCK_FILE).read_text() == f"{os.getpid()}\n"
