@@ -111,5 +111,6 @@ def read_texts(paths: str | list[str] | None) -> str:
         for file in files:
             if not Path(file).is_file():
                 raise DataError(f"text file {file} does not exist: pass text_path=<file or glob>")
-            texts.append("".join(read_blocks(Path(file))))  # names the file and byte if not UTF-8
+            # read_blocks names the file and the byte when it is not UTF-8, and drops a BOM.
+            texts.append("".join(read_blocks(Path(file), fix="convert it to UTF-8")))
     return "\n".join(texts)

@@ -30,7 +30,11 @@ def read_prompts(prompt: str | None, prompts_file: str | None, default: list[str
             raise ConfigError(
                 f"prompts_file={prompts_file} does not exist: pass a text file, one prompt a line"
             )
-        prompts = [line for line in "".join(read_blocks(path)).splitlines() if line.strip()]
+        prompts = [
+            line
+            for line in "".join(read_blocks(path, fix="convert it to UTF-8")).splitlines()
+            if line.strip()
+        ]
         if not prompts:
             raise ConfigError(f"prompts_file={prompts_file} holds no prompt: write one prompt a line")
         return prompts

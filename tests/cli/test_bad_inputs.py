@@ -141,7 +141,7 @@ INFERENCE_CASES = {
     ),
     "evaluating a non-UTF-8 text": (
         ["evaluate.py", "ckpt=notes.ckpt", "text_path=latin1.txt"],
-        "latin1.txt is not UTF-8 (byte 3: b'\\xe9'): convert it, or set data.encoding_errors=replace",
+        "latin1.txt is not UTF-8 (byte 3: b'\\xe9'): convert it to UTF-8",
     ),
     "evaluating a missing text": (
         ["evaluate.py", "ckpt=notes.ckpt", "text_path=nope.txt"],
