@@ -139,6 +139,10 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
         try:
             torch.save(obj, f)
         except RuntimeError as err:
+            if isinstance(err.__context__, OSError):
+                # A full disk while torch writes through the file object; closing the zip
+                # archive then fails too ("unexpected pos"), hiding the cause.
+                raise err.__context__ from None
             if "write failed" not in str(err):
                 raise  # not the disk: e.g. an object that cannot be pickled, a bug
             # torch's zip writer reports a failed write (a full disk) this way, without a path.
