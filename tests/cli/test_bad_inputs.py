@@ -425,7 +425,7 @@ OS_FAULT_CASES = {
         "outputs",
         1 << 20,
         RESUME,
-        "error: {cwd}/outputs/run/checkpoints/last.ckpt: No space left on device (* bytes free)",
+        "error: {cwd}/outputs/run/checkpoints/last.ckpt: No space left on device*",
     ),
     "a read-only token cache": (
         "cache",
