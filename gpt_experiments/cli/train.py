@@ -8,6 +8,7 @@ Continue an interrupted run: ``python scripts/train.py ... resume=auto`` (see do
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 import hydra
@@ -17,10 +18,11 @@ from omegaconf import DictConfig
 
 from gpt_experiments.cli.handler import exits_on_user_error, user_error_message
 from gpt_experiments.config import CONF_DIR, register_resolvers
-from gpt_experiments.runs.status import mark_failed
+from gpt_experiments.runs.status import clear_failed, mark_failed
 from gpt_experiments.training.hparams import command_line_of_job
 from gpt_experiments.training.launch import check_sweep, prepare_run
 from gpt_experiments.training.run import train
+from gpt_experiments.training.run_lock import lock_run_dir, release_run_dir
 
 register_resolvers()
 
@@ -32,12 +34,17 @@ def run_job(cfg: DictConfig) -> float:
     output_dir = hydra_cfg.runtime.output_dir
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     try:
+        lock_run_dir(output_dir)  # already held when resuming: taken before Hydra wrote here
         command_line = command_line_of_job(hydra_cfg)
-        return train(cfg, output_dir, command_line, sweep_dir=hydra_cfg.sweep.dir if multirun else None)
+        best = train(cfg, output_dir, command_line, sweep_dir=hydra_cfg.sweep.dir if multirun else None)
+        clear_failed(output_dir)  # a resumed run that reached its end is no longer failed
+        return best
     except Exception as err:
         message = user_error_message(err)
-        # compare_runs lists the run as failed, whatever the cause.
-        mark_failed(output_dir, message or f"{type(err).__name__}: {err}")
+        # compare_runs lists the run as failed, whatever the cause; a folder that cannot take
+        # the marker (read-only, full) must not hide the error itself.
+        with contextlib.suppress(OSError):
+            mark_failed(output_dir, message or f"{type(err).__name__}: {err}")
         if message is None:
             raise  # a bug, not a bad setting: keep the traceback
         print(f"error: {message}", file=sys.stderr)
@@ -45,6 +52,8 @@ def run_job(cfg: DictConfig) -> float:
             # One bad point of a grid must not stop the other jobs: report it and go on.
             return float("inf")
         sys.exit(1)
+    finally:
+        release_run_dir(output_dir)
 
 
 @exits_on_user_error

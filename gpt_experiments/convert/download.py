@@ -37,6 +37,14 @@ class DownloadError(UserError):
     """A file could not be fetched completely from any mirror."""
 
 
+class LocalWriteError(OSError):
+    """The bytes could not be stored here (read-only folder, full disk): no mirror helps."""
+
+
+def stored_here(part: Path, err: OSError) -> LocalWriteError:
+    return LocalWriteError(err.errno, err.strerror, str(part))
+
+
 def fetch(url: str, part: Path, timeout: float) -> None:
     """Append ``url``'s bytes to ``part``, asking only for those it does not hold yet."""
     have = part.stat().st_size if part.exists() else 0
@@ -57,14 +65,23 @@ def fetch(url: str, part: Path, timeout: float) -> None:
             have, mode = 0, "wb"
             length = response.headers.get("Content-Length")
             total = int(length) if length is not None else None
+        try:
+            out = part.open(mode, buffering=0)  # unbuffered: a full disk fails in write(), below
+        except OSError as err:
+            raise stored_here(part, err) from None
         with (
-            part.open(mode) as out,
+            out,
             tqdm(
                 total=total, initial=have, unit="B", unit_scale=True, desc=part.name.removesuffix(".part")
             ) as bar,
         ):
             while chunk := response.read(CHUNK_BYTES):
-                out.write(chunk)
+                try:
+                    view = memoryview(chunk)
+                    while view:  # an unbuffered write may store only part of the chunk
+                        view = view[out.write(view) :]
+                except OSError as err:
+                    raise stored_here(part, err) from None
                 bar.update(len(chunk))
     size = part.stat().st_size
     if total is not None and size != total:
@@ -85,6 +102,8 @@ def download_file(urls: list[str], dest: Path, timeout: float = 30.0) -> Path:
     for url in urls:
         try:
             fetch(url, part, timeout)
+        except LocalWriteError:
+            raise  # the same on every mirror: say so at once
         except (DownloadError, HTTPException, OSError) as err:
             failures.append(f"{url}: {err}")
             continue

@@ -13,6 +13,7 @@ from gpt_experiments.convert.project import (
     find_checkpoint,
     load_model,
     load_tokenizer,
+    missing_reason,
     save_model,
 )
 from gpt_experiments.model import GPT
@@ -22,12 +23,7 @@ from gpt_experiments.tokenizer import Tokenizer, gpt2
 def read_project(path: str | Path) -> Pretrained:
     """A project checkpoint (file or run folder) in the common form."""
     model = load_model(path)
-    if not model.config.tie_embeddings:
-        raise CheckpointError(
-            f"{find_checkpoint(path)} has an untied output head (model.tie_embeddings=false), "
-            "which GPT-2 checkpoint formats cannot hold: convert a model trained with tied embeddings"
-        )
-    # named_parameters() leaves out the tied lm_head, as the other readers do.
+    # named_parameters() leaves out a tied lm_head, as the other readers do, and keeps an untied one.
     state = {name: param.detach() for name, param in model.named_parameters()}
     return Pretrained(config=model.config, state=state, source=f"checkpoint {find_checkpoint(path)}")
 
@@ -43,7 +39,7 @@ def detect_format(path: str | Path) -> str:
     """``openai`` (has hparams.json), ``huggingface`` (has config.json), else ``project``."""
     path = Path(path)
     if not path.exists():
-        raise CheckpointError(f"{path} does not exist: pass a checkpoint folder or file")
+        raise CheckpointError(f"{path} {missing_reason(path)}: pass a checkpoint folder or file")
     if is_openai_folder(path):
         return "openai"
     if is_huggingface_folder(path):

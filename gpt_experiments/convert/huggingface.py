@@ -2,7 +2,8 @@
 
 Hugging Face uses this project's parameter names, optionally under a ``transformer.``
 prefix, with Conv1D weights stored ``[in, out]``. Files on the Hub omit the tied
-``lm_head.weight``. Weights are read from ``model.safetensors`` or, failing that, from
+``lm_head.weight``; an untied model (``tie_word_embeddings: false``) stores it, unprefixed.
+Weights are read from ``model.safetensors`` or, failing that, from
 ``pytorch_model.bin`` without unpickling code.
 """
 
@@ -13,18 +14,19 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from tqdm import tqdm
 
 from gpt_experiments.convert.pretrained import Pretrained, is_conv1d_weight, released_gpt2_config
-from gpt_experiments.convert.project import CheckpointError, safe_torch_load
+from gpt_experiments.convert.project import CheckpointError, atomic_write, safe_torch_load
 from gpt_experiments.model import GPT, GPTConfig
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 PREFIX = "transformer."
 END_OF_TEXT = 50256  # GPT-2's <|endoftext|>, its BOS and EOS token
-# Attention-mask buffers of older transformers versions and the tied head carry no weights.
-SKIPPED_SUFFIXES = (".attn.bias", ".attn.masked_bias", "lm_head.weight")
+HEAD = "lm_head.weight"
+# Attention-mask buffers of older transformers versions carry no weights.
+SKIPPED_SUFFIXES = (".attn.bias", ".attn.masked_bias")
 
 
 def is_huggingface_folder(path: Path) -> bool:
@@ -38,6 +40,7 @@ def config_from_hf(hf_config: dict) -> GPTConfig:
         emb_dim=hf_config["n_embd"],
         n_heads=hf_config["n_head"],
         n_layers=hf_config["n_layer"],
+        tie_embeddings=hf_config.get("tie_word_embeddings", True),  # transformers' default
     )
 
 
@@ -57,12 +60,13 @@ def hf_config_from(config: GPTConfig) -> dict:
         "resid_pdrop": config.drop_rate,
         "embd_pdrop": config.drop_rate,
         "attn_pdrop": config.drop_rate,
-        "tie_word_embeddings": True,
+        "tie_word_embeddings": config.tie_embeddings,
         "torch_dtype": "float32",
     }
-    # Tiny test vocabularies have no <|endoftext|>; transformers rejects ids outside the vocabulary.
-    if config.vocab_size > END_OF_TEXT:
-        hf_config.update(bos_token_id=END_OF_TEXT, eos_token_id=END_OF_TEXT)
+    # A small vocabulary has no <|endoftext|>: null, because a missing key means 50256 to
+    # transformers (GPT2Config's default), an id outside such a vocabulary.
+    end_of_text = END_OF_TEXT if config.vocab_size > END_OF_TEXT else None
+    hf_config.update(bos_token_id=end_of_text, eos_token_id=end_of_text)
     return hf_config
 
 
@@ -96,7 +100,8 @@ def read_huggingface(folder: str | Path) -> Pretrained:
     hf_state = read_weight_file(folder)
     state = {}
     for hf_name, tensor in tqdm(hf_state.items(), desc="converting HF tensors", unit="tensor", leave=False):
-        if hf_name.endswith(SKIPPED_SUFFIXES):
+        # A tied head, when a file holds it anyway, is a copy of wte.
+        if hf_name.endswith(SKIPPED_SUFFIXES) or (hf_name.endswith(HEAD) and config.tie_embeddings):
             continue
         name = hf_name.removeprefix(PREFIX)
         state[name] = tensor.T.contiguous() if is_conv1d_weight(name) else tensor
@@ -108,14 +113,21 @@ def write_huggingface(model: GPT, folder: str | Path) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     hf_state = {}
-    # named_parameters() skips the tied lm_head, which Hugging Face also leaves out of the file.
+    # named_parameters() skips a tied lm_head, which Hugging Face also leaves out of the file.
     for name, param in tqdm(list(model.named_parameters()), desc="exporting", unit="tensor", leave=False):
         tensor = param.detach().cpu()
-        hf_state[PREFIX + name] = (tensor.T if is_conv1d_weight(name) else tensor).contiguous()
+        # GPT2LMHeadModel holds its head beside `transformer`, so an untied one has no prefix.
+        hf_name = name if name == HEAD else PREFIX + name
+        if name in ("wte.weight", HEAD):
+            tensor = tensor[: model.config.vocab_size]  # padding rows are never produced: not exported
+        hf_state[hf_name] = (tensor.T if is_conv1d_weight(name) else tensor).contiguous()
     if not model.config.qkv_bias:
         # GPT2Model always has query/key/value biases: zero biases compute the same function.
         for layer, block in enumerate(model.h):
             hf_state[f"{PREFIX}h.{layer}.attn.c_attn.bias"] = torch.zeros(block.attn.c_attn.out_features)
-    save_file(hf_state, folder / "model.safetensors", metadata={"format": "pt"})
-    (folder / "config.json").write_text(json.dumps(hf_config_from(model.config), indent=2) + "\n")
+    # Whole files or none: a full disk must not leave an earlier export half overwritten.
+    weights = save(hf_state, metadata={"format": "pt"})
+    atomic_write(folder / "model.safetensors", lambda f: f.write(weights))
+    config = json.dumps(hf_config_from(model.config), indent=2) + "\n"
+    atomic_write(folder / "config.json", lambda f: f.write(config.encode()))
     return folder

@@ -18,7 +18,11 @@ ARCHITECTURE_KEYS = ("vocab_size", "emb_dim", "n_heads", "n_layers")
 
 @dataclass
 class Pretrained:
-    """Weights in this project's names (no ``lm_head``: it is tied to ``wte``) and their config."""
+    """Weights in this project's names and their config.
+
+    ``lm_head.weight`` is in ``state`` only for an untied head (``config.tie_embeddings``
+    false); a tied head is ``wte.weight`` itself.
+    """
 
     config: GPTConfig
     state: dict[str, torch.Tensor]
@@ -26,7 +30,12 @@ class Pretrained:
 
 
 def released_gpt2_config(
-    vocab_size: int, context_length: int, emb_dim: int, n_heads: int, n_layers: int
+    vocab_size: int,
+    context_length: int,
+    emb_dim: int,
+    n_heads: int,
+    n_layers: int,
+    tie_embeddings: bool = True,
 ) -> GPTConfig:
     """The config of a released GPT-2 checkpoint, whichever file format named its sizes."""
     return GPTConfig(
@@ -37,6 +46,7 @@ def released_gpt2_config(
         n_layers=n_layers,
         drop_rate=0.0,  # a pretrained model is used as is; training configs set their own rate
         qkv_bias=True,  # every released GPT-2 has query/key/value biases
+        tie_embeddings=tie_embeddings,  # released GPT-2s tie; exports of untied models do not
     )
 
 
@@ -47,11 +57,12 @@ def is_conv1d_weight(name: str) -> bool:
 def check_compatible(model_config: GPTConfig, pretrained: Pretrained) -> None:
     """Raise a one-line ``CheckpointError`` naming the first mismatch and how to fix it."""
     source = pretrained.config
-    if not model_config.tie_embeddings:
+    if model_config.tie_embeddings != source.tie_embeddings:
+        head = "a tied" if source.tie_embeddings else "an untied"
         raise CheckpointError(
-            f"{pretrained.source} is a GPT-2 checkpoint with a tied output head, but "
-            "model.tie_embeddings=false: "
-            "set model.tie_embeddings=true"
+            f"{pretrained.source} has {head} output head, but model.tie_embeddings="
+            f"{str(model_config.tie_embeddings).lower()}: set model.tie_embeddings="
+            f"{str(source.tie_embeddings).lower()}"
         )
     expected = ", ".join(f"{key}={getattr(source, key)}" for key in ARCHITECTURE_KEYS)
     for key in ARCHITECTURE_KEYS:
@@ -85,7 +96,7 @@ def load_into_model(model: GPT, pretrained: Pretrained) -> None:
     and any optimizer already holding references to the parameters.
     """
     check_compatible(model.config, pretrained)
-    # named_parameters() lists a shared tensor once, so the tied lm_head is not a target.
+    # named_parameters() lists a shared tensor once: a tied lm_head is not a target, an untied one is.
     targets = dict(model.named_parameters())
     missing = sorted(set(targets) - set(pretrained.state))
     if missing:

@@ -8,11 +8,16 @@ the :class:`~gpt_experiments.model.GPTConfig` as a plain dict. Files are loaded 
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import pickle
+import re
+import shutil
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 
@@ -21,6 +26,10 @@ from gpt_experiments.model import GPT, GPTConfig
 from gpt_experiments.tokenizer import Tokenizer, build_tokenizer, gpt2
 
 MODEL_PREFIX = "model."
+# How torch.save files begin: a zip archive (the default since torch 1.6) or a pickle.
+TORCH_FILE_MAGIC = (b"PK\x03\x04", b"\x80")
+# Terminal colour codes, e.g. "\x1b[1m"; torch's refusal text contains some.
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 class CheckpointError(UserError):
@@ -41,13 +50,20 @@ def safe_torch_load(path: str | Path, mmap: bool = False) -> Any:
             f"python scripts/consolidate_checkpoint.py {path} <file.ckpt>"
         )
     if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist: pass the path of a .ckpt/.pt file")
+        raise CheckpointError(f"checkpoint {path} {missing_reason(path)}: pass the path of a .ckpt/.pt file")
+    with open(path, "rb") as f:
+        if not f.read(4).startswith(TORCH_FILE_MAGIC):
+            raise CheckpointError(
+                f"{path} is not a checkpoint file (neither a zip archive nor a pickle): "
+                "pass a .ckpt written by scripts/train.py or a converted .pt"
+            )
     try:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap and zipfile.is_zipfile(path))
     except pickle.UnpicklingError as err:
+        reason = ANSI_ESCAPE.sub("", str(err)).splitlines()[0][:120]  # torch colours its text
         raise CheckpointError(
             f"{path} was refused: it contains pickled objects that could run code "
-            f"({str(err).splitlines()[0][:120]}); only load checkpoints you trust, converted to weights"
+            f"({reason}); only load checkpoints you trust, converted to weights"
         ) from err
     except (RuntimeError, EOFError, OSError, ValueError) as err:
         raise CheckpointError(
@@ -56,13 +72,27 @@ def safe_torch_load(path: str | Path, mmap: bool = False) -> Any:
         ) from err
 
 
+def missing_reason(path: Path) -> str:
+    """Why ``path`` cannot be opened: absent, or a symbolic link that leads nowhere."""
+    if path.is_symlink():
+        try:
+            path.resolve(strict=True)
+        except RuntimeError:  # Python < 3.13 reports a loop this way
+            return "is a symbolic link loop"
+        except OSError as err:
+            if err.errno == errno.ELOOP:
+                return "is a symbolic link loop"
+            return f"is a symbolic link to {os.readlink(path)}, which does not exist"
+    return "does not exist"
+
+
 def find_checkpoint(path: str | Path, prefer: str = "best") -> Path:
     """Resolve a checkpoint file, or a run folder (its best checkpoint, else its last)."""
     path = Path(path)
     if path.is_file():
         return path
     if not path.is_dir():
-        raise CheckpointError(f"{path} does not exist: pass a checkpoint file or a run folder")
+        raise CheckpointError(f"{path} {missing_reason(path)}: pass a checkpoint file or a run folder")
     candidates = sorted(path.rglob("*.ckpt"), key=lambda p: p.stat().st_mtime)
     if not candidates:
         raise CheckpointError(f"{path} holds no .ckpt file: pass a run folder that has trained for an epoch")
@@ -119,26 +149,61 @@ def save_model(model: GPT, path: str | Path, tokenizer: dict[str, Any] | None = 
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
-    """``torch.save`` to a temporary file beside ``path``, flushed to disk, then renamed over it.
+    """``torch.save`` through :func:`atomic_write`."""
 
-    ``os.replace`` swaps the name in one step, so a crash in the middle of a save leaves the
-    previous file complete, and a process that has the old file memory-mapped (a model
-    loaded from it) keeps reading the old contents instead of a file truncated under it.
+    def write(f: BinaryIO) -> None:
+        try:
+            torch.save(obj, f)
+        except RuntimeError as err:
+            if isinstance(err.__context__, OSError):
+                # A full disk while torch writes through the file object; closing the zip
+                # archive then fails too ("unexpected pos"), hiding the cause.
+                raise err.__context__ from None
+            if "write failed" not in str(err):
+                raise  # not the disk: e.g. an object that cannot be pickled, a bug
+            # torch's zip writer reports a failed write (a full disk) this way, without a path.
+            raise write_failure(Path(path), err) from None
+
+    atomic_write(path, write)
+
+
+def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> None:
+    """``write`` into a temporary file beside ``path``, flushed to disk, then renamed over it.
+
+    ``os.replace`` swaps the name in one step, so a crash or a full disk in the middle of a
+    write leaves the previous file complete, and a process that has the old file
+    memory-mapped (a model loaded from it) keeps reading the old contents instead of a file
+    truncated under it. A failed write names ``path``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         with open(tmp, "wb") as f:
-            torch.save(obj, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as err:
+        if err.filename is not None and str(err.filename) != str(tmp):
+            raise
+        # Name the file the user asked for, not our temporary one (a full disk names none).
+        raise OSError(err.errno, err.strerror, str(path)) from None
     finally:
-        tmp.unlink(missing_ok=True)
+        # On a read-only disk even removing a missing file fails: that must not hide the cause.
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
     # Persist the rename itself, so a power loss cannot bring the old name back.
     directory = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(directory)
     finally:
         os.close(directory)
+
+
+def write_failure(path: Path, err: RuntimeError) -> OSError:
+    """An ``OSError`` naming ``path`` for torch's bare "PytorchStreamWriter ... file write failed"."""
+    free = shutil.disk_usage(path.parent).free
+    if free < 1 << 20:
+        return OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} ({free} bytes free)", str(path))
+    return OSError(errno.EIO, f"writing failed ({str(err).splitlines()[0]})", str(path))

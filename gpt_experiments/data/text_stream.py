@@ -26,6 +26,10 @@ BLOCK_BYTES = 1 << 22  # 4 MiB reads
 SAFE_CUT = re.compile(r"(?<=\S)[ \n]")
 
 
+# What to do about a file that is not UTF-8: training data may also be decoded leniently.
+TRAINING_FIX = "convert it, or set data.encoding_errors=replace"
+
+
 def corpus_digest(files: list[Path]) -> str:
     """sha256 of the files' bytes, in order; also rejects files with no text."""
     digest = hashlib.sha256()
@@ -41,9 +45,11 @@ def corpus_digest(files: list[Path]) -> str:
     return digest.hexdigest()
 
 
-def read_blocks(path: Path, encoding_errors: str = "strict") -> Iterator[str]:
-    """Decoded UTF-8 text of ``path`` in blocks; a decoding error names the file and byte."""
-    decoder = codecs.getincrementaldecoder("utf-8")(errors=encoding_errors)
+def read_blocks(path: Path, encoding_errors: str = "strict", fix: str = TRAINING_FIX) -> Iterator[str]:
+    """Decoded UTF-8 text of ``path`` in blocks; a decoding error names the file, the byte and ``fix``."""
+    # utf-8-sig drops a byte order mark at the start (Windows editors write one), which
+    # would otherwise become a token; elsewhere it decodes exactly as utf-8.
+    decoder = codecs.getincrementaldecoder("utf-8-sig")(errors=encoding_errors)
     offset = 0
     with open(path, "rb") as f:
         while True:
@@ -54,8 +60,7 @@ def read_blocks(path: Path, encoding_errors: str = "strict") -> Iterator[str]:
                 # err.object is the decoder's pending bytes followed by this block.
                 byte = offset - (len(err.object) - len(block)) + err.start
                 raise DataError(
-                    f"{path} is not UTF-8 (byte {byte}: {err.object[err.start : err.start + 1]!r}): "
-                    "convert it, or set data.encoding_errors=replace"
+                    f"{path} is not UTF-8 (byte {byte}: {err.object[err.start : err.start + 1]!r}): {fix}"
                 ) from None
             if text:
                 yield text

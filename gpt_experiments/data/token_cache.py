@@ -185,6 +185,10 @@ def load_or_tokenize(
             except OSError:
                 if not (folder / MANIFEST).is_file():  # not just another process finishing first
                     raise
+        except OSError as err:
+            if err.filename is None:  # a failed write names no file: name the cache entry
+                raise OSError(err.errno, err.strerror, str(folder)) from None
+            raise
         finally:
             shutil.rmtree(building, ignore_errors=True)
     return open_split_shards(folder)

@@ -24,7 +24,8 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from gpt_experiments.errors import ConfigError
+from gpt_experiments.data.text_stream import read_blocks
+from gpt_experiments.errors import ConfigError, DataError
 from gpt_experiments.model import GPT
 from gpt_experiments.tokenizer import Tokenizer, gpt2
 
@@ -125,6 +126,7 @@ def read_texts(paths: str | list[str] | None) -> str:
         files = sorted(glob.glob(pattern, recursive=True)) or [pattern]
         for file in files:
             if not Path(file).is_file():
-                raise ConfigError(f"text file {file} does not exist: pass text_path=<file or glob>")
-            texts.append(Path(file).read_text(encoding="utf-8"))
+                raise DataError(f"text file {file} does not exist: pass text_path=<file or glob>")
+            # read_blocks names the file and the byte when it is not UTF-8, and drops a BOM.
+            texts.append("".join(read_blocks(Path(file), fix="convert it to UTF-8")))
     return "\n".join(texts)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
@@ -9,6 +10,7 @@ from typing import Any, Literal
 
 import torch
 
+from gpt_experiments.config_types import describe, matches
 from gpt_experiments.errors import ConfigError
 from gpt_experiments.model import GPT
 
@@ -30,7 +32,7 @@ class SamplerConfig:
         return replace(self, eos_id=eot_id) if self.eos_id == "eot" else self
 
     def validate(self, vocab_size: int) -> None:
-        """Raise ``ValueError`` with a one-line message naming the bad key and what is allowed."""
+        """Raise ``ConfigError`` with a one-line message naming the bad key and what is allowed."""
         if self.max_new_tokens < 0:
             raise ConfigError(f"sampler.max_new_tokens={self.max_new_tokens} is invalid: it must be >= 0")
         if self.temperature < 0:
@@ -65,7 +67,18 @@ def sampler_and_prompts(settings: Mapping[str, Any]) -> tuple[SamplerConfig, lis
     unknown = sorted(set(values) - allowed)
     if unknown:
         raise ConfigError(f"sampler has unknown keys {unknown}: allowed are {sorted(allowed)} and prompts")
+    check_sampler_types(values)
     return SamplerConfig(**values), prompts
+
+
+def check_sampler_types(values: Mapping[str, Any]) -> None:
+    """Each value must fit its field's type: generate.py gets no other check before comparing them."""
+    hints = typing.get_type_hints(SamplerConfig)
+    for key, value in values.items():
+        if not matches(value, hints[key]):
+            raise ConfigError(
+                f"sampler.{key}={value!r} has the wrong type: it must be {describe(hints[key])}"
+            )
 
 
 def check_prompts(prompts: list[list[int]], context_length: int) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TextIO
 
+from gpt_experiments.data.text_stream import read_blocks
 from gpt_experiments.errors import ConfigError
 from gpt_experiments.inference.sampling import SamplerConfig, check_prompts, generate, stream_tokens
 from gpt_experiments.model import GPT
@@ -29,7 +30,11 @@ def read_prompts(prompt: str | None, prompts_file: str | None, default: list[str
             raise ConfigError(
                 f"prompts_file={prompts_file} does not exist: pass a text file, one prompt a line"
             )
-        prompts = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        prompts = [
+            line
+            for line in "".join(read_blocks(path, fix="convert it to UTF-8")).splitlines()
+            if line.strip()
+        ]
         if not prompts:
             raise ConfigError(f"prompts_file={prompts_file} holds no prompt: write one prompt a line")
         return prompts

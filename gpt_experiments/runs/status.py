@@ -38,3 +38,8 @@ def mark_pruned(run_dir: str | Path, message: str) -> None:
 def pruned_message(run_dir: str | Path) -> str | None:
     """Why a search stopped the run early, or None if it was not pruned."""
     return _message(run_dir, PRUNED_MARKER)
+
+
+def clear_failed(run_dir: str | Path) -> None:
+    """Drop the marker once the run has finished (e.g. resumed after a stop)."""
+    (Path(run_dir) / FAILED_MARKER).unlink(missing_ok=True)

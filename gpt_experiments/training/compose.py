@@ -86,10 +86,19 @@ def _parse_error_message(err: OverrideParseException, overrides: list[str]) -> s
         try:
             parser.parse_override(override)
         except HydraException as bad:
-            return (
-                f"cannot parse override '{override}' ({_first_line(bad)}): write key=value, e.g. model=tiny"
-            )
+            return f"cannot parse override '{override}' ({_first_line(bad)}): {_parse_fix(override, bad)}"
     return _first_line(err)
+
+
+def _parse_fix(override: str, err: HydraException) -> str:
+    """How to write an override Hydra's grammar refused."""
+    key, equals, value = override.partition("=")
+    if equals and "token recognition error" in str(err):
+        # Unquoted values may hold only letters, digits and a few signs (ASCII only): a path
+        # with e.g. accents or spaces needs quotes, kept from the shell by outer quotes.
+        quoted = value.replace("'", "\\'")
+        return f"quote the value, e.g. \"{key}='{quoted}'\""
+    return "write key=value, e.g. model=tiny"
 
 
 def _unknown_option_message(overrides: list[str]) -> str | None:

@@ -7,6 +7,8 @@ behind. Here the config is composed with the same overrides, validated, the data
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,8 @@ from gpt_experiments.model import GPTConfig
 from gpt_experiments.training.compose import compose_config, sweep_variants
 from gpt_experiments.training.config_checks import model_settings, resolved_values, validate_config
 from gpt_experiments.training.resume import ResumePlan, plan_resume
+from gpt_experiments.training.run_checks import check_run_settings
+from gpt_experiments.training.run_lock import lock_run_dir
 from gpt_experiments.training.sharded_checkpoint import LIGHTNING_META, is_sharded_checkpoint
 
 
@@ -30,6 +34,7 @@ def prepare_run(conf_dir: Path, config_name: str, overrides: list[str]) -> list[
     ``ckpt_path`` and its folder as ``hydra.run.dir`` (so logs and history continue there).
     """
     cfg = compose_config(conf_dir, config_name, overrides)
+    plan = None
     if cfg.get("resume"):
         if cfg.get("ckpt_path"):
             raise ConfigError("resume= and ckpt_path= are both set: use resume= alone")
@@ -37,10 +42,15 @@ def prepare_run(conf_dir: Path, config_name: str, overrides: list[str]) -> list[
         if plan is None:
             print("resume=auto: no earlier run of this config has a checkpoint; starting a new run")
         else:
+            if plan.run_dir is not None:
+                # Before Hydra rewrites the folder's .hydra/: a second resume stops here.
+                lock_run_dir(plan.run_dir)
             print(f"Resuming from {plan.checkpoint}")
             overrides = resume_overrides(plan, overrides)
             cfg = compose_config(conf_dir, config_name, overrides)
     validate_config(cfg)
+    check_run_settings(cfg)
+    check_writable(Path(plan.run_dir if plan and plan.run_dir else cfg.paths.log_dir))
     if cfg.get("ckpt_path"):
         check_checkpoint(Path(cfg.ckpt_path), resolved_values(cfg.model, "model"))
     tokenizer = resolved_values(cfg.tokenizer, "tokenizer") if "tokenizer" in cfg else None
@@ -48,6 +58,16 @@ def prepare_run(conf_dir: Path, config_name: str, overrides: list[str]) -> list[
     data.setup("fit")  # reads and tokenizes (into the cache) now, so data errors come first
     model_settings(resolved_values(cfg.model, "model"), data.tokenizer)  # vocab_size fits the tokenizer
     return overrides
+
+
+def check_writable(folder: Path) -> None:
+    """Hydra makes the run folder and writes into it before any of our code can report a
+    failure in one line: check first that the folder (or where it would be made) is writable."""
+    existing = next(p for p in [folder, *folder.parents] if p.exists())
+    if not os.access(existing, os.W_OK):
+        read_only = os.statvfs(existing).f_flag & os.ST_RDONLY
+        code = errno.EROFS if read_only else errno.EACCES
+        raise OSError(code, f"{os.strerror(code)}: choose another paths.log_dir", str(existing))
 
 
 def check_sweep(conf_dir: Path, config_name: str, overrides: list[str]) -> list[str]:
@@ -95,22 +115,11 @@ def quote(path: Path) -> str:
     return f"'{escaped}'"
 
 
-# How torch.save files begin: a zip archive (the default since torch 1.6) or a pickle.
-TORCH_FILE_MAGIC = (b"PK\x03\x04", b"\x80")
-
-
 def check_checkpoint(path: Path, model: dict[str, Any]) -> None:
     """The file must be a training checkpoint of a model shaped like the configured one."""
-    if path.is_file():
-        with open(path, "rb") as f:
-            if not f.read(4).startswith(TORCH_FILE_MAGIC):
-                raise CheckpointError(
-                    f"{path} is not a checkpoint file: pass a .ckpt written by scripts/train.py"
-                )
     sharded = is_sharded_checkpoint(path)  # its optimizer state is in the DCP files
-    checkpoint = safe_torch_load(
-        path / LIGHTNING_META if sharded else path, mmap=True
-    )  # only settings are read
+    # Only the settings are read here.
+    checkpoint = safe_torch_load(path / LIGHTNING_META if sharded else path, mmap=True)
     saved = checkpoint.get("hyper_parameters", {}).get("model") if isinstance(checkpoint, dict) else None
     if saved is None or not (sharded or "optimizer_states" in checkpoint):
         raise CheckpointError(

@@ -31,6 +31,7 @@ from gpt_experiments.training.config_checks import model_settings, validate_conf
 from gpt_experiments.training.hparams import CommandLine, select_hparams
 from gpt_experiments.training.lit_module import GPTLitModule
 from gpt_experiments.training.quiet import quiet_third_party_messages
+from gpt_experiments.training.run_checks import check_run_settings
 from gpt_experiments.training.summary import RunSummary, format_summary
 
 # Lightning cannot tell that GPTDataModule restores the position in the epoch itself.
@@ -114,6 +115,7 @@ def train(
     output_dir = Path(output_dir)
     command_line = command_line or CommandLine()
     validate_config(cfg)
+    check_run_settings(cfg)
     L.seed_everything(cfg.seed, workers=True)
     datamodule = GPTDataModule(**plain(cfg.data), tokenizer=plain(cfg.get("tokenizer")), seed=cfg.seed)
     tokenizer = datamodule.tokenizer  # a char tokenizer reads the corpus here

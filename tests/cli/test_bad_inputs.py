@@ -7,6 +7,11 @@ no traceback, no run folder, pre-existing files untouched). The rest call the sa
 
 from __future__ import annotations
 
+import fnmatch
+import hashlib
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,7 +20,8 @@ import torch
 from gpt_experiments.config import register_resolvers
 from gpt_experiments.errors import UserError
 from gpt_experiments.training.launch import prepare_run
-from tests.helpers import ROOT, run_script
+from tests.convert.test_download import server  # noqa: F401  (a fixture: the local mirror)
+from tests.helpers import ROOT, TINY_RUN, run_script, script_env
 
 CONF_DIR = ROOT / "conf"
 TINY = ["model=tiny", "trainer.enable_progress_bar=false"]
@@ -84,11 +90,17 @@ SCRIPT_CASES = {
     ),
     "not a checkpoint": (
         [*TINY, "ckpt_path=notes.txt"],
-        "notes.txt is not a checkpoint file: pass a .ckpt written by scripts/train.py",
+        "notes.txt is not a checkpoint file (neither a zip archive nor a pickle): "
+        "pass a .ckpt written by scripts/train.py or a converted .pt",
     ),
     "not UTF-8": (
         [*TINY, "data=text", "data.path=latin1.txt"],
         "latin1.txt is not UTF-8 (byte 3: b'\\xe9'): convert it, or set data.encoding_errors=replace",
+    ),
+    "unquoted non-ASCII path": (
+        [*TINY, "data=text", "data.path=café.txt"],
+        "cannot parse override 'data.path=café.txt' (token recognition error at: 'é'): "
+        "quote the value, e.g. \"data.path='café.txt'\"",
     ),
 }
 
@@ -102,6 +114,52 @@ def test_train_script_rejects_bad_input_in_one_line(workspace, overrides, messag
     assert result.stderr.strip().splitlines()[-1] == f"error: {message}"
     assert "Traceback" not in result.stderr + result.stdout
     assert snapshot(workspace) == before  # no run folder, no cache, earlier checkpoint unchanged
+
+
+# generate.py and evaluate.py check their own values: the same promise, their own subprocesses.
+INFERENCE_CASES = {
+    "temperature not a number": (
+        ["generate.py", "ckpt=notes.txt", "prompt=hi", "sampler.temperature=abc"],
+        "sampler.temperature='abc' has the wrong type: it must be a number",
+    ),
+    "top_k not an integer": (
+        ["generate.py", "ckpt=notes.txt", "prompt=hi", "sampler.top_k=abc"],
+        "sampler.top_k='abc' has the wrong type: it must be an integer or null",
+    ),
+    "fractional max_new_tokens": (
+        ["generate.py", "ckpt=notes.txt", "prompt=hi", "sampler.max_new_tokens=2.5"],
+        "sampler.max_new_tokens=2.5 has the wrong type: it must be an integer",
+    ),
+    "text file named like a checkpoint": (
+        ["generate.py", "ckpt=notes.ckpt", "prompt=hi"],
+        "notes.ckpt is not a checkpoint file (neither a zip archive nor a pickle): "
+        "pass a .ckpt written by scripts/train.py or a converted .pt",
+    ),
+    "unknown device": (
+        ["generate.py", "ckpt=notes.ckpt", "prompt=hi", "device=tpu9"],
+        "device='tpu9' is not a torch device: use cpu, cuda, mps or auto",
+    ),
+    "evaluating a non-UTF-8 text": (
+        ["evaluate.py", "ckpt=notes.ckpt", "text_path=latin1.txt"],
+        "latin1.txt is not UTF-8 (byte 3: b'\\xe9'): convert it to UTF-8",
+    ),
+    "evaluating a missing text": (
+        ["evaluate.py", "ckpt=notes.ckpt", "text_path=nope.txt"],
+        "text file nope.txt does not exist: pass text_path=<file or glob>",
+    ),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("argv", "message"), INFERENCE_CASES.values(), ids=INFERENCE_CASES.keys())
+def test_inference_scripts_reject_bad_input_in_one_line(workspace, argv, message):
+    (workspace / "notes.ckpt").write_text("not a checkpoint\n")
+    before = snapshot(workspace)
+    result = run_script(*argv, cwd=workspace, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == f"error: {message}"
+    assert "Traceback" not in result.stderr + result.stdout
+    assert snapshot(workspace) == before
 
 
 STRIDE_HINT = "it must be a positive integer (stride = max_length gives non-overlapping windows)"
@@ -235,6 +293,24 @@ IN_PROCESS_CASES = {
         ["resume=outputs/runs/nope"],
         "resume=outputs/runs/nope does not exist: pass resume=auto, a run folder or a .ckpt file",
     ),
+    "zero steps": (
+        ["trainer.max_steps=0"],
+        "trainer.max_steps=0 would train nothing: set a positive number of steps, or -1 for no limit",
+    ),
+    "negative learning rate": (
+        ["optimizer.lr=-1"],
+        "torch.optim.AdamW refused the optimizer settings (Invalid learning rate: -1): "
+        "fix that optimizer.* value",
+    ),
+    "accelerator this machine lacks": (
+        ["trainer.accelerator=tpu"],
+        "trainer.accelerator=tpu is not available on this machine: use trainer.accelerator=auto (or cpu)",
+    ),
+    "init without its path": (["init=project"], "init.path is not set: pass init.path=..."),
+    "eos_id negative": (
+        ["sampler.eos_id=-5"],
+        "sampler.eos_id=-5 is invalid: it must be a token id below 50257, or null to never stop early",
+    ),
     "resume and ckpt_path": (
         ["resume=auto", f"ckpt_path={EARLIER}"],
         "resume= and ckpt_path= are both set: use resume= alone",
@@ -252,3 +328,190 @@ def test_bad_input_is_a_one_line_error_before_anything_is_written(workspace, mon
         prepare_run(CONF_DIR, "train", [*TINY, *overrides])
     assert str(info.value) == message
     assert snapshot(workspace) == before
+
+
+# --- OS faults: a read-only destination and a full disk -----------------------------------
+#
+# Each command runs in a private mount namespace (``unshare -m``, needs root or CAP_SYS_ADMIN):
+# the destination is bind-mounted read-only, or replaced by a small tmpfs holding a copy of
+# its files; what the tmpfs holds afterwards is copied out to be compared. Where namespaces
+# are not allowed these cases skip, and the patched writers in tests/convert and
+# tests/data still check the messages.
+
+FAULT_SCRIPT = """
+set -e
+target=$1; fault=$2; after=$3; shift 3
+if [ "$fault" = read-only ]; then
+    mount --bind "$target" "$target" && mount -o remount,ro,bind "$target"
+else  # $fault is a size: a tmpfs that holds the folder's files and little more
+    seed=$(mktemp -d) && cp -a "$target/." "$seed/"
+    mount -t tmpfs -o "size=$fault" tmpfs "$target" && cp -a "$seed/." "$target/"
+fi
+set +e
+"$@"; status=$?
+mkdir -p "$after" && cp -a "$target/." "$after/"
+exit $status
+"""
+
+
+def namespaces_allowed() -> bool:
+    probe = subprocess.run(
+        ["unshare", "-m", "sh", "-c", "mount -t tmpfs -o size=4k tmpfs /mnt"], capture_output=True
+    )
+    return probe.returncode == 0
+
+
+needs_namespaces = pytest.mark.skipif(
+    shutil.which("unshare") is None or not namespaces_allowed(),
+    reason="needs unshare -m and mount (root): private mount namespaces",
+)
+
+
+def run_with_fault(
+    target: Path, fault: str | int, argv: list[str], cwd: Path
+) -> tuple[subprocess.CompletedProcess, Path]:
+    """Run ``argv`` with ``target`` read-only (``fault="read-only"``), or on a tmpfs with
+    ``fault`` bytes free after its files; returns the result and what ``target`` held after."""
+    after = cwd / f"after-{target.name}"
+    if isinstance(fault, int):  # tmpfs counts whole 4 KiB pages per file
+        pages = sum(-(-p.stat().st_size // 4096) + 1 for p in target.rglob("*"))
+        fault = str(4096 * pages + fault)
+    result = subprocess.run(
+        ["unshare", "-m", "sh", "-c", FAULT_SCRIPT, "sh", str(target), fault, str(after), *argv],
+        cwd=cwd,
+        env=script_env(cwd),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return result, after
+
+
+def hashes(folder: Path) -> dict[str, str]:
+    """sha256 of every file, except the lock (it holds the last holder's pid) and the run's
+    .hydra/ (a resume rewrites it with the merged overrides, by design, before training)."""
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != ".lock" and ".hydra" not in p.parts
+    }
+
+
+def empty_folders(folder: Path) -> set[str]:
+    return {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_dir() and not any(p.iterdir())}
+
+
+@pytest.fixture(scope="module")
+def prepared_run(tmp_path_factory) -> Path:
+    """A workspace with one finished tiny run (3 steps, a checkpoint) and an earlier HF export."""
+    workspace = tmp_path_factory.mktemp("prepared")
+    result = run_script(
+        "train.py",
+        *TINY_RUN,
+        "trainer.max_epochs=null",
+        "trainer.max_steps=3",
+        "trainer.limit_val_batches=1",
+        "hydra.run.dir=outputs/run",
+        cwd=workspace,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    convert = run_script(
+        "convert_checkpoint.py", "outputs/run", "export", "--to", "huggingface", cwd=workspace
+    )
+    assert convert.returncode == 0, convert.stderr[-3000:]
+    (workspace / "models" / "124M").mkdir(parents=True)
+    (workspace / "models" / "124M" / "notes.txt").write_text("downloaded by hand\n")
+    return workspace
+
+
+def python(script: str, *args: str) -> list[str]:
+    return [sys.executable, str(ROOT / "scripts" / script), *args]
+
+
+RESUME_ONE_MORE_STEP = [*TINY_RUN, "trainer.max_epochs=null", "trainer.max_steps=4", "resume=outputs/run"]
+TRAIN, RESUME = python("train.py", *TINY_RUN), python("train.py", *RESUME_ONE_MORE_STEP)
+TOKENIZE = python("train.py", *TINY_RUN, "data=tinyshakespeare")  # not in the cache yet
+CONVERT = python("convert_checkpoint.py", "outputs/run", "export", "--to", "huggingface")
+# download_gpt2.py with its mirror replaced by the local test server (argv[1]).
+DOWNLOAD_CODE = """
+import sys
+from gpt_experiments.cli import download
+from gpt_experiments.convert import download as fetching
+fetching.download_gpt2.__defaults__ = (("%s/ok/{size}/{file}" % sys.argv[1],),)
+download.main(["124M", "--dest", "models"])
+"""
+DOWNLOAD = [sys.executable, "-c", DOWNLOAD_CODE, "{server}"]
+# The folder made faulty: (fault, command, its last line: {cwd} is the workspace, * any text).
+# A fault of N bytes is a full disk with N bytes free.
+OS_FAULT_CASES = {
+    "training into a read-only outputs/": (
+        "outputs",
+        "read-only",
+        TRAIN,
+        "error: outputs: Read-only file system: choose another paths.log_dir",
+    ),
+    "resuming a run in a read-only folder": (
+        "outputs/run",
+        "read-only",
+        RESUME,
+        "error: {cwd}/outputs/run/.lock: Read-only file system",
+    ),
+    "resuming onto a full disk": (
+        "outputs",
+        1 << 20,
+        RESUME,
+        "error: {cwd}/outputs/run/checkpoints/last.ckpt: No space left on device*",
+    ),
+    "a read-only token cache": (
+        "cache",
+        "read-only",
+        TOKENIZE,
+        "error: {cwd}/cache/*: Read-only file system",
+    ),
+    "a full token cache": ("cache", 64 << 10, TOKENIZE, "error: {cwd}/cache/*: No space left on device"),
+    "converting into a read-only folder": (
+        "export",
+        "read-only",
+        CONVERT,
+        "error: export/model.safetensors: Read-only file system",
+    ),
+    "converting onto a full disk": (
+        "export",
+        256 << 10,
+        CONVERT,
+        "error: export/model.safetensors: No space left on device",
+    ),
+    "downloading into a read-only folder": (
+        "models",
+        "read-only",
+        DOWNLOAD,
+        "error: models/124M/checkpoint.part: Read-only file system",
+    ),
+    "downloading onto a full disk": (
+        "models",
+        4 << 10,
+        DOWNLOAD,
+        "error: models/124M/*.part: No space left on device",
+    ),
+}
+
+
+@pytest.mark.slow
+@needs_namespaces
+@pytest.mark.parametrize(
+    ("folder", "fault", "argv", "message"), OS_FAULT_CASES.values(), ids=OS_FAULT_CASES.keys()
+)
+def test_os_fault_is_one_line_and_damages_nothing(prepared_run, server, folder, fault, argv, message):  # noqa: F811
+    target = prepared_run / folder
+    before, empty_before = hashes(target), empty_folders(target)
+    argv = [arg.replace("{server}", server) for arg in argv]
+    result, after = run_with_fault(target, fault, argv, prepared_run)
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr + result.stdout
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert fnmatch.fnmatchcase(last_line, message.format(cwd=prepared_run)), last_line
+    # Every file the folder held is byte-identical (new files, like a failed run's marker, may appear).
+    assert {name: digest for name, digest in hashes(after).items() if name in before} == before
+    assert empty_folders(after) <= empty_before  # e.g. no token cache entry left empty
+    shutil.rmtree(after)

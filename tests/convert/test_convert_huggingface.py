@@ -12,7 +12,7 @@ from transformers import GPT2LMHeadModel
 
 from gpt_experiments.convert.formats import convert, detect_format, load_any_model, read_pretrained
 from gpt_experiments.convert.huggingface import read_huggingface, write_huggingface
-from gpt_experiments.convert.pretrained import model_from_pretrained
+from gpt_experiments.convert.pretrained import load_into_model, model_from_pretrained
 from gpt_experiments.convert.project import CheckpointError, load_model, save_model
 from gpt_experiments.model import GPT, GPTConfig
 from tests.convert.gpt2_checkpoints import TINY_HPARAMS
@@ -110,3 +110,51 @@ def test_folder_without_weights_is_a_one_line_error(model, tmp_path):
     with pytest.raises(CheckpointError, match="neither model.safetensors nor pytorch_model.bin") as err:
         read_pretrained(folder)
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "settings", [{"tie_embeddings": False}, {"tie_embeddings": False, "pad_vocab_to_multiple": 64}]
+)
+def test_untied_model_exports_its_own_head_and_round_trips(model, tiny_tokens, tmp_path, settings):
+    untied = GPT(GPTConfig(**{**model.config.to_dict(), **settings})).eval()
+    folder = convert(save_model(untied, tmp_path / "untied.ckpt"), tmp_path / "hf", to="huggingface")
+    assert json.loads((folder / "config.json").read_text())["tie_word_embeddings"] is False
+    assert "lm_head.weight" in load_file(folder / "model.safetensors")  # beside, not inside, transformer.
+    back = load_any_model(folder)
+    hf_model = GPT2LMHeadModel.from_pretrained(folder).eval()
+    assert hf_model.lm_head.weight.data_ptr() != hf_model.transformer.wte.weight.data_ptr()
+    with torch.no_grad():
+        expected = untied(tiny_tokens)
+        assert torch.equal(back(tiny_tokens), expected)
+        assert torch.allclose(hf_model(tiny_tokens).logits, expected, atol=1e-5, rtol=0)
+        # The head matters: tying it to wte (the old export's reading) changes the logits.
+        assert not torch.allclose(tied_copy(untied)(tiny_tokens), expected, atol=1e-2)
+
+
+def tied_copy(untied: GPT) -> GPT:
+    tied = GPT(GPTConfig(**{**untied.config.to_dict(), "tie_embeddings": True})).eval()
+    tied.load_state_dict(
+        {k: v for k, v in untied.state_dict().items() if k != "lm_head.weight"}, strict=False
+    )
+    return tied
+
+
+def test_small_vocabulary_export_has_no_end_of_text_id(model, tmp_path):
+    """GPT2Config's default bos/eos id 50256 lies outside a tiny vocabulary: null is written instead."""
+    folder = write_huggingface(model, tmp_path / "hf")
+    config = json.loads((folder / "config.json").read_text())
+    assert (config["bos_token_id"], config["eos_token_id"]) == (None, None)
+    hf_config = GPT2LMHeadModel.from_pretrained(folder).config
+    assert (hf_config.bos_token_id, hf_config.eos_token_id) == (None, None)
+
+
+def test_untied_checkpoint_initialises_an_untied_model_only(model, tmp_path):
+    untied = GPT(GPTConfig(**{**model.config.to_dict(), "tie_embeddings": False})).eval()
+    path = save_model(untied, tmp_path / "untied.ckpt")
+    target = GPT(untied.config)
+    load_into_model(target, read_pretrained(path, "project"))
+    assert_same_weights(untied, target)
+    with pytest.raises(
+        CheckpointError, match="has an untied output head, but model.tie_embeddings=true: set"
+    ):
+        load_into_model(GPT(model.config), read_pretrained(path, "project"))

@@ -39,9 +39,12 @@ def test_malicious_project_checkpoint_is_refused(tmp_path, name, zip_format):
         torch.save(payload, path)
     else:
         path.write_bytes(pickle.dumps(payload, protocol=2))
-    with pytest.raises(CheckpointError, match="was refused: it contains pickled objects that could run code"):
+    with pytest.raises(
+        CheckpointError, match="was refused: it contains pickled objects that could run code"
+    ) as err:
         load_model(path)
     assert not marker.exists()
+    assert "\x1b" not in str(err.value)  # torch's colour codes would leave the terminal bold
 
 
 def test_malicious_pytorch_model_bin_is_refused(tmp_path):
@@ -87,3 +90,25 @@ def test_mapped_load_leaves_optimizer_state_on_disk(tmp_path):
     read = safe_torch_load(path)
     assert resident_mb() - before > 60
     assert torch.equal(mapped["optimizer_states"][0], read["optimizer_states"][0])
+
+
+def test_text_file_named_ckpt_is_not_called_a_pickle(tmp_path):
+    (tmp_path / "notes.ckpt").write_text("not a checkpoint\n")
+    with pytest.raises(CheckpointError) as err:
+        load_model(tmp_path / "notes.ckpt")
+    assert str(err.value) == (
+        f"{tmp_path / 'notes.ckpt'} is not a checkpoint file (neither a zip archive nor a pickle): "
+        "pass a .ckpt written by scripts/train.py or a converted .pt"
+    )
+
+
+def test_symlink_loop_and_dangling_link_are_named_as_such(tmp_path):
+    (tmp_path / "a.ckpt").symlink_to(tmp_path / "b.ckpt")
+    (tmp_path / "b.ckpt").symlink_to(tmp_path / "a.ckpt")
+    (tmp_path / "dangling.ckpt").symlink_to(tmp_path / "gone.ckpt")
+    with pytest.raises(CheckpointError, match=r"a.ckpt is a symbolic link loop: pass"):
+        read_pretrained(tmp_path / "a.ckpt")
+    with pytest.raises(
+        CheckpointError, match=r"dangling.ckpt is a symbolic link to .*gone.ckpt, which does not"
+    ):
+        load_model(tmp_path / "dangling.ckpt")

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -11,6 +12,7 @@ from gpt_experiments.data.shards import open_shard
 from gpt_experiments.data.sources.text_files import TextFiles
 from gpt_experiments.data.text_stream import corpus_text, read_blocks, safe_chunks, split_at
 from gpt_experiments.data.token_cache import GPT2_ENCODER, TokenEncoder, load_or_tokenize, tokenize_source
+from gpt_experiments.errors import DataError
 from gpt_experiments.tokenizer import END_OF_TEXT, gpt2_tokenizer
 
 
@@ -87,3 +89,15 @@ def test_large_vocabularies_are_cached_as_uint32_under_their_own_key(tmp_path):
     assert np.fromfile(wide_folder / "train_000000.bin", dtype="<i4", count=2).tolist() == [20240801, 7]
     load_or_tokenize(source, tmp_path)  # GPT-2: another tokenizer identity, another cache entry
     assert len([p for p in tmp_path.iterdir() if p.is_dir()]) == 2
+
+
+def test_a_byte_order_mark_is_not_text(tmp_path):
+    (tmp_path / "bom.txt").write_bytes(b"\xef\xbb\xbfHello")
+    assert "".join(read_blocks(tmp_path / "bom.txt")) == "Hello"  # as Python's utf-8-sig reads it
+
+
+def test_a_failed_tokenization_leaves_no_cache_entry(tmp_path):
+    (tmp_path / "latin1.txt").write_bytes(b"caf\xe9 au lait " * 10)
+    with pytest.raises(DataError, match="is not UTF-8"):
+        load_or_tokenize(TextFiles(str(tmp_path / "latin1.txt")), tmp_path / "cache")
+    assert list((tmp_path / "cache").iterdir()) == []

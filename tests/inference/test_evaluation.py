@@ -8,7 +8,7 @@ import pytest
 import torch
 import transformers
 
-from gpt_experiments.errors import ConfigError
+from gpt_experiments.errors import ConfigError, DataError
 from gpt_experiments.inference.evaluation import read_texts, sliding_window_perplexity, window_spans
 from gpt_experiments.inference.precision import to_inference_precision
 from gpt_experiments.model import GPT, GPTConfig
@@ -159,5 +159,5 @@ def test_read_texts_expands_globs_and_lists(tmp_path):
     (tmp_path / "b.txt").write_text("beta")
     assert read_texts(str(tmp_path / "*.txt")) == "alpha\nbeta"
     assert read_texts([str(tmp_path / "b.txt"), str(tmp_path / "a.txt")]) == "beta\nalpha"
-    with pytest.raises(ConfigError, match="does not exist"):
+    with pytest.raises(DataError, match="does not exist"):
         read_texts(str(tmp_path / "missing.txt"))

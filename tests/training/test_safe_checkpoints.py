@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -41,6 +43,42 @@ def test_a_failed_save_leaves_the_previous_checkpoint_whole(tmp_path):
     assert path.read_bytes() == before
     assert torch.equal(io.load_checkpoint(path)["weights"], torch.arange(1000.0))
     assert [p.name for p in path.parent.iterdir()] == ["last.ckpt"]  # no temporary file left
+
+
+# The two ways torch.save reports a full disk: its zip writer's own error, or the file
+# object's OSError, hidden by the error of closing the unfinished archive.
+WRITER_FAILURE = (
+    "[enforce fail at inline_container.cc:659] . PytorchStreamWriter failed writing file data/0: "
+    "file write failed"
+)
+
+
+def writer_fails(obj, f):
+    raise RuntimeError(WRITER_FAILURE)
+
+
+def file_fails_then_archive(obj, f):
+    try:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    finally:
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 23232 vs 23124")
+
+
+@pytest.mark.parametrize("failing_save", [writer_fails, file_fails_then_archive])
+def test_a_full_disk_is_an_os_error_naming_the_checkpoint_and_keeps_the_previous_one(
+    tmp_path, monkeypatch, failing_save
+):
+    path = tmp_path / "checkpoints" / "last.ckpt"
+    checkpoint_io = AtomicCheckpointIO()
+    checkpoint_io.save_checkpoint({"weights": torch.arange(1000.0)}, path)
+    before = path.read_bytes()
+    monkeypatch.setattr(torch, "save", failing_save)
+    monkeypatch.setattr(shutil, "disk_usage", lambda _: shutil._ntuple_diskusage(100, 100, 0))
+    with pytest.raises(OSError) as err:
+        checkpoint_io.save_checkpoint({"weights": torch.zeros(1000)}, path)
+    assert (err.value.errno, err.value.filename) == (errno.ENOSPC, str(path))
+    assert path.read_bytes() == before
+    assert [p.name for p in path.parent.iterdir()] == ["last.ckpt"]
 
 
 def test_resume_falls_back_past_a_truncated_checkpoint_with_a_warning(tmp_path, capsys):

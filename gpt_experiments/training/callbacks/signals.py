@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import NoReturn
 
 import lightning as L
 
@@ -39,7 +41,7 @@ class SaveAndStopOnSignal(L.Callback):
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if self.received is not None:
-            raise KeyboardInterrupt
+            abort(signum)
         self.received = signal.Signals(signum).name
         print(
             f"\n{self.received} received: saving after this step (press Ctrl-C again to abort)",
@@ -53,6 +55,7 @@ class SaveAndStopOnSignal(L.Callback):
             return
         path = self.run_dir / "checkpoints" / "last.ckpt"
         trainer.save_checkpoint(path)
+        log_this_step(trainer)
         raise TrainingInterrupted(
             f"stopped by {self.received} at step {trainer.global_step}; saved {path}: "
             f"continue with resume={self.run_dir}"
@@ -77,3 +80,27 @@ class SaveAndStopOnSignal(L.Callback):
             if signal.getsignal(sig) == self._on_signal:
                 signal.signal(sig, handler)
         self._previous_handlers = {}
+
+
+def log_this_step(trainer: L.Trainer) -> None:
+    """Send this step's ``train/*`` values to the loggers now: the exception that stops the run
+    comes before Lightning's own logging of the step, which would otherwise be lost."""
+    metrics = {
+        name: float(value)
+        for name, value in trainer.callback_metrics.items()
+        if name.startswith("train/") and value.numel() == 1
+    }
+    # The step number Lightning itself logs training values under (optimizer steps before this one).
+    step = trainer.fit_loop.epoch_loop._batches_that_stepped
+    for logger in trainer.loggers:
+        logger.log_metrics({**metrics, "epoch": trainer.current_epoch}, step=step)
+        logger.save()
+
+
+def abort(signum: int) -> NoReturn:
+    """Die of the signal itself: a ``KeyboardInterrupt`` raised in a handler can land in code
+    that swallows it ("Exception ignored in ..."), and the run would go on."""
+    print(f"\n{signal.Signals(signum).name} received again: aborting without saving", file=sys.stderr)
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+    raise SystemExit(128 + signum)  # not reached: the default action ends the process

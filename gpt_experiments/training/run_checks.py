@@ -1,0 +1,70 @@
+"""Checks that a config can run here, made before any folder exists.
+
+Types and ranges of each group are checked in ``config_checks``; these are the failures
+that otherwise surface only once Hydra has made the run folder: a setting the optimizer
+class itself refuses, an accelerator this machine lacks, a step limit of zero, a
+pretrained ``init`` without its path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hydra.errors import InstantiationException
+from lightning.pytorch.accelerators import AcceleratorRegistry, CUDAAccelerator, MPSAccelerator
+from omegaconf import DictConfig
+from torch import nn
+
+from gpt_experiments.errors import ConfigError
+from gpt_experiments.training.config_checks import resolved_values
+from gpt_experiments.training.lit_module import build_optimizer
+
+
+def check_run_settings(cfg: DictConfig) -> None:
+    """Raise a one-line ``ConfigError`` for a config that would fail or do nothing once started."""
+    if "trainer" in cfg:
+        check_step_limit(cfg.trainer.get("max_steps", -1))
+        check_accelerator(cfg.trainer.get("accelerator", "auto"))
+    if "optimizer" in cfg:
+        check_optimizer(resolved_values(cfg.optimizer, "optimizer"))
+    if cfg.get("init") is not None:
+        resolved_values(cfg.init, "init")  # names an unset init.path
+
+
+def check_step_limit(max_steps: int) -> None:
+    if max_steps == 0:
+        raise ConfigError(
+            "trainer.max_steps=0 would train nothing: set a positive number of steps, or -1 for no limit"
+        )
+
+
+def accelerator_available(name: Any) -> bool:
+    """Whether Lightning's ``accelerator=name`` can run here (``auto``, ``cpu`` always can)."""
+    if not isinstance(name, str):
+        return True  # an Accelerator object: Lightning checks it
+    if name == "gpu":  # Lightning's alias for CUDA or Apple's MPS
+        return CUDAAccelerator.is_available() or MPSAccelerator.is_available()
+    if name in AcceleratorRegistry:
+        return AcceleratorRegistry[name]["accelerator"].is_available()
+    return True
+
+
+def check_accelerator(name: Any) -> None:
+    if not accelerator_available(name):
+        raise ConfigError(
+            f"trainer.accelerator={name} is not available on this machine: "
+            "use trainer.accelerator=auto (or cpu)"
+        )
+
+
+def check_optimizer(spec: dict[str, Any]) -> None:
+    """Build the optimizer over one stand-in parameter: a value torch refuses is refused now."""
+    try:
+        build_optimizer(nn.Linear(1, 1), spec)
+    except InstantiationException as err:
+        refusal = err.__cause__
+        if not isinstance(refusal, ValueError):
+            raise  # not a refused value: a bug, keep the traceback
+        raise ConfigError(
+            f"{spec['_target_']} refused the optimizer settings ({refusal}): fix that optimizer.* value"
+        ) from None
