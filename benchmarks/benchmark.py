@@ -5,6 +5,9 @@
     python scripts/benchmark.py --model tiny --context-length 32
 
 Sections:
+  profile   one training step under torch.profiler at each precision: seconds per part
+            (matrix products, attention, output head + cross-entropy, LayerNorm, GELU,
+            dropout, optimizer...) and achieved FLOP/s against a large matmul's, same process.
   train     tokens/s (steady state: warmup steps excluded) and peak RSS of the project under
             Lightning, the same model in a plain PyTorch loop (the framework's overhead), and the
             seed chapter's model and loop, at each precision. Each run is a fresh process;
@@ -32,7 +35,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ("train", "generate", "tokenize", "prepare", "memory")
+SECTIONS = ("profile", "train", "generate", "tokenize", "prepare", "memory")
 
 
 def run_worker(section: str, settings: dict[str, Any]) -> dict[str, Any]:
@@ -120,6 +123,19 @@ def main() -> None:
     report: dict[str, Any] = {"model": args.model, "model_config": model, "batch_size": args.batch_size}
     with tempfile.TemporaryDirectory() as tmp:
         cache_dir = args.cache_dir or str(Path(tmp) / "tokens")
+        if "profile" in sections:
+            report["profile"] = {
+                precision: run_worker(
+                    "profile",
+                    {
+                        "model": model,
+                        "precision": precision,
+                        "batch_size": args.batch_size,
+                        "cache_dir": cache_dir,
+                    },
+                )
+                for precision in args.precisions
+            }
         if "train" in sections:
             report["train"] = train_section(args, model, cache_dir)
         if "generate" in sections:

@@ -14,6 +14,9 @@ from gpt_experiments.inference.precision import has_native_bf16, to_inference_pr
 from gpt_experiments.inference.sampling import SamplerConfig, generate
 from gpt_experiments.model import GPT, GPTConfig
 
+BATCH_ROWS = 8
+BATCHED_RUN = f"kv_cache_bf16_batch{BATCH_ROWS}"
+
 
 def _timed(fn: Callable[[], list[int]]) -> tuple[float, list[int]]:
     start = time.perf_counter()
@@ -36,7 +39,9 @@ def benchmark_generation(
       loop, re-implemented in ``chapter_baseline.py``);
     - ``seed_loop_project_model_fp32`` / ``_bf16``: the chapter's loop on the project's model,
       which isolates what the KV cache alone gains;
-    - ``kv_cache_fp32`` / ``kv_cache_bf16``: the project's ``generate`` (``precision=fp32|bf16``).
+    - ``kv_cache_fp32`` / ``kv_cache_bf16``: the project's ``generate`` (``precision=fp32|bf16``);
+    - ``kv_cache_bf16_batch8``: eight prompts of the same length generated together (the
+      first is the others' prompt); its tokens/s counts all eight rows.
 
     Each runs ``repeats`` times, interleaved; the fastest run of each counts, so that other
     processes competing for the CPU distort the ratios as little as possible.
@@ -46,7 +51,8 @@ def benchmark_generation(
     model = GPT(config).eval()
     chapter_model = chapter_model_with_weights_of(model).eval()
     bf16_model = to_inference_precision(copy.deepcopy(model), "bf16")
-    prompt = torch.randint(0, config.vocab_size, (1, prompt_tokens)).tolist()
+    prompts = torch.randint(0, config.vocab_size, (BATCH_ROWS, prompt_tokens)).tolist()
+    prompt = prompts[:1]
     sampler = SamplerConfig(max_new_tokens=new_tokens, temperature=0.0)
 
     def cached(net: GPT) -> Callable[[], list[int]]:
@@ -62,7 +68,10 @@ def benchmark_generation(
         "kv_cache_fp32": cached(model),
         "kv_cache_bf16": cached(bf16_model),
         "seed_loop_project_model_bf16": seed_loop(bf16_model),
+        # The default precision's batch of BATCH_ROWS prompts: one pass over the weights serves all.
+        BATCHED_RUN: lambda: generate(bf16_model, prompts, sampler)[0],
     }
+    rows = {name: BATCH_ROWS if name == BATCHED_RUN else 1 for name in runs}
     for net in (model, bf16_model):
         generate(net, prompt, SamplerConfig(max_new_tokens=2))  # warm-up: first calls allocate
     timings: dict[str, list[tuple[float, list[int]]]] = {name: [] for name in runs}
@@ -92,7 +101,10 @@ def benchmark_generation(
         "torch_threads": torch.get_num_threads(),
         "cpu_native_bf16": has_native_bf16(torch.device("cpu")),
         "cpu_load_average_1min": round(os.getloadavg()[0], 2),
-        "tokens_per_s": {name: round(new_tokens / s, 2) for name, s in seconds.items()},
+        "tokens_per_s": {name: round(rows[name] * new_tokens / s, 2) for name, s in seconds.items()},
+        "batched_tokens_per_s_vs_one_prompt_bf16": round(
+            BATCH_ROWS * seconds["kv_cache_bf16"] / seconds[BATCHED_RUN], 2
+        ),
         # The issue's figure: the project against the chapter's model and loop.
         "speedup_vs_seed_chapter": speedups("seed_chapter_fp32"),
         "speedup_vs_seed_loop_on_project_model": speedups("seed_loop_project_model_fp32"),
@@ -100,7 +112,9 @@ def benchmark_generation(
             seconds["seed_loop_project_model_bf16"] / seconds["kv_cache_bf16"], 2
         ),
         "same_tokens_as_seed_chapter": {
-            name: tokens[name] == tokens["seed_chapter_fp32"] for name in runs if name != "seed_chapter_fp32"
+            name: tokens[name] == tokens["seed_chapter_fp32"]
+            for name in runs
+            if name not in ("seed_chapter_fp32", BATCHED_RUN)
         },
         "same_tokens_bf16_cache_vs_bf16_seed_loop": (
             tokens["kv_cache_bf16"] == tokens["seed_loop_project_model_bf16"]

@@ -13,8 +13,6 @@ from collections.abc import Iterable, Iterator
 import torch
 from torch import nn
 
-from gpt_experiments.training.lit_module import cross_entropy
-
 
 def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
     """The autocast Lightning's ``precision`` setting applies around the forward pass."""
@@ -41,7 +39,7 @@ def plain_training_steps(
     for inputs, targets in batches:
         inputs, targets = inputs.to(device), targets.to(device)
         with autocast(precision, device):
-            loss = cross_entropy(model(inputs), targets)
+            loss = model(inputs, targets=targets)
         loss.backward()
         if gradient_clip_val is not None:
             nn.utils.clip_grad_norm_(params, gradient_clip_val)

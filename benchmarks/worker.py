@@ -10,6 +10,7 @@ import sys
 
 from benchmarks.data_speed import measure_preparation, measure_tokenization, measure_window_memory
 from benchmarks.generation_vs_seed import benchmark_generation
+from benchmarks.step_profile import profile_training_step
 from benchmarks.training_speed import TrainSetup, measure_training
 from gpt_experiments.model import GPTConfig
 
@@ -18,6 +19,7 @@ SECTIONS = {
     "generate": lambda settings: benchmark_generation(
         GPTConfig(**{**settings["model"], "drop_rate": 0.0}), new_tokens=settings["new_tokens"]
     ),
+    "profile": lambda settings: profile_training_step(**settings),
     "tokenize": lambda settings: measure_tokenization(**settings),
     "memory": lambda settings: measure_window_memory(**settings),
     "prepare": lambda settings: measure_preparation(**settings),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -218,8 +219,16 @@ class GPT(nn.Module):
         """An empty KV cache for up to ``capacity`` positions (default: the context length)."""
         return KVCache(self.config.n_layers, capacity or self.config.context_length)
 
-    def forward(self, idx: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
-        """Logits ``[batch, seq, vocab]`` for token ids ``[batch, seq]``.
+    def forward(
+        self,
+        idx: torch.Tensor,
+        cache: KVCache | None = None,
+        targets: torch.Tensor | None = None,
+        reduction: str = "mean",
+    ) -> torch.Tensor:
+        """Logits ``[batch, seq, vocab]`` for token ids ``[batch, seq]``; with ``targets``,
+        the next-token cross-entropy instead (``reduction`` "mean" or "sum"), computed by
+        :func:`head_cross_entropy` without holding the whole logits tensor.
 
         With a ``cache``, ``idx`` holds only the new tokens; their positions continue
         after those already cached.
@@ -235,8 +244,104 @@ class GPT(nn.Module):
         x = self.drop(self.wte(idx) + self.wpe(positions))
         for layer, block in enumerate(self.h):
             x = block(x, cache, layer)
-        logits = self.lm_head(self.ln_f(x))
+        x = self.ln_f(x)
+        if targets is not None:
+            return head_cross_entropy(
+                x.flatten(0, 1), self.lm_head.weight, targets.flatten(), self.config.vocab_size, reduction
+            )
+        logits = self.lm_head(x)
         if self.config.padded_vocab_size != self.config.vocab_size:
             # Padding ids are not tokens: drop their logits so no loss or sampler sees them.
             logits = logits[..., : self.config.vocab_size]
         return logits
+
+
+# Rows of the output head computed at a time: a [rows, 50257] fp32 block is 206 MB. Fewer,
+# larger blocks keep the matrix products efficient; more, smaller ones hold less memory.
+HEAD_CHUNK_ROWS = 1024
+
+
+def head_cross_entropy(
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    targets: torch.Tensor,
+    vocab_size: int,
+    reduction: str = "mean",
+    chunk_rows: int = HEAD_CHUNK_ROWS,
+) -> torch.Tensor:
+    """Cross-entropy of ``hidden @ weight.T`` (``[tokens, emb]`` by ``[padded vocab, emb]``)
+    against ``targets``, equal to ``F.cross_entropy`` on the logits.
+
+    The logits are the largest tensor of a training step (``tokens x 50257``, 103 MB in fp32
+    at batch 2, context 256). Computed ``chunk_rows`` rows at a time, each block's loss and
+    gradients are taken straight away, so the full logits, their fp32 copy, the
+    log-softmax and its gradient are never held, and each block is read a few times
+    instead of about ten. Under autocast the matrix products run in the autocast type and
+    the softmax in fp32, as ``F.cross_entropy(logits.float())`` would.
+    """
+    if reduction not in ("mean", "sum"):
+        raise ValueError(f"reduction={reduction!r}: use 'mean' or 'sum'")
+    # A named range, so profiles (benchmarks/step_profile.py) can tell the head's work apart.
+    with torch.profiler.record_function("head_cross_entropy"):
+        if torch.is_grad_enabled() and (hidden.requires_grad or weight.requires_grad):
+            return _HeadCrossEntropy.apply(hidden, weight, targets, vocab_size, reduction, chunk_rows)
+        loss, _, _ = _head_loss_and_grads(hidden, weight, targets, vocab_size, reduction, chunk_rows, False)
+        return loss
+
+
+def _compute_dtype(tensor: torch.Tensor) -> torch.dtype:
+    device = tensor.device.type
+    return torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else tensor.dtype
+
+
+def _head_loss_and_grads(
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    targets: torch.Tensor,
+    vocab_size: int,
+    reduction: str,
+    chunk_rows: int,
+    grads: bool,
+) -> tuple[torch.Tensor, Any, Any]:
+    """The loss and, with ``grads``, its gradients for ``hidden`` and ``weight``."""
+    dtype = _compute_dtype(hidden)
+    with torch.autocast(hidden.device.type, enabled=False):
+        h, w = hidden.to(dtype), weight.to(dtype)
+        scale = 1.0 / targets.numel() if reduction == "mean" else 1.0
+        loss = torch.zeros((), dtype=torch.float32, device=hidden.device)
+        grad_hidden = torch.empty_like(hidden) if grads else None
+        grad_weight = None
+        for start in range(0, h.shape[0], chunk_rows):
+            rows = slice(start, start + chunk_rows)
+            logits = (h[rows] @ w.T).float()
+            logits[:, vocab_size:] = -math.inf  # padding ids are not tokens
+            target = targets[rows, None]
+            log_norm = torch.logsumexp(logits, dim=1, keepdim=True)
+            loss += (log_norm - logits.gather(1, target)).sum()
+            if not grads:
+                continue
+            # d loss / d logits = softmax - one_hot(target), computed in place in the block.
+            grad_logits = logits.sub_(log_norm).exp_()
+            grad_logits.scatter_add_(1, target, torch.full_like(target, -1.0, dtype=grad_logits.dtype))
+            grad_logits = grad_logits.mul_(scale).to(dtype)
+            grad_hidden[rows] = grad_logits @ w
+            block_grad = (grad_logits.T @ h[rows]).to(weight.dtype)
+            grad_weight = block_grad if grad_weight is None else grad_weight.add_(block_grad)
+    return loss * scale, grad_hidden, grad_weight
+
+
+class _HeadCrossEntropy(torch.autograd.Function):
+    """:func:`head_cross_entropy` with gradients: computed in the forward pass, scaled in backward."""
+
+    @staticmethod
+    def forward(ctx, hidden, weight, targets, vocab_size, reduction, chunk_rows):
+        loss, grad_hidden, grad_weight = _head_loss_and_grads(
+            hidden, weight, targets, vocab_size, reduction, chunk_rows, grads=True
+        )
+        ctx.save_for_backward(grad_hidden, grad_weight)
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad_loss):
+        grad_hidden, grad_weight = ctx.saved_tensors
+        return grad_hidden * grad_loss, grad_weight * grad_loss, None, None, None, None

@@ -104,3 +104,50 @@ def test_seed_chapter_model_has_an_untied_head_and_pytorch_initialisation():
 def test_unknown_initialisation_is_rejected():
     with pytest.raises(ConfigError, match="model.weight_init='xavier' is unknown: use one of gpt2, pytorch"):
         GPTConfig(weight_init="xavier")
+
+
+@pytest.mark.parametrize("autocast", [False, True], ids=["fp32", "bf16-autocast"])
+@pytest.mark.parametrize("pad", [1, 64], ids=["exact-vocab", "padded-vocab"])
+def test_loss_with_targets_equals_cross_entropy_on_the_logits_with_the_same_gradients(autocast, pad):
+    """The chunked head + cross-entropy gives the loss and gradients of the plain logits path."""
+    model = tiny(pad_vocab_to_multiple=pad).train()
+    idx, targets = torch.randint(0, 101, (2, 2, 17)).unbind(0)
+
+    def loss_and_grads(fused: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        model.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            if fused:
+                loss = model(idx, targets=targets)
+            else:
+                loss = torch.nn.functional.cross_entropy(model(idx).flatten(0, 1).float(), targets.flatten())
+        (2.5 * loss).backward()  # a scale other than 1 must reach the gradients too
+        return loss.detach(), [p.grad.clone() for p in model.parameters()]
+
+    plain_loss, plain_grads = loss_and_grads(fused=False)
+    loss, grads = loss_and_grads(fused=True)
+    if not autocast:
+        torch.testing.assert_close(loss, plain_loss, rtol=1e-6, atol=0)
+        for grad, plain_grad in zip(grads, plain_grads, strict=True):
+            torch.testing.assert_close(grad, plain_grad, rtol=1e-5, atol=1e-7)
+        return
+    # bf16 rounds where each path scales and casts, so compare whole tensors at bf16's precision.
+    torch.testing.assert_close(loss, plain_loss, rtol=1e-3, atol=0)
+    for grad, plain_grad in zip(grads, plain_grads, strict=True):
+        assert (grad - plain_grad).norm() <= 2e-2 * plain_grad.norm()
+
+
+def test_loss_is_chunked_and_sums_without_gradients():
+    from gpt_experiments.model import head_cross_entropy
+
+    model = tiny()
+    idx = torch.randint(0, 101, (3, 17))
+    with torch.no_grad():
+        hidden = model.ln_f(torch.randn(51, 20))
+        targets = torch.randint(0, 101, (51,))
+        expected = torch.nn.functional.cross_entropy(model.lm_head(hidden), targets, reduction="sum")
+        # 51 rows in blocks of 8: the last block is partial.
+        chunked = head_cross_entropy(hidden, model.lm_head.weight, targets, 101, "sum", chunk_rows=8)
+        torch.testing.assert_close(chunked, expected)
+        assert model(idx, targets=idx, reduction="sum").requires_grad is False
+    with pytest.raises(ValueError, match="reduction"):
+        head_cross_entropy(hidden, model.lm_head.weight, targets, 101, "none")

@@ -120,7 +120,7 @@ class GPTLitModule(L.LightningModule):
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         inputs, targets = batch
-        loss = cross_entropy(self.model(inputs), targets)
+        loss = self.model(inputs, targets=targets)
         self.tokens_seen += inputs.numel() * self.trainer.world_size
         self.log("train/loss", loss, prog_bar=True)
         self.log("train/ppl", torch.exp(loss.detach()))
@@ -137,7 +137,7 @@ class GPTLitModule(L.LightningModule):
         self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int, dataloader_idx: int = 0
     ):
         inputs, targets = batch
-        loss_sum = cross_entropy(self.model(inputs), targets, reduction="sum")
+        loss_sum = self.model(inputs, targets=targets, reduction="sum")
         sums = self._eval_sums[EVAL_SPLITS[dataloader_idx]]
         sums[0] += loss_sum.double()
         sums[1] += targets.numel()

@@ -17,6 +17,8 @@ TINY_RUN = [
     "model=tiny",
     "model.context_length=32",
     "trainer.max_epochs=2",
+    # fp32 whatever the machine, so results do not depend on its bf16 units.
+    "trainer.precision=32-true",
     "trainer.enable_progress_bar=false",
     "trainer.enable_model_summary=false",
     "sampler.max_new_tokens=8",

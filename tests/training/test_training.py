@@ -11,6 +11,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 from torch.utils.data import DataLoader
 
 from gpt_experiments.data.windows import TokenWindows
+from gpt_experiments.inference.precision import has_native_bf16
 from gpt_experiments.training.hparams import HPARAMS_METRICS
 from gpt_experiments.training.lit_module import GPTLitModule, cross_entropy
 from tests.helpers import TINY_RUN, quiet_trainer, run_script
@@ -42,6 +43,15 @@ def test_verdict_repro_sets_the_seed_chapter_settings(compose_train):
     assert cfg.data.path.endswith("the-verdict.txt")
     assert (cfg.optimizer.lr, cfg.optimizer.weight_decay, cfg.seed) == (4e-4, 0.1, 123)
     assert (cfg.trainer.max_epochs, cfg.trainer.val_check_interval) == (10, 5)
+    # The seed trains in fp32 and evaluates 5 training batches, whatever the quick start's defaults.
+    assert (cfg.trainer.precision, cfg.data.eval_train_batches) == ("32-true", 5)
+
+
+def test_quick_start_trains_in_bf16_only_where_the_hardware_has_bf16_units(compose_train):
+    cfg = compose_train()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    expected = "bf16-mixed" if has_native_bf16(device) else "32-true"
+    assert (cfg.trainer.precision, cfg.data.eval_train_batches) == (expected, 1)
 
 
 def read_events(log_dir: Path) -> EventAccumulator:
