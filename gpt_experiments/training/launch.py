@@ -9,19 +9,28 @@ from __future__ import annotations
 
 import errno
 import os
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import DictConfig
 
 from gpt_experiments.config import override_key
 from gpt_experiments.convert.project import CheckpointError, safe_torch_load
 from gpt_experiments.data.datamodule import GPTDataModule
-from gpt_experiments.errors import ConfigError
+from gpt_experiments.errors import ConfigError, warn
 from gpt_experiments.model import GPTConfig
 from gpt_experiments.training.compose import compose_config, sweep_variants
 from gpt_experiments.training.config_checks import model_settings, resolved_values, validate_config
-from gpt_experiments.training.resume import ResumePlan, plan_resume
+from gpt_experiments.training.resume import (
+    Rebuild,
+    ResumePlan,
+    differing_settings,
+    plan_resume,
+    run_of_same_command,
+    saved_config,
+)
 from gpt_experiments.training.run_checks import check_run_settings
 from gpt_experiments.training.run_lock import lock_run_dir
 from gpt_experiments.training.sharded_checkpoint import LIGHTNING_META, is_sharded_checkpoint
@@ -38,9 +47,11 @@ def prepare_run(conf_dir: Path, config_name: str, overrides: list[str]) -> list[
     if cfg.get("resume"):
         if cfg.get("ckpt_path"):
             raise ConfigError("resume= and ckpt_path= are both set: use resume= alone")
-        plan = plan_resume(str(cfg.resume), cfg, lambda saved: compose_config(conf_dir, config_name, saved))
+        rebuild = partial(compose_config, conf_dir, config_name)
+        plan = plan_resume(str(cfg.resume), cfg, rebuild)
         if plan is None:
             print("resume=auto: no earlier run of this config has a checkpoint; starting a new run")
+            hint_run_of_same_command(Path(cfg.paths.log_dir), overrides, cfg, rebuild)
         else:
             if plan.run_dir is not None:
                 # Before Hydra rewrites the folder's .hydra/: a second resume stops here.
@@ -68,6 +79,17 @@ def check_writable(folder: Path) -> None:
         read_only = os.statvfs(existing).f_flag & os.ST_RDONLY
         code = errno.EROFS if read_only else errno.EACCES
         raise OSError(code, f"{os.strerror(code)}: choose another paths.log_dir", str(existing))
+
+
+def hint_run_of_same_command(log_dir: Path, overrides: list[str], cfg: DictConfig, rebuild: Rebuild) -> None:
+    """Name a run of this command line whose settings differ (older defaults), and how to continue it."""
+    run = run_of_same_command(log_dir, overrides)
+    if run is not None:
+        changed = ", ".join(differing_settings(saved_config(run, rebuild), cfg))
+        warn(
+            f"{run} was started with the same command line, but its settings differ from today's "
+            f"({changed}): continue it anyway with resume={run}"
+        )
 
 
 def check_sweep(conf_dir: Path, config_name: str, overrides: list[str]) -> list[str]:

@@ -113,17 +113,53 @@ def in_shape_of(saved: Any, today: Any) -> Any:
     return {key: in_shape_of(saved[key], value) if key in saved else value for key, value in today.items()}
 
 
+def run_dirs(log_dir: Path) -> list[Path]:
+    return [saved.parent.parent for saved in (log_dir / "runs").glob("**/.hydra/config.yaml")]
+
+
 def find_run_to_resume(log_dir: Path, cfg: DictConfig, rebuild: Rebuild | None = None) -> ResumePlan | None:
     """The newest run of the same config with a loadable checkpoint, if there is one."""
     fingerprint = config_fingerprint(cfg)
-    runs = [saved.parent.parent for saved in (log_dir / "runs").glob("**/.hydra/config.yaml")]
-    same = [run for run in runs if config_fingerprint(saved_config(run, rebuild)) == fingerprint]
+    same = [run for run in run_dirs(log_dir) if config_fingerprint(saved_config(run, rebuild)) == fingerprint]
     same = [run for run in same if checkpoints_newest_first(run)]
     for run in sorted(same, key=lambda r: checkpoints_newest_first(r)[0].stat().st_mtime, reverse=True):
         checkpoint = newest_loadable_checkpoint(run)
         if checkpoint is not None:
             return ResumePlan(checkpoint, run)
     return None
+
+
+def run_of_same_command(log_dir: Path, overrides: list[str]) -> Path | None:
+    """The newest run with a checkpoint started with these overrides, whatever its config.
+
+    When ``resume=auto`` finds no run of the same config, such a run was made by a version
+    of this project whose defaults differ: worth naming, never picked silently.
+    """
+    wanted = sorted(o for o in overrides if override_key(o) not in RESUME_OVERRIDE_KEYS)
+    runs = [run for run in run_dirs(log_dir) if checkpoints_newest_first(run)]
+    same = [run for run in runs if sorted(saved_overrides(run)) == wanted]
+    return max(same, key=lambda run: checkpoints_newest_first(run)[0].stat().st_mtime, default=None)
+
+
+def differing_settings(saved: dict[str, Any], today: DictConfig) -> list[str]:
+    """Dotted keys whose values differ between a saved config and today's (run-specific ones aside)."""
+    ours = upgrade_config(OmegaConf.to_container(today, resolve=False))
+    theirs = upgrade_config(saved)
+    for dotted in RUN_SPECIFIC_KEYS:
+        drop_key(ours, dotted)
+        drop_key(theirs, dotted)
+    return sorted(key for key, value in flat(ours).items() if flat(theirs).get(key, value) != value)
+
+
+def flat(node: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``."""
+    items: dict[str, Any] = {}
+    for key, value in node.items():
+        if isinstance(value, dict):
+            items.update(flat(value, f"{prefix}{key}."))
+        else:
+            items[f"{prefix}{key}"] = value
+    return items
 
 
 def plan_resume(resume: str, cfg: DictConfig, rebuild: Rebuild | None = None) -> ResumePlan | None:

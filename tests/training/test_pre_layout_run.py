@@ -24,7 +24,14 @@ from gpt_experiments.tokenizer import encode
 from gpt_experiments.training.compose import compose_config
 from gpt_experiments.training.legacy import RENAMED_TARGETS, SCHEDULER_NAMES, upgrade_scheduler
 from gpt_experiments.training.lit_module import GPTLitModule
-from gpt_experiments.training.resume import config_fingerprint, in_shape_of, plan_resume, saved_config
+from gpt_experiments.training.resume import (
+    config_fingerprint,
+    differing_settings,
+    in_shape_of,
+    plan_resume,
+    run_of_same_command,
+    saved_config,
+)
 from tests.conftest import CONF_DIR
 from tests.helpers import run_script
 
@@ -69,11 +76,19 @@ def rebuild(overrides: list[str]) -> DictConfig:
     return compose_config(CONF_DIR, "train", overrides)
 
 
+def compose_today(tmp_path: Path, *extra: str) -> DictConfig:
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose("train", overrides=[*saved_overrides(), f"paths.log_dir={tmp_path}/outputs", *extra])
+
+
+# Defaults changed since the fixture was written (bf16 where the CPU has it, one eval batch).
+OLD_DEFAULTS = ["trainer.precision=32-true", "data.eval_train_batches=5"]
+
+
 def test_resume_auto_finds_the_old_run_of_the_same_config(tmp_path):
     run_dir = copy_into_log_dir(tmp_path)
     old = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        today = compose("train", overrides=[*saved_overrides(), f"paths.log_dir={tmp_path}/outputs"])
+    today = compose_today(tmp_path, *OLD_DEFAULTS)
     # The saved config names the old modules and lacks settings added since (data.split, ...);
     # the fingerprint reads it in today's names and shape.
     assert old.callbacks.text_samples._target_ != today.callbacks.text_samples._target_
@@ -83,6 +98,17 @@ def test_resume_auto_finds_the_old_run_of_the_same_config(tmp_path):
     plan = plan_resume("auto", today, rebuild)
     assert plan is not None and plan.run_dir == run_dir
     assert plan.checkpoint == run_dir / "checkpoints" / "last.ckpt"
+
+
+def test_resume_auto_names_an_old_run_whose_defaults_changed(tmp_path):
+    """Same command line, other defaults: not resumed silently, but named with what differs."""
+    run_dir = copy_into_log_dir(tmp_path)
+    today = compose_today(tmp_path)
+    assert plan_resume("auto", today, rebuild) is None
+    assert run_of_same_command(tmp_path / "outputs", [*saved_overrides(), "resume=auto"]) == run_dir
+    changed = differing_settings(saved_config(run_dir, rebuild), today)
+    assert "data.eval_train_batches" in changed and "trainer.precision" in changed
+    assert not [key for key in changed if key.endswith("_target_")]  # old names are not differences
 
 
 @pytest.mark.slow
