@@ -117,6 +117,8 @@ def test_train_script_rejects_bad_input_in_one_line(workspace, overrides, messag
 
 
 # generate.py and evaluate.py check their own values: the same promise, their own subprocesses.
+# evaluate.py loads the model first (its tokenizer reads the text): a real, tiny checkpoint.
+TINY_CHECKPOINT = ROOT / "tests" / "fixtures" / "pre_layout_run" / "checkpoints" / "last.ckpt"
 INFERENCE_CASES = {
     "temperature not a number": (
         ["generate.py", "ckpt=notes.txt", "prompt=hi", "sampler.temperature=abc"],
@@ -140,11 +142,11 @@ INFERENCE_CASES = {
         "device='tpu9' is not a torch device: use cpu, cuda, mps or auto",
     ),
     "evaluating a non-UTF-8 text": (
-        ["evaluate.py", "ckpt=notes.ckpt", "text_path=latin1.txt"],
+        ["evaluate.py", f"ckpt={TINY_CHECKPOINT}", "text_path=latin1.txt"],
         "latin1.txt is not UTF-8 (byte 3: b'\\xe9'): convert it to UTF-8",
     ),
     "evaluating a missing text": (
-        ["evaluate.py", "ckpt=notes.ckpt", "text_path=nope.txt"],
+        ["evaluate.py", f"ckpt={TINY_CHECKPOINT}", "text_path=nope.txt"],
         "text file nope.txt does not exist: pass text_path=<file or glob>",
     ),
 }

@@ -73,7 +73,7 @@ HYDRA_COMMANDS = {
     "train (before Hydra)": ("train", "prepare_run", ["model=tiny"]),
     "train (in the job)": ("train", "train", ["model=tiny", "trainer.max_steps=1"]),
     "generate": ("generate", "sampler_and_prompts", ["ckpt=x", "prompt=hi"]),
-    "evaluate": ("evaluate", "read_texts", ["ckpt=x", "data=verdict"]),
+    "evaluate": ("evaluate", "load_inference_model", ["ckpt=x", "data=verdict"]),
 }
 
 

@@ -124,8 +124,15 @@ def test_training_run_writes_logs_checkpoints_and_plots(tmp_path):
     params, metric_names = hparams_of(events)
     # What the command line set (the model option by name), then the fixed set; no paths.
     assert list(params) == [
-        *("model", "model.context_length", "trainer.max_epochs", "sampler.max_new_tokens", "optimizer.lr"),
-        *("model.n_layers", "model.emb_dim", "data.batch_size", "trainer.precision", "seed"),
+        *("model", "model.context_length", "trainer.max_epochs", "trainer.precision"),
+        *(
+            "sampler.max_new_tokens",
+            "optimizer.lr",
+            "model.n_layers",
+            "model.emb_dim",
+            "data.batch_size",
+            "seed",
+        ),
     ]
     assert params["optimizer.lr"] == pytest.approx(3e-3) and params["model"] == "tiny"
     assert params["model.context_length"] == 32 and params["model.n_layers"] == 2
