@@ -13,7 +13,9 @@ Sections:
             seed chapter's model and loop, at each precision. Each run is a fresh process;
             runs alternate, in reverse order every other round, so load changes even out.
   generate  greedy generation tokens/s: KV-cache generate against the seed's uncached loop.
-  tokenize  tokenization throughput on tiny Shakespeare repeated to --corpus-mb, and a cache hit.
+  tokenize  preparing tiny Shakespeare repeated to --corpus-mb into an empty cache, side by side with
+            tiktoken's encode_ordinary_batch of the same chunks on as many threads as workers; a cache
+            hit side by side with one plain read (and one hashing read) of the file.
   prepare   prepare_data.py on tiny Shakespeare repeated to each of --prepare-mb (e.g. 100,1024):
             tokens/s, and peak RSS growth of the main process (flat: it must not grow with the corpus).
   memory    peak RSS while training a small model on a ~10M-token corpus with stride 1
@@ -99,7 +101,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--precisions", default="32-true,bf16-mixed", type=lambda s: s.split(","))
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps per run")
     parser.add_argument("--steps", type=int, default=3, help="timed steps per run")
-    parser.add_argument("--rounds", type=int, default=2, help="alternating repetitions of every train run")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=2,
+        help="alternating repetitions of every train run (and of the tokenize section's)",
+    )
     parser.add_argument("--new-tokens", type=int, default=64, help="tokens generated per generation run")
     parser.add_argument("--corpus-mb", type=float, default=100.0, help="tokenize section's corpus size")
     parser.add_argument(
@@ -142,7 +149,9 @@ def main() -> None:
             # The project's KV-cache generate against the seed's uncached loop, side by side.
             report["generate"] = run_worker("generate", {"model": model, "new_tokens": args.new_tokens})
         if "tokenize" in sections:
-            report["tokenize"] = run_worker("tokenize", {"corpus_mb": args.corpus_mb, "work_dir": tmp})
+            report["tokenize"] = run_worker(
+                "tokenize", {"corpus_mb": args.corpus_mb, "work_dir": tmp, "rounds": args.rounds}
+            )
         if "prepare" in sections:
             report["prepare"] = [
                 run_worker(

@@ -18,33 +18,92 @@ from gpt_experiments.config import asset_path
 from gpt_experiments.data.datamodule import GPTDataModule
 from gpt_experiments.data.export import export_tokens
 from gpt_experiments.data.sources.text_files import TextFiles
-from gpt_experiments.data.token_cache import load_or_tokenize
+from gpt_experiments.data.splits import split_by_chars, tagged_chunks
+from gpt_experiments.data.text_stream import BLOCK_BYTES, corpus_digest, count_chars
+from gpt_experiments.data.token_cache import CHUNK_CHARS, SplitSettings, load_or_tokenize
+from gpt_experiments.tokenizer import gpt2_tokenizer
 from gpt_experiments.training.lit_module import GPTLitModule
 
 MEMORY_MODEL = dict(vocab_size=50257, context_length=64, emb_dim=48, n_heads=3, n_layers=2, drop_rate=0.0)
 
 
-def measure_tokenization(corpus_mb: float, work_dir: str) -> dict[str, Any]:
-    """Tokenize a ``corpus_mb`` corpus into an empty cache, then load it again (a hit)."""
+def corpus_chunks(source: TextFiles, chunk_chars: int = CHUNK_CHARS) -> list[str]:
+    """The corpus cut exactly as a cache miss cuts it (90/10 by characters, safe boundaries)."""
+    tagged = split_by_chars(source.stream(), count_chars(source.stream()), SplitSettings().train_ratio)
+    return [chunk for _, chunk in tagged_chunks(tagged, chunk_chars)]
+
+
+def read_files_once(files: list[Path]) -> None:
+    """The floor for a cache hit: every byte of the corpus read once, nothing else."""
+    for path in files:
+        with open(path, "rb") as f:
+            while f.read(BLOCK_BYTES):
+                pass
+
+
+def tiktoken_batch_seconds(chunks: list[str], workers: int) -> tuple[float, int]:
+    """tiktoken's own parallel encoding of ``chunks`` (threads; the text already in memory)."""
+    encoding = gpt2_tokenizer()
+    start = time.perf_counter()
+    ids = encoding.encode_ordinary_batch(chunks, num_threads=workers)
+    seconds = time.perf_counter() - start
+    return seconds, sum(len(chunk_ids) for chunk_ids in ids)
+
+
+def measure_tokenization(corpus_mb: float, work_dir: str, rounds: int = 2) -> dict[str, Any]:
+    """A cache miss and a cache hit on a ``corpus_mb`` corpus, side by side with their floors.
+
+    Each round runs, interleaved: preparing an empty cache (``load_or_tokenize``: read,
+    split, tokenize in parallel, write shards), tiktoken's ``encode_ordinary_batch`` of the
+    same chunks with as many threads as we have workers, a cache hit, one plain read of the
+    file, and one read that hashes it (the part of a hit that checks the content). Ratios
+    use each one's best round (load on a shared machine only slows things down).
+    """
     copies = math.ceil(corpus_mb * 2**20 / Path(asset_path("tinyshakespeare.txt")).stat().st_size)
     corpus = repeated_shakespeare(Path(work_dir) / f"shakespeare_x{copies}.txt", copies)
-    with tempfile.TemporaryDirectory(dir=work_dir) as cache:
-        start = time.perf_counter()
-        tokens = load_or_tokenize(TextFiles(str(corpus)), cache)
-        cold = time.perf_counter() - start
-        start = time.perf_counter()
-        load_or_tokenize(TextFiles(str(corpus)), cache)
-        hit = time.perf_counter() - start
-        num_tokens = sum(len(t) for t in tokens.values())
+    source = TextFiles(str(corpus))
+    workers = os.cpu_count() or 1
+    chunks = corpus_chunks(source)
+    times: dict[str, list[float]] = {"cold": [], "tiktoken": [], "hit": [], "read": [], "hash": []}
+    for _ in range(rounds):
+        with tempfile.TemporaryDirectory(dir=work_dir) as cache:
+            start = time.perf_counter()
+            tokens = load_or_tokenize(TextFiles(str(corpus)), cache, workers=workers)
+            times["cold"].append(time.perf_counter() - start)
+            num_tokens = sum(len(t) for t in tokens.values())
+            del tokens
+            seconds, tiktoken_tokens = tiktoken_batch_seconds(chunks, workers)
+            times["tiktoken"].append(seconds)
+            start = time.perf_counter()
+            load_or_tokenize(TextFiles(str(corpus)), cache, workers=workers)
+            times["hit"].append(time.perf_counter() - start)
+            start = time.perf_counter()
+            read_files_once(source.files)
+            times["read"].append(time.perf_counter() - start)
+            start = time.perf_counter()
+            corpus_digest(source.files)  # what a hit must do to know the files are unchanged
+            times["hash"].append(time.perf_counter() - start)
+    if tiktoken_tokens != num_tokens:
+        raise RuntimeError(f"tiktoken gave {tiktoken_tokens} tokens, the cache {num_tokens}")
+    best = {name: min(values) for name, values in times.items()}
     size_mb = corpus.stat().st_size / 2**20
     return {
         "corpus_mb": size_mb,
         "tokens": num_tokens,
-        "workers": os.cpu_count(),
-        "cold_seconds": cold,
-        "mb_per_sec": size_mb / cold,
-        "tokens_per_sec": num_tokens / cold,
-        "cache_hit_seconds": hit,
+        "chunks": len(chunks),
+        "workers": workers,
+        "rounds": rounds,
+        "seconds": times,
+        "cold_seconds": best["cold"],
+        "mb_per_sec": size_mb / best["cold"],
+        "tokens_per_sec": num_tokens / best["cold"],
+        "tiktoken_batch_tokens_per_sec": num_tokens / best["tiktoken"],
+        "cold_vs_tiktoken_batch": best["tiktoken"] / best["cold"],
+        "cache_hit_seconds": best["hit"],
+        "read_once_seconds": best["read"],
+        "cache_hit_vs_read_once": best["hit"] / best["read"],
+        "hash_once_seconds": best["hash"],
+        "cache_hit_vs_hash_once": best["hit"] / best["hash"],
         "peak_rss_mb_main_process": peak_rss_mb(),
     }
 
