@@ -5,8 +5,9 @@ the split settings and this module's format version, so editing a file or changi
 setting never reuses stale tokens. A hit costs one read of the files to hash them.
 
 A miss streams the text once more to count its characters (for the split and the progress
-bar), then once to tokenize: chunks cut at safe boundaries are tokenized in parallel
-worker processes, in order, and appended to llm.c-format shards of ``shard_tokens``
+bar), then once to tokenize: chunks cut at safe boundaries are tokenized in parallel, in
+order, by threads when the tokenizer releases Python's lock while it works (tiktoken's
+Rust core does) and by worker processes otherwise, and appended to llm.c-format shards of ``shard_tokens``
 tokens. Memory stays flat however large the corpus. The shards are written in a
 temporary folder renamed into place when complete, and opened as memory maps: training
 reads windows without loading the corpus.
@@ -22,7 +23,7 @@ import shutil
 import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -36,6 +37,7 @@ from gpt_experiments.data.splits import SPLITS, split_by_chars, split_by_documen
 from gpt_experiments.data.text_stream import count_chars
 from gpt_experiments.data.token_view import ConcatenatedTokens, join_shards
 from gpt_experiments.tokenizer import GPT2_RANKS_SHA256, Tokenizer, encode
+from gpt_experiments.tokenizer.tiktoken_bpe import TiktokenTokenizer
 
 CACHE_FORMAT = 3  # bump when the way tokens are produced or stored changes
 CHUNK_CHARS = 1 << 20  # characters per tokenization task
@@ -51,26 +53,34 @@ Item = TypeVar("Item")
 class TokenEncoder:
     """What the cache needs of a tokenizer: an identity for the key, the id range, and text -> ids.
 
-    ``encode`` must be picklable (a module-level function or a ``functools.partial`` of one):
-    worker processes call it.
+    ``releases_gil``: ``encode`` lets other Python threads run while it works, so threads
+    tokenize in parallel, with no process to start and no text or tokens to copy between
+    processes. Otherwise worker processes call it, and it must be picklable (a module-level
+    function or a ``functools.partial`` of one).
     """
 
     identity: str
     vocab_size: int
     encode: Callable[[str], list[int]]
+    releases_gil: bool = False
 
     def to_array(self, text: str) -> np.ndarray:
         return np.asarray(self.encode(text), dtype=token_dtype(self.vocab_size))
 
 
-GPT2_ENCODER = TokenEncoder(f"gpt2:{GPT2_RANKS_SHA256}", 50257, encode)
+GPT2_ENCODER = TokenEncoder(f"gpt2:{GPT2_RANKS_SHA256}", 50257, encode, releases_gil=True)
 
 
 def token_encoder(tokenizer: Tokenizer) -> TokenEncoder:
     """The cache's view of ``tokenizer`` (a Tokenizer pickles as its saved form, so workers rebuild it)."""
     if tokenizer.kind == "gpt2":
         return GPT2_ENCODER
-    return TokenEncoder(f"{tokenizer.kind}:{tokenizer.identity}", tokenizer.vocab_size, tokenizer.encode)
+    return TokenEncoder(
+        f"{tokenizer.kind}:{tokenizer.identity}",
+        tokenizer.vocab_size,
+        tokenizer.encode,
+        releases_gil=isinstance(tokenizer, TiktokenTokenizer),  # tiktoken's Rust core releases it
+    )
 
 
 @dataclass(frozen=True)
@@ -114,6 +124,14 @@ def ordered_map(
         yield done_tag, done_text, future.result()
 
 
+def make_executor(encoder: TokenEncoder, workers: int) -> Executor:
+    if encoder.releases_gil:
+        return ThreadPoolExecutor(workers)
+    # "spawn": forking a process that already runs torch's threads can deadlock. (A spawned
+    # worker imports the main module again: seconds when that module imports torch.)
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+
+
 def tokenize_source(
     source: TextSource,
     folder: Path,
@@ -131,10 +149,7 @@ def tokenize_source(
         tagged = split_by_documents(source.documents(), split.train_ratio, split.seed)
     workers = workers or os.cpu_count() or 1
     use_workers = workers > 1 and total_chars >= MIN_CHUNKS_FOR_WORKERS * chunk_chars
-    # "spawn": forking a process that already runs torch's threads can deadlock.
-    executor = (
-        ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) if use_workers else None
-    )
+    executor = make_executor(encoder, workers) if use_workers else None
     dtype = token_dtype(encoder.vocab_size)
     writers = [ShardWriter(folder, name, dtype, shard_tokens) for name in SPLITS]
     try:

@@ -1,5 +1,7 @@
 """Streaming, chunked, parallel tokenization gives exactly the tokens of one call on the whole text."""
 
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,21 +13,40 @@ from gpt_experiments.config import asset_path
 from gpt_experiments.data.shards import open_shard
 from gpt_experiments.data.sources.text_files import TextFiles
 from gpt_experiments.data.text_stream import corpus_text, read_blocks, safe_chunks, split_at
-from gpt_experiments.data.token_cache import GPT2_ENCODER, TokenEncoder, load_or_tokenize, tokenize_source
+from gpt_experiments.data.token_cache import (
+    GPT2_ENCODER,
+    TokenEncoder,
+    load_or_tokenize,
+    make_executor,
+    tokenize_source,
+)
 from gpt_experiments.errors import DataError
 from gpt_experiments.tokenizer import END_OF_TEXT, gpt2_tokenizer
 
 
-def test_parallel_chunked_tiny_shakespeare_matches_one_call(tmp_path):
+# GPT-2's tokenizer runs in threads; the same tokenizer marked as holding Python's lock
+# takes the path of every other tokenizer: worker processes.
+@pytest.mark.parametrize("encoder", [GPT2_ENCODER, replace(GPT2_ENCODER, releases_gil=False)])
+def test_parallel_chunked_tiny_shakespeare_matches_one_call(tmp_path, encoder):
     path = Path(asset_path("tinyshakespeare.txt"))
-    # Small chunks and two worker processes: hundreds of cut points, all safe.
-    shards = tokenize_source(TextFiles(str(path)), tmp_path, workers=2, chunk_chars=20_000)
+    # Small chunks and two workers: hundreds of cut points, all safe.
+    shards = tokenize_source(TextFiles(str(path)), tmp_path, encoder=encoder, workers=2, chunk_chars=20_000)
     tokens = {name: open_shard(paths[0]) for name, paths in shards.items()}
     assert {name: len(t) for name, t in tokens.items()} == {"train": 301_966, "val": 36_059}
     text = path.read_text(encoding="utf-8")
     cut = int(0.9 * len(text))
     for name, part in (("train", text[:cut]), ("val", text[cut:])):
         assert tokens[name].tolist() == gpt2_tokenizer().encode_ordinary(part)
+
+
+@pytest.mark.parametrize(
+    ("encoder", "pool"),
+    [(GPT2_ENCODER, ThreadPoolExecutor), (replace(GPT2_ENCODER, releases_gil=False), ProcessPoolExecutor)],
+)
+def test_only_tokenizers_that_release_the_lock_run_in_threads(encoder, pool):
+    executor = make_executor(encoder, 2)
+    executor.shutdown()
+    assert type(executor) is pool
 
 
 tokenize = GPT2_ENCODER.to_array

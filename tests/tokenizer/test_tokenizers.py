@@ -104,6 +104,12 @@ def test_bad_tokenizer_settings_are_one_line(spec, message):
     assert "\n" not in str(err.value)
 
 
+def test_tiktoken_tokenizers_are_cached_by_threads(tokenizers):
+    """Threads only where ``encode`` releases Python's lock (tiktoken's Rust core); processes elsewhere."""
+    releases = {kind: token_encoder(tokenizer).releases_gil for kind, tokenizer in tokenizers.items()}
+    assert releases == {"gpt2": True, "tiktoken": True, "huggingface": False, "char": False}
+
+
 def test_a_tokenizer_pickles_as_its_saved_form(tokenizers):
     """Worker processes receive the tokenizer pickled: it must arrive tokenizing the same."""
     for tokenizer in tokenizers.values():
