@@ -15,6 +15,9 @@ _NOISE = (
     "💡 Tip:",
     "Trainer already configured with model summary callbacks",
     "Loading `train_dataloader` to estimate number of stepping batches",
+    # conf/trainer/default.yaml spells out the defaults (all batches) so they can be overridden.
+    "`Trainer(limit_train_batches=1.0)` was configured",
+    "`Trainer(limit_val_batches=1.0)` was configured",
 )
 _LIGHTNING_INFO_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")
 
@@ -32,6 +35,8 @@ def quiet_third_party_messages() -> None:
     warnings.filterwarnings(
         "ignore", message=r"The number of training batches \(\d+\) is smaller than the logging"
     )
+    # Mixed precision keeps fp32 weights, so the summary's size in fp32 is the right one.
+    warnings.filterwarnings("ignore", message=r"Precision [\w-]+ is not supported by the model summary")
     # TensorBoard's event reader (compare_runs at a sweep's end) reports each file it finishes.
     logging.getLogger("tensorboard").setLevel(logging.WARNING)
     for name in _LIGHTNING_INFO_LOGGERS:

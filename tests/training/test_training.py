@@ -80,6 +80,10 @@ def test_training_run_writes_logs_checkpoints_and_plots(tmp_path):
     result = run_script("train.py", *TINY_RUN, "optimizer.lr=3e-3", f"hydra.run.dir={run_dir}", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Loss before training" in result.stdout and "[epoch 2] 'Every effort moves you" in result.stdout
+    # A quiet console: none of the third-party notes a user cannot act on.
+    console = result.stdout + result.stderr
+    noise = ("Tip:", "LeafSpec", "was configured so 100%", "site-packages", "Total FLOPs")
+    assert not [note for note in noise if note in console], console[-3000:]
 
     assert (run_dir / ".hydra" / "config.yaml").is_file()
     checkpoints = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
