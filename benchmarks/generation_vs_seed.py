@@ -15,7 +15,7 @@ from gpt_experiments.inference.sampling import SamplerConfig, generate
 from gpt_experiments.model import GPT, GPTConfig
 
 BATCH_ROWS = 8
-BATCHED_RUN = f"kv_cache_bf16_batch{BATCH_ROWS}"
+BATCHED_RUNS = {f"kv_cache_{p}_batch{BATCH_ROWS}": f"kv_cache_{p}" for p in ("bf16", "int8")}
 
 
 def _timed(fn: Callable[[], list[int]]) -> tuple[float, list[int]]:
@@ -39,9 +39,9 @@ def benchmark_generation(
       loop, re-implemented in ``chapter_baseline.py``);
     - ``seed_loop_project_model_fp32`` / ``_bf16``: the chapter's loop on the project's model,
       which isolates what the KV cache alone gains;
-    - ``kv_cache_fp32`` / ``kv_cache_bf16``: the project's ``generate`` (``precision=fp32|bf16``);
-    - ``kv_cache_bf16_batch8``: eight prompts of the same length generated together (the
-      first is the others' prompt); its tokens/s counts all eight rows.
+    - ``kv_cache_fp32`` / ``_bf16`` / ``_int8``: the project's ``generate`` (``precision=...``);
+    - ``kv_cache_bf16_batch8`` / ``_int8_batch8``: eight prompts of the same length generated
+      together (the first is the others' prompt); their tokens/s count all eight rows.
 
     Each runs ``repeats`` times, interleaved; the fastest run of each counts, so that other
     processes competing for the CPU distort the ratios as little as possible.
@@ -51,6 +51,7 @@ def benchmark_generation(
     model = GPT(config).eval()
     chapter_model = chapter_model_with_weights_of(model).eval()
     bf16_model = to_inference_precision(copy.deepcopy(model), "bf16")
+    int8_model = to_inference_precision(copy.deepcopy(model), "int8")
     prompts = torch.randint(0, config.vocab_size, (BATCH_ROWS, prompt_tokens)).tolist()
     prompt = prompts[:1]
     sampler = SamplerConfig(max_new_tokens=new_tokens, temperature=0.0)
@@ -67,12 +68,14 @@ def benchmark_generation(
         "seed_loop_project_model_fp32": seed_loop(model),
         "kv_cache_fp32": cached(model),
         "kv_cache_bf16": cached(bf16_model),
+        "kv_cache_int8": cached(int8_model),
         "seed_loop_project_model_bf16": seed_loop(bf16_model),
-        # The default precision's batch of BATCH_ROWS prompts: one pass over the weights serves all.
-        BATCHED_RUN: lambda: generate(bf16_model, prompts, sampler)[0],
+        # Batches of BATCH_ROWS prompts: one pass over the weights serves all rows.
+        "kv_cache_bf16_batch8": lambda: generate(bf16_model, prompts, sampler)[0],
+        "kv_cache_int8_batch8": lambda: generate(int8_model, prompts, sampler)[0],
     }
-    rows = {name: BATCH_ROWS if name == BATCHED_RUN else 1 for name in runs}
-    for net in (model, bf16_model):
+    rows = {name: BATCH_ROWS if name in BATCHED_RUNS else 1 for name in runs}
+    for net in (model, bf16_model, int8_model):
         generate(net, prompt, SamplerConfig(max_new_tokens=2))  # warm-up: first calls allocate
     timings: dict[str, list[tuple[float, list[int]]]] = {name: [] for name in runs}
     for _ in range(repeats):
@@ -82,7 +85,7 @@ def benchmark_generation(
     tokens = {name: results[0][1] for name, results in timings.items()}
 
     def speedups(baseline: str) -> dict[str, float]:
-        cached_runs = ("kv_cache_fp32", "kv_cache_bf16")
+        cached_runs = ("kv_cache_fp32", "kv_cache_bf16", "kv_cache_int8")
         return {name: round(seconds[baseline] / seconds[name], 2) for name in cached_runs}
 
     return {
@@ -102,9 +105,10 @@ def benchmark_generation(
         "cpu_native_bf16": has_native_bf16(torch.device("cpu")),
         "cpu_load_average_1min": round(os.getloadavg()[0], 2),
         "tokens_per_s": {name: round(rows[name] * new_tokens / s, 2) for name, s in seconds.items()},
-        "batched_tokens_per_s_vs_one_prompt_bf16": round(
-            BATCH_ROWS * seconds["kv_cache_bf16"] / seconds[BATCHED_RUN], 2
-        ),
+        "batched_tokens_per_s_vs_one_prompt": {
+            batched: round(BATCH_ROWS * seconds[single] / seconds[batched], 2)
+            for batched, single in BATCHED_RUNS.items()
+        },
         # The issue's figure: the project against the chapter's model and loop.
         "speedup_vs_seed_chapter": speedups("seed_chapter_fp32"),
         "speedup_vs_seed_loop_on_project_model": speedups("seed_loop_project_model_fp32"),
@@ -114,7 +118,7 @@ def benchmark_generation(
         "same_tokens_as_seed_chapter": {
             name: tokens[name] == tokens["seed_chapter_fp32"]
             for name in runs
-            if name not in ("seed_chapter_fp32", BATCHED_RUN)
+            if name != "seed_chapter_fp32" and name not in BATCHED_RUNS
         },
         "same_tokens_bf16_cache_vs_bf16_seed_loop": (
             tokens["kv_cache_bf16"] == tokens["seed_loop_project_model_bf16"]

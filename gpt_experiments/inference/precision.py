@@ -1,4 +1,4 @@
-"""Generation in bfloat16: half the bytes per weight, and bytes are what a token costs.
+"""Generation in bfloat16 (or int8): fewer bytes per weight, and bytes are what a token costs.
 
 Generating one token with a KV cache reads every weight once and does little arithmetic
 with each, so its speed is set by memory bandwidth, not FLOPs: bf16 weights halve the
@@ -16,13 +16,17 @@ import torch
 from torch import nn
 
 from gpt_experiments.errors import ConfigError
+from gpt_experiments.inference.int8 import Int8Linear, int8_kernels_available
 from gpt_experiments.model import GPT
 
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16", "int8")
 
 
 def resolve_precision(name: str, device: torch.device) -> str:
-    """``fp32`` or ``bf16``; ``auto`` is bf16 where ``device`` computes it in hardware."""
+    """``fp32``, ``bf16`` or ``int8``; ``auto`` is bf16 where ``device`` computes it in hardware.
+
+    int8 is opt-in, never ``auto``'s choice: it changes greedy text more than bf16 does.
+    """
     if name not in PRECISIONS:
         raise ConfigError(f"precision={name!r} is unknown: use one of {', '.join(PRECISIONS)}")
     if name == "auto":
@@ -85,25 +89,34 @@ class PackedLinear(nn.Module):
 
 
 def to_inference_precision(model: GPT, precision: str) -> GPT:
-    """Convert ``model`` in place for generation at ``fp32`` (unchanged) or ``bf16``.
+    """Convert ``model`` in place for generation at ``fp32`` (unchanged), ``bf16`` or ``int8``.
 
-    A bf16 model on the CPU gets :class:`PackedLinear` layers (the tied output head gets
-    its own packed copy; the embedding table stays for lookups), so it is for inference
-    only: train and save the fp32 model.
+    A bf16 model on the CPU gets :class:`PackedLinear` layers, an int8 one
+    :class:`~gpt_experiments.inference.int8.Int8Linear` layers (in both, the tied output
+    head gets its own copy; the embedding table stays for lookups), so it is for
+    inference only: train and save the fp32 model.
     """
-    if precision not in ("fp32", "bf16"):
-        raise ConfigError(f"precision={precision!r} is unknown here: use fp32 or bf16")
+    if precision not in ("fp32", "bf16", "int8"):
+        raise ConfigError(f"precision={precision!r} is unknown here: use fp32, bf16 or int8")
     if precision == "fp32":
         return model
-    model.requires_grad_(False).to(torch.bfloat16)
-    if next(model.parameters()).device.type == "cpu" and onednn_packing_available():
-        _pack_linears(model)
+    on_cpu = next(model.parameters()).device.type == "cpu"
+    if precision == "int8" and not (on_cpu and int8_kernels_available()):
+        raise ConfigError("precision=int8 runs on the CPU only: use device=cpu, or precision=bf16 or fp32")
+    model.requires_grad_(False)
+    if precision == "int8":
+        # The rest (embeddings, LayerNorms, attention over the cache) stays fp32: it is small.
+        _replace_linears(model, Int8Linear)
+        return model
+    model.to(torch.bfloat16)
+    if on_cpu and onednn_packing_available():
+        _replace_linears(model, PackedLinear)
     return model
 
 
-def _pack_linears(module: nn.Module) -> None:
+def _replace_linears(module: nn.Module, layer: Callable[[nn.Linear], nn.Module]) -> None:
     for name, child in module.named_children():
         if isinstance(child, nn.Linear):
-            setattr(module, name, PackedLinear(child))
+            setattr(module, name, layer(child))
         else:
-            _pack_linears(child)
+            _replace_linears(child, layer)
