@@ -36,6 +36,9 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from gpt_experiments.tokenizer import build_tokenizer
+from gpt_experiments.training.config_checks import model_settings
+
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = ("profile", "train", "generate", "tokenize", "prepare", "memory")
 
@@ -54,6 +57,14 @@ def run_worker(section: str, settings: dict[str, Any]) -> dict[str, Any]:
     result = json.loads(lines[-1].removeprefix("RESULT "))
     print(f"  {section}: {result}", file=sys.stderr, flush=True)
     return result
+
+
+def benchmark_model(name: str, context_length: int) -> dict[str, Any]:
+    """GPTConfig fields of ``conf/model/<name>.yaml`` for the GPT-2 tokenizer, shaped like the
+    seed chapter's run: shortened context, no qkv bias."""
+    model = OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "model" / f"{name}.yaml"))
+    model.update(context_length=context_length, qkv_bias=False)
+    return model_settings(model, build_tokenizer(None))  # vocab_size: null follows the tokenizer
 
 
 def train_section(args: argparse.Namespace, model: dict[str, Any], cache_dir: str) -> dict[str, Any]:
@@ -124,9 +135,7 @@ def main() -> None:
     unknown = set(sections) - set(SECTIONS)
     if unknown:
         sys.exit(f"error: unknown section(s) {sorted(unknown)}: choose from {', '.join(SECTIONS)}")
-    model = OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "model" / f"{args.model}.yaml"))
-    # The seed chapter's run: shortened context, no qkv bias.
-    model.update(context_length=args.context_length, qkv_bias=False)
+    model = benchmark_model(args.model, args.context_length)
     report: dict[str, Any] = {"model": args.model, "model_config": model, "batch_size": args.batch_size}
     with tempfile.TemporaryDirectory() as tmp:
         cache_dir = args.cache_dir or str(Path(tmp) / "tokens")
