@@ -14,16 +14,10 @@ from gpt_experiments.inference import precision as inference_precision
 from gpt_experiments.inference.int8 import Int8Linear, int8_kernels_available
 from gpt_experiments.inference.precision import resolve_precision, to_inference_precision
 from gpt_experiments.inference.sampling import SamplerConfig, generate
-from gpt_experiments.model import GPT, GPTConfig
+from gpt_experiments.model import GPT
+from tests.inference.conftest import TINY
 
-TINY = GPTConfig(vocab_size=97, context_length=24, emb_dim=32, n_heads=4, n_layers=2, drop_rate=0.0)
 pytestmark = pytest.mark.skipif(not int8_kernels_available(), reason="no FBGEMM int8 kernels here")
-
-
-@pytest.fixture(scope="module")
-def fp32_model() -> GPT:
-    torch.manual_seed(0)
-    return GPT(TINY).eval()
 
 
 @pytest.fixture(scope="module")

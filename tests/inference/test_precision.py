@@ -19,16 +19,10 @@ from gpt_experiments.inference.precision import (
     to_inference_precision,
 )
 from gpt_experiments.inference.sampling import SamplerConfig, generate
-from gpt_experiments.model import GPT, GPTConfig
+from gpt_experiments.model import GPT
+from tests.inference.conftest import TINY
 
-TINY = GPTConfig(vocab_size=97, context_length=24, emb_dim=32, n_heads=4, n_layers=2, drop_rate=0.0)
 needs_onednn = pytest.mark.skipif(not onednn_packing_available(), reason="no oneDNN bf16 here")
-
-
-@pytest.fixture(scope="module")
-def fp32_model() -> GPT:
-    torch.manual_seed(0)
-    return GPT(TINY).eval()
 
 
 @pytest.fixture(scope="module")
