@@ -13,13 +13,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from statistics import fmean, stdev
 
 from matplotlib.figure import Figure  # without pyplot: no display, no global figure state
 
 from gpt_experiments.errors import DataError
 from gpt_experiments.runs.records import read_history
-from gpt_experiments.runs.repeats import SIGNIFICANCE_LEVEL, welch_t_test
+from gpt_experiments.runs.repeats import SIGNIFICANCE_LEVEL, SampleStats, welch_t_test
 
 # The two history.csv columns compared: the train loss scored in eval mode, and the val loss.
 LOSSES = {"train_eval": "train_loss", "val": "val_loss"}
@@ -34,23 +33,10 @@ PUBLISHED = {
 
 
 @dataclass(frozen=True)
-class Spread:
+class Spread(SampleStats):
     """One loss at one step over the seeds of one implementation."""
 
     values: tuple[float, ...]
-
-    @property
-    def n(self) -> int:
-        return len(self.values)
-
-    @property
-    def mean(self) -> float:
-        return fmean(self.values) if self.values else math.nan
-
-    @property
-    def std(self) -> float:
-        """Sample standard deviation (n - 1); NaN for fewer than two seeds."""
-        return stdev(self.values) if self.n >= 2 else math.nan
 
     def z_score(self, value: float) -> float:
         """How many standard deviations ``value`` lies above the mean (NaN without spread)."""

@@ -9,6 +9,7 @@ at least that large between it and the best setting would be if both were equall
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from statistics import fmean, stdev
 
@@ -28,8 +29,27 @@ def setting_of(record: RunRecord) -> tuple[str, ...]:
     return tuple(o for o in record.overrides if override_key(o) != SEED_KEY)
 
 
+class SampleStats:
+    """Count, mean and sample standard deviation of ``values`` (NaN where they cannot be had)."""
+
+    values: Sequence[float]
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+    @property
+    def mean(self) -> float:
+        return fmean(self.values) if self.values else math.nan
+
+    @property
+    def std(self) -> float:
+        """Sample standard deviation (n - 1 in the denominator); NaN for fewer than two values."""
+        return stdev(self.values) if self.n >= 2 else math.nan
+
+
 @dataclass
-class SettingStats:
+class SettingStats(SampleStats):
     """The runs of one setting and the spread of their best validation losses."""
 
     setting: tuple[str, ...]
@@ -43,17 +63,8 @@ class SettingStats:
         self.losses = [value for value in values if math.isfinite(value)]
 
     @property
-    def n(self) -> int:
-        return len(self.losses)
-
-    @property
-    def mean(self) -> float:
-        return fmean(self.losses) if self.losses else math.nan
-
-    @property
-    def std(self) -> float:
-        """Sample standard deviation (n - 1 in the denominator); NaN for fewer than two runs."""
-        return stdev(self.losses) if self.n >= 2 else math.nan
+    def values(self) -> Sequence[float]:
+        return self.losses
 
     @property
     def significant(self) -> bool:
