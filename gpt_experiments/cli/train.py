@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 from gpt_experiments.cli.handler import exits_on_user_error, user_error_message
 from gpt_experiments.config import CONF_DIR, register_resolvers
 from gpt_experiments.runs.status import clear_failed, mark_failed
+from gpt_experiments.training.callbacks.signals import TrainingInterrupted
 from gpt_experiments.training.hparams import command_line_of_job
 from gpt_experiments.training.launch import check_sweep, prepare_run
 from gpt_experiments.training.run import train
@@ -47,10 +48,13 @@ def run_job(cfg: DictConfig) -> float:
             mark_failed(output_dir, message or f"{type(err).__name__}: {err}")
         if message is None:
             raise  # a bug, not a bad setting: keep the traceback
-        print(f"error: {message}", file=sys.stderr)
-        if multirun:
+        if multirun and not isinstance(err, TrainingInterrupted):
             # One bad point of a grid must not stop the other jobs: report it and go on.
+            print(f"error: {message}", file=sys.stderr)
             return float("inf")
+        if multirun:  # Ctrl-C (or a scheduler's SIGTERM) stops the whole sweep, not one job
+            message += " (the sweep stops here: its remaining jobs did not run)"
+        print(f"error: {message}", file=sys.stderr)
         sys.exit(1)
     finally:
         release_run_dir(output_dir)

@@ -144,8 +144,10 @@ def train(
         rank_zero_only(print)(format_summary(summary))
         return float(module.best_val_loss)
     finally:
+        stop_on_signal = find_callback(trainer, SaveAndStopOnSignal)
         # Sweeps run many jobs in one process: drop references so memory is returned.
         del trainer, module, datamodule
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
+        stop_on_signal.release()

@@ -98,3 +98,27 @@ def test_lock_is_exclusive_between_processes_and_left_to_rank_zero(tmp_path, mon
     fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released: free for the next process
     os.close(other)
     assert (tmp_path / run_lock.LOCK_FILE).read_text() == f"{os.getpid()}\n"
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_whole_sweep(tmp_path):
+    """A sweep's Ctrl-C saves the running job and ends the sweep, not just that job."""
+    env = script_env(tmp_path, **{LOSSES_FILE: str(tmp_path / "sweep.jsonl"), PAUSE_AT_STEP: "1"})
+    sweep = subprocess.Popen(
+        [sys.executable, str(ROOT / "scripts" / "train.py"), "-m", *RESUMABLE_RUN, "optimizer.lr=1e-3,2e-3"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(tmp_path / f"sweep.jsonl{PAUSED_MARKER}", sweep)
+        sweep.send_signal(signal.SIGINT)
+        _, stderr = sweep.communicate(timeout=120)
+    finally:
+        sweep.kill()
+    assert sweep.returncode == 1
+    assert stderr.strip().splitlines()[-1].endswith("(the sweep stops here: its remaining jobs did not run)")
+    [job] = [p for p in (tmp_path / "outputs" / "multirun").glob("*/*/*") if p.is_dir()]
+    assert job.name.startswith("0_") and (job / "checkpoints" / "last.ckpt").is_file()

@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from types import FrameType
 from typing import NoReturn
@@ -27,6 +28,12 @@ class SaveAndStopOnSignal(L.Callback):
     Saving mid-step (where ``KeyboardInterrupt`` would land) could catch the optimizer
     half-way through an update; at a batch's end the state is the same one periodic
     checkpoints hold, so the resumed run continues exactly. A second Ctrl-C aborts at once.
+
+    The handlers go in at ``on_fit_start``, before Lightning saves the handlers it restores
+    at its teardown, so they also cover that teardown (the optimizer state moving back to
+    the CPU, loggers closing), where a second Ctrl-C would otherwise raise
+    ``KeyboardInterrupt`` into cleanup code. Whoever runs the fit calls :meth:`release`
+    when it is over.
     """
 
     def __init__(self, run_dir: str | Path) -> None:
@@ -34,14 +41,14 @@ class SaveAndStopOnSignal(L.Callback):
         self.received: str | None = None
         self._previous_handlers: dict[int, object] = {}
 
-    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # Handlers can only be installed from the main thread (not in e.g. notebook workers).
         if threading.current_thread() is threading.main_thread():
             self._previous_handlers = {sig: signal.signal(sig, self._on_signal) for sig in STOP_SIGNALS}
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if self.received is not None:
-            abort(signum)
+            abort_on_signal(signum, frame)
         self.received = signal.Signals(signum).name
         print(
             f"\n{self.received} received: saving after this step (press Ctrl-C again to abort)",
@@ -54,31 +61,22 @@ class SaveAndStopOnSignal(L.Callback):
         if self.received is None:
             return
         path = self.run_dir / "checkpoints" / "last.ckpt"
-        trainer.save_checkpoint(path)
+        trainer.save_checkpoint(path, weights_only=False)  # the full state: resume continues exactly
         log_this_step(trainer)
         raise TrainingInterrupted(
             f"stopped by {self.received} at step {trainer.global_step}; saved {path}: "
             f"continue with resume={self.run_dir}"
         )
 
-    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._restore_handlers()
+    def release(self) -> None:
+        """Give the stop signals back once the fit is over (sweeps run many fits in one process).
 
-    def on_exception(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
-    ) -> None:
-        self._restore_handlers()
-
-    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        self._restore_handlers()
-
-    def _restore_handlers(self) -> None:
-        # Only while ours is still installed: the previous handler may be Lightning's own,
-        # which it removes at teardown; putting it back afterwards would keep the whole
-        # Trainer (and model) alive after the run, job after job in a sweep.
+        After a stop the process is on its way out, as after Lightning's own Ctrl-C handling:
+        a further signal still aborts rather than raise into whatever runs next.
+        """
         for sig, handler in self._previous_handlers.items():
             if signal.getsignal(sig) == self._on_signal:
-                signal.signal(sig, handler)
+                signal.signal(sig, abort_on_signal if self.received else handler)
         self._previous_handlers = {}
 
 
@@ -97,10 +95,14 @@ def log_this_step(trainer: L.Trainer) -> None:
         logger.save()
 
 
-def abort(signum: int) -> NoReturn:
+def abort_on_signal(signum: int, frame: FrameType | None = None) -> NoReturn:
     """Die of the signal itself: a ``KeyboardInterrupt`` raised in a handler can land in code
     that swallows it ("Exception ignored in ..."), and the run would go on."""
     print(f"\n{signal.Signals(signum).name} received again: aborting without saving", file=sys.stderr)
+    sys.stderr.flush()
     signal.signal(signum, signal.SIG_DFL)
     os.kill(os.getpid(), signum)
-    raise SystemExit(128 + signum)  # not reached: the default action ends the process
+    # The kernel may hand the signal to another thread (torch's) a moment after kill() returns:
+    # wait for it rather than raise into code that could catch the exception.
+    time.sleep(5)
+    os._exit(128 + signum)  # only if the signal was blocked: still end without cleanup
