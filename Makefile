@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 #   make train TORCH="torch --index-url https://download.pytorch.org/whl/cu124"
 TORCH ?= torch==2.13.0
 PYTEST_ARGS ?=
+# One test worker per core (pytest-xdist; WORKERS=0 runs them in this process, one by one).
+WORKERS ?= auto
 
 .PHONY: setup setup-dev train test lint clean
 
@@ -30,7 +32,7 @@ train: setup
 	$(BIN)/python scripts/train.py $(ARGS)
 
 test: setup-dev
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: setup-dev
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
 
-from gpt_experiments.config import asset_path
+from gpt_experiments.cli import evaluate
+from gpt_experiments.config import CONF_DIR, asset_path
 from gpt_experiments.convert.project import save_model
 from gpt_experiments.model import GPT, GPTConfig
 from tests.data.test_sources import corpus_in
@@ -74,15 +76,19 @@ def gpt2_checkpoint(tmp_path_factory) -> Path:
     return save_model(model, tmp_path_factory.mktemp("ckpt") / "tiny.ckpt")
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("option", DATA_OPTIONS)
-def test_every_data_option_passes_through_evaluate(gpt2_checkpoint, tmp_path, option):
+def test_every_data_option_passes_through_evaluate(gpt2_checkpoint, tmp_path, option, monkeypatch, capsys):
     settings = {} if option in BUNDLED else corpus_in(option, tmp_path)
     inputs = [f"data.{key}={value}" for key, value in settings.items() if key != "source"]
-    result = run_script(
-        "evaluate.py", f"ckpt={gpt2_checkpoint}", f"data={option}", *inputs, "limit=300", cwd=tmp_path
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    scores = json.loads(result.stdout)
+    monkeypatch.setenv("GPT_EXPERIMENTS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    # conf/evaluate.yaml with these overrides, handed to the script's own entry point in this
+    # process (Hydra's main takes a composed config): no Python start-up per option.
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(
+            "evaluate", overrides=[f"ckpt={gpt2_checkpoint}", f"data={option}", *inputs, "limit=300"]
+        )
+    evaluate.main(cfg)
+    scores = json.loads(capsys.readouterr().out)
     assert scores["split"] == "val" and scores["tokenizer"] == "gpt2" and 0 < scores["tokens_scored"] <= 299
     assert scores["bits_per_byte"] > 0
