@@ -7,7 +7,6 @@ files in blocks, so memory stays flat however many gigabytes the files hold.
 from __future__ import annotations
 
 import codecs
-import hashlib
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -28,21 +27,6 @@ SAFE_CUT = re.compile(r"(?<=\S)[ \n]")
 
 # What to do about a file that is not UTF-8: training data may also be decoded leniently.
 TRAINING_FIX = "convert it, or set data.encoding_errors=replace"
-
-
-def corpus_digest(files: list[Path]) -> str:
-    """sha256 of the files' bytes, in order; also rejects files with no text."""
-    digest = hashlib.sha256()
-    for path in files:
-        has_text = False
-        with open(path, "rb") as f:
-            while block := f.read(BLOCK_BYTES):
-                digest.update(block)
-                has_text = has_text or bool(block.strip())
-        if not has_text:
-            raise DataError(f"{path} is empty: give a file with text in it")
-        digest.update(b"\x00file-end\x00")  # "ab" + "c" must differ from "a" + "bc"
-    return digest.hexdigest()
 
 
 def read_blocks(path: Path, encoding_errors: str = "strict", fix: str = TRAINING_FIX) -> Iterator[str]:

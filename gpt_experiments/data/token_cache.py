@@ -2,7 +2,8 @@
 
 The cache key covers the source's content (its ``fingerprint``), the tokenizer's identity,
 the split settings and this module's format version, so editing a file or changing a
-setting never reuses stale tokens. A hit costs one read of the files to hash them.
+setting never reuses stale tokens. A hit reads no corpus file when the files' stat is the
+one recorded when they were hashed (``file_digests``); otherwise it costs one read to hash them.
 
 A miss streams the text once more to count its characters (for the split and the progress
 bar), then once to tokenize: chunks cut at safe boundaries are tokenized in parallel, in
@@ -31,6 +32,7 @@ from typing import TypeVar
 import numpy as np
 from tqdm import tqdm
 
+from gpt_experiments.data.file_digests import DIGESTS_FILE, FileDigests
 from gpt_experiments.data.shards import ShardWriter, open_shard, token_dtype
 from gpt_experiments.data.sources.base import TextSource
 from gpt_experiments.data.splits import SPLITS, split_by_chars, split_by_documents, tagged_chunks
@@ -178,7 +180,8 @@ def load_or_tokenize(
     shard_tokens: int = SHARD_TOKENS,
 ) -> dict[str, np.ndarray | ConcatenatedTokens]:
     """Token streams per split, read from ``cache_dir`` when present (``None``: in memory, no cache)."""
-    fingerprint = source.fingerprint()  # hashes the content; text files also reject empty files
+    digests = FileDigests(Path(cache_dir) / DIGESTS_FILE if cache_dir is not None else None)
+    fingerprint = source.fingerprint(digests)  # text files also reject empty files here
     if cache_dir is None:
         with tempfile.TemporaryDirectory() as tmp:
             shards = tokenize_source(source, Path(tmp), split, encoder, workers, shard_tokens)
@@ -206,4 +209,5 @@ def load_or_tokenize(
             raise
         finally:
             shutil.rmtree(building, ignore_errors=True)
+    digests.save()  # after the miss made the cache folder: the next hit reads no corpus file
     return open_split_shards(folder)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
-from gpt_experiments.data.text_stream import BLOCK_BYTES
+from gpt_experiments.data.file_digests import FileDigests
 from gpt_experiments.tokenizer import END_OF_TEXT
 
 
@@ -15,8 +13,11 @@ class TextSource(ABC):
     """A corpus of text documents. Tokenizers see text only, so any tokenizer fits any source."""
 
     @abstractmethod
-    def fingerprint(self) -> str:
-        """A string that changes whenever the documents may change (part of the token cache key)."""
+    def fingerprint(self, digests: FileDigests | None = None) -> str:
+        """A string that changes whenever the documents may change (part of the token cache key).
+
+        ``digests`` remembers the digests of files already hashed (the token cache's).
+        """
 
     @abstractmethod
     def documents(self) -> Iterator[str]:
@@ -28,14 +29,3 @@ class TextSource(ABC):
             if index:
                 yield END_OF_TEXT
             yield document
-
-
-def files_digest(files: Iterable[Path], settings: str) -> str:
-    """sha256 of the files' bytes in order, and of the settings that pick text out of them."""
-    digest = hashlib.sha256(settings.encode())
-    for path in files:
-        with open(path, "rb") as f:
-            while block := f.read(BLOCK_BYTES):
-                digest.update(block)
-        digest.update(b"\x00file-end\x00")
-    return digest.hexdigest()

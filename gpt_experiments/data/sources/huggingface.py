@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from gpt_experiments.data.sources.base import TextSource, files_digest
+from gpt_experiments.data.file_digests import FileDigests, files_digest
+from gpt_experiments.data.sources.base import TextSource
 from gpt_experiments.data.sources.text_files import resolve_files
 from gpt_experiments.errors import DataError
 
@@ -55,10 +56,10 @@ class HuggingFaceDataset(TextSource):
         elif path is not None:
             self.files = resolve_files(path, set(BUILDERS), "data")
 
-    def fingerprint(self) -> str:
+    def fingerprint(self, digests: FileDigests | None = None) -> str:
         settings = f"{self.text_field}|{self.split}"
         if self.path is not None:
-            return f"hf-files:{files_digest(self.files, settings)}"
+            return f"hf-files:{files_digest(self.files, settings, digests)}"
         # A hub dataset's bytes cannot be hashed without reading it all: name, config and split
         # stand for its content (pin a revision in the name, e.g. "user/data@<commit>", to be exact).
         return f"hf-hub:{self.name}|{self.config}|{settings}"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-from gpt_experiments.data.sources.base import TextSource, files_digest
+from gpt_experiments.data.file_digests import FileDigests, files_digest
+from gpt_experiments.data.sources.base import TextSource
 from gpt_experiments.data.sources.text_files import resolve_files
 from gpt_experiments.errors import DataError
 
@@ -17,8 +18,8 @@ class JsonLines(TextSource):
         self.files = resolve_files(path, JSONL_SUFFIXES, "JSON Lines")
         self.text_field = text_field
 
-    def fingerprint(self) -> str:
-        return f"jsonl:{files_digest(self.files, self.text_field)}"
+    def fingerprint(self, digests: FileDigests | None = None) -> str:
+        return f"jsonl:{files_digest(self.files, self.text_field, digests)}"
 
     def documents(self) -> Iterator[str]:
         for path in self.files:

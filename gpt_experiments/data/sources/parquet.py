@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from gpt_experiments.data.sources.base import TextSource, files_digest
+from gpt_experiments.data.file_digests import FileDigests, files_digest
+from gpt_experiments.data.sources.base import TextSource
 from gpt_experiments.data.sources.text_files import resolve_files
 from gpt_experiments.errors import DataError
 
@@ -24,8 +25,8 @@ class ParquetFiles(TextSource):
         self.files = resolve_files(path, PARQUET_SUFFIXES, "Parquet")
         self.text_field = text_field
 
-    def fingerprint(self) -> str:
-        return f"parquet:{files_digest(self.files, self.text_field)}"
+    def fingerprint(self, digests: FileDigests | None = None) -> str:
+        return f"parquet:{files_digest(self.files, self.text_field, digests)}"
 
     def documents(self) -> Iterator[str]:
         pq = import_pyarrow_parquet()

@@ -6,8 +6,9 @@ import glob
 from collections.abc import Iterator
 from pathlib import Path
 
+from gpt_experiments.data.file_digests import FileDigests, files_digest
 from gpt_experiments.data.sources.base import TextSource
-from gpt_experiments.data.text_stream import corpus_digest, corpus_text, read_blocks
+from gpt_experiments.data.text_stream import corpus_text, read_blocks
 from gpt_experiments.errors import DataError
 
 TEXT_SUFFIXES = {".txt", ".md", ".text"}
@@ -49,8 +50,9 @@ class TextFiles(TextSource):
         self.files = resolve_files(path)
         self.encoding_errors = encoding_errors
 
-    def fingerprint(self) -> str:
-        return f"text:{corpus_digest(self.files)}|errors:{self.encoding_errors}"  # rejects empty files
+    def fingerprint(self, digests: FileDigests | None = None) -> str:
+        settings = f"errors:{self.encoding_errors}"
+        return f"text:{files_digest(self.files, settings, digests, require_text=True)}"
 
     def documents(self) -> Iterator[str]:
         for path in self.files:
