@@ -6,6 +6,7 @@ import copy
 import os
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 import torch
 
@@ -14,11 +15,30 @@ from gpt_experiments.inference.precision import has_native_bf16, to_inference_pr
 from gpt_experiments.inference.sampling import SamplerConfig, generate
 from gpt_experiments.model import GPT, GPTConfig
 
+T = TypeVar("T")
 BATCH_ROWS = 8
 BATCHED_RUNS = {f"kv_cache_{p}_batch{BATCH_ROWS}": f"kv_cache_{p}" for p in ("bf16", "int8")}
+BANDWIDTH_PROBE_MB = 256  # far larger than any CPU cache, like GPT-2 small's weights
 
 
-def _timed(fn: Callable[[], list[int]]) -> tuple[float, list[int]]:
+def weight_bytes_per_token(model: GPT, dtype: torch.dtype) -> int:
+    """Bytes of weights one cached step reads with ``model``'s weights in ``dtype``: every
+    parameter once, but of the position table only one row (the tied token table is read
+    whole by the output head). Counted on the fp32 model: packed layers hold no parameters."""
+    elements = sum(p.numel() for p in model.parameters()) - model.wpe.weight.numel()
+    return elements * torch.finfo(dtype).bits // 8
+
+
+def read_bandwidth_gb_per_s(repeats: int = 10) -> float:
+    """How fast this machine streams a buffer the size of GPT-2 small's weights from memory
+    (a sum over it, on every thread), in GB/s: the roof batch-1 generation runs under."""
+    buffer = torch.ones(BANDWIDTH_PROBE_MB * 2**20 // 4)
+    buffer.sum()  # warm-up: the first touch maps the pages
+    best = min(_timed(buffer.sum)[0] for _ in range(repeats))
+    return buffer.numel() * buffer.element_size() / best / 1e9
+
+
+def _timed(fn: Callable[[], T]) -> tuple[float, T]:
     start = time.perf_counter()
     tokens = fn()
     return time.perf_counter() - start, tokens
@@ -84,6 +104,13 @@ def benchmark_generation(
     seconds = {name: min(t for t, _ in results) for name, results in timings.items()}
     tokens = {name: results[0][1] for name, results in timings.items()}
 
+    # The memory roof: the fastest a cached step could go if it did nothing but read its weights.
+    dtypes = {"kv_cache_fp32": torch.float32, "kv_cache_bf16": torch.bfloat16}
+    bandwidth = read_bandwidth_gb_per_s()
+    roof_tokens_per_s = {
+        name: bandwidth * 1e9 / weight_bytes_per_token(model, dtype) for name, dtype in dtypes.items()
+    }
+
     def speedups(baseline: str) -> dict[str, float]:
         cached_runs = ("kv_cache_fp32", "kv_cache_bf16", "kv_cache_int8")
         return {name: round(seconds[baseline] / seconds[name], 2) for name in cached_runs}
@@ -115,6 +142,20 @@ def benchmark_generation(
         "speedup_kv_cache_alone_both_bf16": round(
             seconds["seed_loop_project_model_bf16"] / seconds["kv_cache_bf16"], 2
         ),
+        "memory_roof": {
+            "read_gb_per_s": round(bandwidth, 1),
+            "weight_mb_per_token": {
+                name: round(weight_bytes_per_token(model, dtype) / 2**20, 1) for name, dtype in dtypes.items()
+            },
+            "tokens_per_s": {name: round(roof, 1) for name, roof in roof_tokens_per_s.items()},
+            "speedup_vs_seed_chapter": {
+                name: round(roof * seconds["seed_chapter_fp32"] / new_tokens, 2)
+                for name, roof in roof_tokens_per_s.items()
+            },
+            "fraction_reached": {
+                name: round(new_tokens / seconds[name] / roof, 2) for name, roof in roof_tokens_per_s.items()
+            },
+        },
         "same_tokens_as_seed_chapter": {
             name: tokens[name] == tokens["seed_chapter_fp32"]
             for name in runs
