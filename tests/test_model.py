@@ -1,8 +1,9 @@
 import pytest
 import torch
+import torch.nn.functional as F
 
 from gpt_experiments.errors import ConfigError
-from gpt_experiments.model import GPT, GPTConfig
+from gpt_experiments.model import GPT, GPTConfig, single_query_attention
 from gpt_experiments.tokenizer import gpt2
 from gpt_experiments.training.config_checks import model_settings
 
@@ -151,3 +152,15 @@ def test_loss_is_chunked_and_sums_without_gradients():
         assert model(idx, targets=idx, reduction="sum").requires_grad is False
     with pytest.raises(ValueError, match="reduction"):
         head_cross_entropy(hidden, model.lm_head.weight, targets, 101, "none")
+
+
+@pytest.mark.parametrize("rows", [1, 8])
+def test_single_query_attention_is_attention_over_the_whole_cache(rows):
+    torch.manual_seed(0)
+    q, k, v = torch.randn(rows, 12, 1, 64), torch.randn(rows, 12, 40, 64), torch.randn(rows, 12, 40, 64)
+    reference = F.scaled_dot_product_attention(q, k, v)
+    assert torch.equal(single_query_attention(q, k, v), reference)  # fp32: torch's kernel itself
+    low = single_query_attention(q.bfloat16(), k.bfloat16(), v.bfloat16())
+    assert low.dtype == torch.bfloat16
+    # bf16 products, fp32 softmax: within bf16 rounding of fp32 attention (torch's own bf16 kernel: 2e-3)
+    assert (low.float() - reference).abs().max() < 1e-2
