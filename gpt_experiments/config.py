@@ -8,8 +8,15 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-# The Hydra config groups: ``conf/`` at the top of the repository (an editable install).
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+
+def find_conf_dir() -> Path:
+    """The Hydra config groups: the copy a wheel installs inside the package, else ``conf/`` at
+    the top of the repository (a checkout or an editable install)."""
+    packaged = Path(__file__).resolve().parent / "conf"
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parents[1] / "conf"
+
+
+CONF_DIR = find_conf_dir()
 # Run and sweep job folders stay well under the usual 255-byte limit on a file name.
 MAX_JOB_DIRNAME_CHARS = 120
 # Hydra's override_dirname joins ``key=value`` items with ","; a new item starts where a key does.

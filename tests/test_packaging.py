@@ -1,7 +1,8 @@
-"""What `pip install .` ships: the package and its assets, not the benchmarks or tests."""
+"""What `pip install .` ships: the package, its assets and config groups, not the benchmarks or tests."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import zipfile
@@ -12,7 +13,7 @@ from tests.helpers import ROOT
 
 
 @pytest.mark.slow
-def test_wheel_holds_the_package_and_no_benchmark_code(tmp_path):
+def test_wheel_holds_the_package_and_its_configs_and_no_benchmark_code(tmp_path):
     subprocess.run(
         [
             sys.executable,
@@ -37,3 +38,35 @@ def test_wheel_holds_the_package_and_no_benchmark_code(tmp_path):
     assert not [name for name in names if "benchmark" in name or name.startswith("tests/")]
     entry_points = next(name for name in names if name.endswith("entry_points.txt"))
     assert "gpt-train = gpt_experiments.cli.train:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    configs = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "conf").rglob("*.yaml"))
+    assert sorted(name for name in names if "/conf/" in name) == [f"gpt_experiments/{c}" for c in configs]
+
+    # Installed from the wheel, away from any checkout, the train command finds its configs.
+    installed = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", installed, wheel],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    gpt_train = "import sys; from gpt_experiments.cli.train import main; sys.argv[0] = 'gpt-train'; main()"
+    env = {**os.environ, "PYTHONPATH": str(installed)}
+    shown = subprocess.run(
+        [sys.executable, "-c", gpt_train, "--cfg", "job", "model=tiny"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    assert "emb_dim: 24" in shown.stdout  # conf/model/tiny.yaml
+    where = subprocess.run(
+        [sys.executable, "-c", "import gpt_experiments.config as c; print(c.CONF_DIR)"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert where.stdout.strip() == str(installed / "gpt_experiments" / "conf")
