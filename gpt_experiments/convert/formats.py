@@ -5,18 +5,25 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from gpt_experiments.convert.huggingface import is_huggingface_folder, read_huggingface, write_huggingface
-from gpt_experiments.convert.openai_tf import is_openai_folder, read_openai
-from gpt_experiments.convert.pretrained import Pretrained, model_from_pretrained
+from gpt_experiments.convert.huggingface import (
+    is_huggingface_folder,
+    read_huggingface,
+    read_huggingface_config,
+    write_huggingface,
+)
+from gpt_experiments.convert.openai_tf import is_openai_folder, read_openai, read_openai_config
+from gpt_experiments.convert.pretrained import Pretrained, check_compatible, model_from_pretrained
 from gpt_experiments.convert.project import (
     CheckpointError,
+    checkpoint_model_config,
     find_checkpoint,
     load_model,
     load_tokenizer,
     missing_reason,
+    safe_torch_load,
     save_model,
 )
-from gpt_experiments.model import GPT
+from gpt_experiments.model import GPT, GPTConfig
 from gpt_experiments.tokenizer import Tokenizer, gpt2
 
 
@@ -28,10 +35,21 @@ def read_project(path: str | Path) -> Pretrained:
     return Pretrained(config=model.config, state=state, source=f"checkpoint {find_checkpoint(path)}")
 
 
+def read_project_config(path: str | Path) -> GPTConfig:
+    file = find_checkpoint(path)
+    return checkpoint_model_config(safe_torch_load(file, mmap=True), file)
+
+
 READERS: dict[str, Callable[[str | Path], Pretrained]] = {
     "openai": read_openai,
     "huggingface": read_huggingface,
     "project": read_project,
+}
+# The same formats' configs alone: cheap, no weights read.
+CONFIG_READERS: dict[str, Callable[[str | Path], GPTConfig]] = {
+    "openai": read_openai_config,
+    "huggingface": read_huggingface_config,
+    "project": read_project_config,
 }
 
 
@@ -47,12 +65,24 @@ def detect_format(path: str | Path) -> str:
     return "project"
 
 
-def read_pretrained(path: str | Path, fmt: str = "auto") -> Pretrained:
-    """Read a checkpoint of format ``fmt`` (one of :data:`READERS`, or ``auto`` to detect it)."""
+def known_format(path: str | Path, fmt: str) -> str:
+    """``fmt``, or the detected format for ``auto``; an unknown one is a one-line error."""
     fmt = detect_format(path) if fmt == "auto" else fmt
     if fmt not in READERS:
         raise CheckpointError(f"unknown checkpoint format {fmt!r}: use one of auto, {', '.join(READERS)}")
-    return READERS[fmt](path)
+    return fmt
+
+
+def read_pretrained(path: str | Path, fmt: str = "auto") -> Pretrained:
+    """Read a checkpoint of format ``fmt`` (one of :data:`READERS`, or ``auto`` to detect it)."""
+    return READERS[known_format(path, fmt)](path)
+
+
+def check_pretrained_fits(path: str | Path, fmt: str, model_config: GPTConfig) -> None:
+    """A run about to start from ``path`` (``init=``) stops here, before any folder is made,
+    if the checkpoint cannot go into a model of ``model_config``. Reads its settings only."""
+    fmt = known_format(path, fmt)
+    check_compatible(model_config, CONFIG_READERS[fmt](path), f"{fmt} checkpoint {path}")
 
 
 def load_any_model(path: str | Path, fmt: str = "auto") -> GPT:

@@ -89,14 +89,20 @@ def read_weight_file(folder: Path) -> dict[str, torch.Tensor]:
     )
 
 
-def read_huggingface(folder: str | Path) -> Pretrained:
-    """Weights and config of a Hugging Face GPT-2 folder."""
+def read_huggingface_config(folder: str | Path) -> GPTConfig:
+    """The config of a Hugging Face GPT-2 folder, no weights read."""
     folder = Path(folder)
     if not (folder / "config.json").is_file():
         raise CheckpointError(
             f"Hugging Face folder {folder} is missing config.json: download the model files too"
         )
-    config = config_from_hf(json.loads((folder / "config.json").read_text()))
+    return config_from_hf(json.loads((folder / "config.json").read_text()))
+
+
+def read_huggingface(folder: str | Path) -> Pretrained:
+    """Weights and config of a Hugging Face GPT-2 folder."""
+    folder = Path(folder)
+    config = read_huggingface_config(folder)
     hf_state = read_weight_file(folder)
     state = {}
     for hf_name, tensor in tqdm(hf_state.items(), desc="converting HF tensors", unit="tensor", leave=False):

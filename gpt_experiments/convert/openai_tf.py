@@ -57,8 +57,8 @@ def to_project_tensor(name: str, value: np.ndarray) -> torch.Tensor:
     return tensor.squeeze(0).T.contiguous() if is_conv1d_weight(name) else tensor
 
 
-def read_openai(folder: str | Path) -> Pretrained:
-    """Weights and config of an OpenAI GPT-2 checkpoint folder (needs TensorFlow)."""
+def read_openai_config(folder: str | Path) -> GPTConfig:
+    """The config of an OpenAI GPT-2 checkpoint folder, its files checked, no weights read."""
     folder = Path(folder)
     missing = [name for name in REQUIRED_FILES if not (folder / name).is_file()]
     if missing:
@@ -66,7 +66,13 @@ def read_openai(folder: str | Path) -> Pretrained:
             f"OpenAI checkpoint folder {folder} is missing {', '.join(missing)}: "
             "download it again with scripts/download_gpt2.py"
         )
-    config = config_from_hparams(json.loads((folder / "hparams.json").read_text()))
+    return config_from_hparams(json.loads((folder / "hparams.json").read_text()))
+
+
+def read_openai(folder: str | Path) -> Pretrained:
+    """Weights and config of an OpenAI GPT-2 checkpoint folder (needs TensorFlow)."""
+    folder = Path(folder)
+    config = read_openai_config(folder)
     reader = open_tf_checkpoint(folder / CHECKPOINT_PREFIX)
     names = sorted(name for name in reader.get_variable_to_shape_map() if name.startswith("model/"))
     state = {}

@@ -54,13 +54,13 @@ def is_conv1d_weight(name: str) -> bool:
     return name.endswith(CONV1D_WEIGHTS)
 
 
-def check_compatible(model_config: GPTConfig, pretrained: Pretrained) -> None:
-    """Raise a one-line ``CheckpointError`` naming the first mismatch and how to fix it."""
-    source = pretrained.config
+def check_compatible(model_config: GPTConfig, source: GPTConfig, described: str) -> None:
+    """Raise a one-line ``CheckpointError`` naming the first mismatch with the checkpoint
+    ``described`` (e.g. "OpenAI checkpoint <folder>"), whose config is ``source``, and its fix."""
     if model_config.tie_embeddings != source.tie_embeddings:
         head = "a tied" if source.tie_embeddings else "an untied"
         raise CheckpointError(
-            f"{pretrained.source} has {head} output head, but model.tie_embeddings="
+            f"{described} has {head} output head, but model.tie_embeddings="
             f"{str(model_config.tie_embeddings).lower()}: set model.tie_embeddings="
             f"{str(source.tie_embeddings).lower()}"
         )
@@ -68,18 +68,17 @@ def check_compatible(model_config: GPTConfig, pretrained: Pretrained) -> None:
     for key in ARCHITECTURE_KEYS:
         if getattr(model_config, key) != getattr(source, key):
             raise CheckpointError(
-                f"{pretrained.source} has {key}={getattr(source, key)} but model.{key}="
+                f"{described} has {key}={getattr(source, key)} but model.{key}="
                 f"{getattr(model_config, key)}: choose the model config matching the checkpoint ({expected})"
             )
     if model_config.context_length > source.context_length:
         raise CheckpointError(
             f"model.context_length={model_config.context_length} exceeds the {source.context_length} "
-            f"positions in {pretrained.source}: set model.context_length<={source.context_length}"
+            f"positions in {described}: set model.context_length<={source.context_length}"
         )
     if source.qkv_bias and not model_config.qkv_bias:
         raise CheckpointError(
-            f"{pretrained.source} has query/key/value biases but model.qkv_bias=false: "
-            "set model.qkv_bias=true"
+            f"{described} has query/key/value biases but model.qkv_bias=false: set model.qkv_bias=true"
         )
 
 
@@ -95,7 +94,7 @@ def load_into_model(model: GPT, pretrained: Pretrained) -> None:
     Copying (rather than replacing parameters) keeps the tied head, the device and dtype,
     and any optimizer already holding references to the parameters.
     """
-    check_compatible(model.config, pretrained)
+    check_compatible(model.config, pretrained.config, pretrained.source)
     # named_parameters() lists a shared tensor once: a tied lm_head is not a target, an untied one is.
     targets = dict(model.named_parameters())
     missing = sorted(set(targets) - set(pretrained.state))

@@ -100,12 +100,13 @@ def find_checkpoint(path: str | Path, prefer: str = "best") -> Path:
     return (preferred or candidates)[-1]
 
 
-def model_from_checkpoint_dict(ckpt: dict, source: str | Path = "checkpoint") -> GPT:
-    """Build a GPT from a loaded project checkpoint dict."""
+def checkpoint_model_config(ckpt: dict, source: str | Path = "checkpoint") -> GPTConfig:
+    """The model config saved in a loaded project checkpoint dict."""
     try:
-        settings, state = ckpt["hyper_parameters"]["model"], ckpt["state_dict"]
+        settings = ckpt["hyper_parameters"]["model"]
         if not isinstance(settings, dict):
             raise TypeError("'hyper_parameters.model' mapping")
+        ckpt["state_dict"]  # settings alone are not a checkpoint
     except (KeyError, TypeError) as err:
         raise CheckpointError(
             f"{source} is not a gpt-experiments checkpoint (no {err} entry): "
@@ -117,8 +118,15 @@ def model_from_checkpoint_dict(ckpt: dict, source: str | Path = "checkpoint") ->
             f"{source} has model settings this version does not know: {unknown}; "
             "load it with the gpt-experiments version that wrote it"
         )
+    return GPTConfig(**settings)
+
+
+def model_from_checkpoint_dict(ckpt: dict, source: str | Path = "checkpoint") -> GPT:
+    """Build a GPT from a loaded project checkpoint dict."""
+    config = checkpoint_model_config(ckpt, source)
+    state = ckpt["state_dict"]
     weights = {k.removeprefix(MODEL_PREFIX): v for k, v in state.items() if k.startswith(MODEL_PREFIX)}
-    return GPT.from_weights(GPTConfig(**settings), weights)
+    return GPT.from_weights(config, weights)
 
 
 def load_model(path: str | Path) -> GPT:

@@ -17,6 +17,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig
 
 from gpt_experiments.config import override_key
+from gpt_experiments.convert.formats import check_pretrained_fits
 from gpt_experiments.convert.project import CheckpointError, safe_torch_load
 from gpt_experiments.data.datamodule import GPTDataModule
 from gpt_experiments.errors import ConfigError, warn
@@ -67,7 +68,11 @@ def prepare_run(conf_dir: Path, config_name: str, overrides: list[str]) -> list[
     tokenizer = resolved_values(cfg.tokenizer, "tokenizer") if "tokenizer" in cfg else None
     data = GPTDataModule(**resolved_values(cfg.data, "data"), tokenizer=tokenizer, seed=cfg.seed)
     data.setup("fit")  # reads and tokenizes (into the cache) now, so data errors come first
-    model_settings(resolved_values(cfg.model, "model"), data.tokenizer)  # vocab_size fits the tokenizer
+    # vocab_size must fit the tokenizer, and a pretrained init the whole model.
+    model = model_settings(resolved_values(cfg.model, "model"), data.tokenizer)
+    if cfg.get("init") is not None and not cfg.get("ckpt_path"):  # a resumed run keeps its own weights
+        init = resolved_values(cfg.init, "init")
+        check_pretrained_fits(init["path"], init.get("fmt", "auto"), GPTConfig(**model))
     return overrides
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import lightning as L
@@ -11,8 +12,10 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from torch.utils.data import DataLoader, TensorDataset
 
+from gpt_experiments.convert import formats
+from gpt_experiments.convert.formats import check_pretrained_fits
 from gpt_experiments.convert.openai_tf import config_from_hparams, read_openai
-from gpt_experiments.convert.project import CheckpointError
+from gpt_experiments.convert.project import CheckpointError, save_model
 from gpt_experiments.model import GPT
 from gpt_experiments.training.callbacks.pretrained_init import PretrainedInit
 from tests.convert.gpt2_checkpoints import TINY_HPARAMS, openai_arrays, write_openai_folder
@@ -111,3 +114,20 @@ def test_train_script_starts_from_an_openai_folder(tmp_path):
     assert "Traceback" not in mismatch.stderr
     error_lines = [line for line in mismatch.stderr.splitlines() if line.startswith("error: ")]
     assert len(error_lines) == 1 and "layer" in error_lines[0]
+    assert not (tmp_path / "bad").exists()  # refused before Hydra made the run folder
+
+
+def test_a_pretrained_init_is_checked_from_its_settings_alone(tmp_path, monkeypatch):
+    config = config_from_hparams(TINY_HPARAMS)
+    checkpoint = save_model(GPT(config), tmp_path / "tiny.ckpt")
+
+    def no_weights(*args):
+        raise AssertionError("the weights were read")
+
+    monkeypatch.setattr(formats, "load_model", no_weights)
+    check_pretrained_fits(checkpoint, "auto", config)
+    mismatch = rf"project checkpoint {checkpoint} has n_layers=3 but model.n_layers=4"
+    with pytest.raises(CheckpointError, match=mismatch):
+        check_pretrained_fits(checkpoint, "project", replace(config, n_layers=4))
+    with pytest.raises(CheckpointError, match="tied output head, but model.tie_embeddings=false"):
+        check_pretrained_fits(checkpoint, "project", replace(config, tie_embeddings=False))
