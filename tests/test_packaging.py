@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import zipfile
 
 import pytest
+from lightning.pytorch.callbacks import RichProgressBar
 
+from gpt_experiments.training.callbacks.progress import RunProgressBar
 from tests.helpers import ROOT
 
 
@@ -70,3 +73,12 @@ def test_wheel_holds_the_package_and_its_configs_and_no_benchmark_code(tmp_path)
         timeout=120,
     )
     assert where.stdout.strip() == str(installed / "gpt_experiments" / "conf")
+
+
+def test_the_progress_bars_library_is_a_base_dependency():
+    """`make train` installs the base dependencies only: Lightning builds its rich bar with
+    `rich`, which Lightning itself does not require."""
+    assert issubclass(RunProgressBar, RichProgressBar)
+    # [project] dependencies: the list before the first "]" (a plain text read works on 3.10 too).
+    base = (ROOT / "pyproject.toml").read_text().split("\ndependencies = [", 1)[1].split("]", 1)[0]
+    assert re.search(r'^\s*"rich[<>=~ ]', base, re.MULTILINE)
