@@ -15,7 +15,7 @@ from gpt_experiments.inference.int8 import Int8Linear, int8_kernels_available
 from gpt_experiments.inference.precision import resolve_precision, to_inference_precision
 from gpt_experiments.inference.sampling import SamplerConfig, generate
 from gpt_experiments.model import GPT
-from tests.inference.conftest import TINY
+from tests.inference.conftest import assert_cached_greedy_matches_uncached, logits_side_by_side
 
 pytestmark = pytest.mark.skipif(not int8_kernels_available(), reason="no FBGEMM int8 kernels here")
 
@@ -56,10 +56,7 @@ def test_int8_model_replaces_every_linear_and_keeps_the_rest_fp32(fp32_model, in
 
 
 def test_int8_logits_stay_within_five_percent_of_fp32(fp32_model, int8_model):
-    torch.manual_seed(1)
-    ids = torch.randint(0, TINY.vocab_size, (2, TINY.context_length))
-    with torch.no_grad():
-        fp32, int8 = fp32_model(ids), int8_model(ids)
+    fp32, int8 = logits_side_by_side(fp32_model, int8_model)
     # Measured 1.2% here (3.6% on a random GPT-2 small, bf16: 1.3%); 5% leaves room for
     # 7-bit inputs on CPUs without VNNI.
     assert (int8 - fp32).abs().max() < 0.05 * fp32.abs().max()
@@ -67,11 +64,7 @@ def test_int8_logits_stay_within_five_percent_of_fp32(fp32_model, int8_model):
 
 @pytest.mark.parametrize("prompt_length", [1, 6, 20])
 def test_int8_cached_greedy_matches_int8_uncached_greedy(int8_model, prompt_length):
-    prompt = [(5 * i + 3) % TINY.vocab_size for i in range(prompt_length)]
-    sampler = SamplerConfig(max_new_tokens=30)  # runs past the 24-token context
-    cached = generate(int8_model, [prompt], sampler)
-    assert cached == generate(int8_model, [prompt], sampler, use_cache=False)
-    assert len(cached[0]) == prompt_length + 30
+    assert_cached_greedy_matches_uncached(int8_model, prompt_length)
 
 
 def test_int8_batched_rows_match_each_prompt_alone(int8_model):

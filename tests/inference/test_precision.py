@@ -20,7 +20,7 @@ from gpt_experiments.inference.precision import (
 )
 from gpt_experiments.inference.sampling import SamplerConfig, generate
 from gpt_experiments.model import GPT
-from tests.inference.conftest import TINY
+from tests.inference.conftest import assert_cached_greedy_matches_uncached, logits_side_by_side
 
 needs_onednn = pytest.mark.skipif(not onednn_packing_available(), reason="no oneDNN bf16 here")
 
@@ -56,10 +56,7 @@ def test_bf16_model_packs_every_linear_and_keeps_the_embedding_for_lookups(fp32_
 
 
 def test_bf16_logits_stay_close_to_fp32(fp32_model, bf16_model):
-    torch.manual_seed(1)
-    ids = torch.randint(0, TINY.vocab_size, (2, TINY.context_length))
-    with torch.no_grad():
-        fp32, bf16 = fp32_model(ids), bf16_model(ids)
+    fp32, bf16 = logits_side_by_side(fp32_model, bf16_model)
     assert bf16.dtype == torch.bfloat16
     # bf16 keeps 8 mantissa bits: errors of a few parts in a thousand of the logits' scale.
     assert (bf16.float() - fp32).abs().max() < 0.02 * fp32.abs().max()
@@ -67,11 +64,7 @@ def test_bf16_logits_stay_close_to_fp32(fp32_model, bf16_model):
 
 @pytest.mark.parametrize("prompt_length", [1, 6, 20])
 def test_bf16_cached_greedy_matches_bf16_uncached_greedy(bf16_model, prompt_length):
-    prompt = [(5 * i + 3) % TINY.vocab_size for i in range(prompt_length)]
-    sampler = SamplerConfig(max_new_tokens=30)  # runs past the 24-token context
-    cached = generate(bf16_model, [prompt], sampler)
-    assert cached == generate(bf16_model, [prompt], sampler, use_cache=False)
-    assert len(cached[0]) == prompt_length + 30
+    assert_cached_greedy_matches_uncached(bf16_model, prompt_length)
 
 
 def test_bf16_sampling_with_a_seed_is_reproducible(bf16_model):
