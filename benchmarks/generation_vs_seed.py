@@ -40,8 +40,8 @@ def read_bandwidth_gb_per_s(repeats: int = 10) -> float:
 
 def _timed(fn: Callable[[], T]) -> tuple[float, T]:
     start = time.perf_counter()
-    tokens = fn()
-    return time.perf_counter() - start, tokens
+    result = fn()
+    return time.perf_counter() - start, result
 
 
 def benchmark_generation(
@@ -106,10 +106,9 @@ def benchmark_generation(
 
     # The memory roof: the fastest a cached step could go if it did nothing but read its weights.
     dtypes = {"kv_cache_fp32": torch.float32, "kv_cache_bf16": torch.bfloat16}
+    weight_bytes = {name: weight_bytes_per_token(model, dtype) for name, dtype in dtypes.items()}
     bandwidth = read_bandwidth_gb_per_s()
-    roof_tokens_per_s = {
-        name: bandwidth * 1e9 / weight_bytes_per_token(model, dtype) for name, dtype in dtypes.items()
-    }
+    roof_tokens_per_s = {name: bandwidth * 1e9 / read for name, read in weight_bytes.items()}
 
     def speedups(baseline: str) -> dict[str, float]:
         cached_runs = ("kv_cache_fp32", "kv_cache_bf16", "kv_cache_int8")
@@ -144,9 +143,7 @@ def benchmark_generation(
         ),
         "memory_roof": {
             "read_gb_per_s": round(bandwidth, 1),
-            "weight_mb_per_token": {
-                name: round(weight_bytes_per_token(model, dtype) / 2**20, 1) for name, dtype in dtypes.items()
-            },
+            "weight_mb_per_token": {name: round(read / 2**20, 1) for name, read in weight_bytes.items()},
             "tokens_per_s": {name: round(roof, 1) for name, roof in roof_tokens_per_s.items()},
             "speedup_vs_seed_chapter": {
                 name: round(roof * seconds["seed_chapter_fp32"] / new_tokens, 2)

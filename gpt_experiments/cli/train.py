@@ -48,13 +48,14 @@ def run_job(cfg: DictConfig) -> float:
             mark_failed(output_dir, message or f"{type(err).__name__}: {err}")
         if message is None:
             raise  # a bug, not a bad setting: keep the traceback
-        if multirun and not isinstance(err, TrainingInterrupted):
-            # One bad point of a grid must not stop the other jobs: report it and go on.
-            print(f"error: {message}", file=sys.stderr)
-            return float("inf")
-        if multirun:  # Ctrl-C (or a scheduler's SIGTERM) stops the whole sweep, not one job
+        # Ctrl-C (or a scheduler's SIGTERM) stops the whole sweep; one bad point of a grid
+        # must not stop the other jobs: report it and go on.
+        stops_sweep = isinstance(err, TrainingInterrupted)
+        if multirun and stops_sweep:
             message += " (the sweep stops here: its remaining jobs did not run)"
         print(f"error: {message}", file=sys.stderr)
+        if multirun and not stops_sweep:
+            return float("inf")
         sys.exit(1)
     finally:
         release_run_dir(output_dir)
