@@ -329,14 +329,20 @@ def _head_loss_and_grads(
             logits = (h[rows] @ w.T).float()
             logits[:, vocab_size:] = -math.inf  # padding ids are not tokens
             target = targets[rows, None]
-            log_norm = torch.logsumexp(logits, dim=1, keepdim=True)
-            loss += (log_norm - logits.gather(1, target)).sum()
+            target_logits = logits.gather(1, target)
+            # One softmax pass, in place: exp(logits - row max) and its row sums give both the
+            # log-sum-exp of the loss and the gradient (torch.logsumexp would be a second pass
+            # over the block, and the slowest: about twice the time of exp here).
+            row_max = logits.amax(dim=1, keepdim=True)
+            exps = logits.sub_(row_max).exp_()
+            row_sums = exps.sum(dim=1, keepdim=True)
+            loss += (row_sums.log() + row_max - target_logits).sum()
             if not grads:
                 continue
-            # d loss / d logits = softmax - one_hot(target), computed in place in the block.
-            grad_logits = logits.sub_(log_norm).exp_()
-            grad_logits.scatter_add_(1, target, torch.full_like(target, -1.0, dtype=grad_logits.dtype))
-            grad_logits = grad_logits.mul_(scale).to(dtype)
+            # d loss / d logits = softmax - one_hot(target), scaled, computed in place in the block.
+            grad_logits = exps.mul_(scale / row_sums)
+            grad_logits.scatter_add_(1, target, torch.full_like(target, -scale, dtype=grad_logits.dtype))
+            grad_logits = grad_logits.to(dtype)
             grad_hidden[rows] = grad_logits @ w
             block_grad = (grad_logits.T @ h[rows]).to(weight.dtype)
             grad_weight = block_grad if grad_weight is None else grad_weight.add_(block_grad)
