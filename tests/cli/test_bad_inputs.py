@@ -403,7 +403,7 @@ def empty_folders(folder: Path) -> set[str]:
     return {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_dir() and not any(p.iterdir())}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # not "module": see the reference run in test_resume_devices.py
 def prepared_run(tmp_path_factory) -> Path:
     """A workspace with one finished tiny run (3 steps, a checkpoint) and an earlier HF export."""
     workspace = tmp_path_factory.mktemp("prepared")

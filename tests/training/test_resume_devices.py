@@ -103,7 +103,9 @@ def trained_windows(records: list[dict], ids: dict[str, int], epoch: int) -> lis
     return [ids[row] for r in records if r["epoch"] == epoch for row in r["rows"]]
 
 
-@pytest.fixture(scope="module")
+# Session scope: the worker may run other files' tests between this file's (slow tests are
+# handed out first), and a module fixture would then be torn down and trained again.
+@pytest.fixture(scope="session")
 def uninterrupted(tmp_path_factory) -> Path:
     """Per-step losses of an uninterrupted two-process run, the reference for every resumed one."""
     tmp_path = tmp_path_factory.mktemp("uninterrupted")
