@@ -19,11 +19,12 @@ from omegaconf import DictConfig
 from gpt_experiments.cli.handler import exits_on_user_error, user_error_message
 from gpt_experiments.config import CONF_DIR, register_resolvers
 from gpt_experiments.runs.status import clear_failed, mark_failed
-from gpt_experiments.training.callbacks.signals import TrainingInterrupted
-from gpt_experiments.training.hparams import command_line_of_job
-from gpt_experiments.training.launch import check_sweep, prepare_run
-from gpt_experiments.training.run import train
+from gpt_experiments.training.compose import check_sweep, compose_config
 from gpt_experiments.training.run_lock import lock_run_dir, release_run_dir
+
+# The training stack (torch, Lightning: several seconds to import) is imported in the
+# functions that need it, once the command line has composed into a config: a mistyped key
+# or group option is reported in about a second instead of after that wait.
 
 register_resolvers()
 
@@ -31,6 +32,10 @@ register_resolvers()
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 def run_job(cfg: DictConfig) -> float:
     """One run (or one job of a sweep) in the folder Hydra made for it."""
+    from gpt_experiments.training.callbacks.signals import TrainingInterrupted
+    from gpt_experiments.training.hparams import command_line_of_job
+    from gpt_experiments.training.run import train
+
     hydra_cfg = HydraConfig.get()
     output_dir = hydra_cfg.runtime.output_dir
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
@@ -72,6 +77,9 @@ def check_command_line() -> None:
     flags = {arg for arg in sys.argv[1:] if arg.startswith("-")}
     overrides = [arg for arg in sys.argv[1:] if not arg.startswith("-")]
     if not flags:
+        compose_config(CONF_DIR, "train", overrides)  # Hydra-level mistakes, before the slow imports
+        from gpt_experiments.training.launch import prepare_run
+
         sys.argv[1:] = prepare_run(CONF_DIR, "train", overrides)
     elif flags <= {"-m", "--multirun"}:
         sys.argv[1:] = [*flags, *check_sweep(CONF_DIR, "train", overrides)]

@@ -76,6 +76,31 @@ def sweep_variants(overrides: list[str]) -> list[list[str]]:
     return variants
 
 
+def check_sweep(conf_dir: Path, config_name: str, overrides: list[str]) -> list[str]:
+    """For ``-m``: every swept key and group option must exist before any job starts.
+
+    Values are left to each job (``train()`` validates them), so one bad point of a grid
+    does not stop the others. Returns the overrides to hand to Hydra: these, plus the keys
+    set to one value for the whole sweep added to ``exclude_keys``, so job folders (and
+    TensorBoard run names) show only what varies between the jobs.
+    """
+    variants = sweep_variants(overrides)
+    for variant in variants:
+        cfg = compose_config(conf_dir, config_name, variant)
+    excluded = list(cfg.hydra.job.config.override_dirname.exclude_keys)
+    excluded += [key for key in fixed_keys(overrides) if key not in excluded]
+    listed = ",".join(f"'{key}'" for key in excluded)
+    return [*overrides, f"hydra.job.config.override_dirname.exclude_keys=[{listed}]"]
+
+
+def fixed_keys(overrides: list[str]) -> list[str]:
+    """Keys a sweep's command line sets to a single value (the same in every job)."""
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    return [
+        o.key_or_group for o in parsed if not o.is_sweep_override() and not o.key_or_group.startswith("hydra")
+    ]
+
+
 def _first_line(err: Exception) -> str:
     return str(err).strip().splitlines()[0]
 

@@ -13,7 +13,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig
 
 from gpt_experiments.config import override_key
@@ -22,7 +21,7 @@ from gpt_experiments.convert.project import CheckpointError, safe_torch_load
 from gpt_experiments.data.datamodule import GPTDataModule
 from gpt_experiments.errors import ConfigError, warn
 from gpt_experiments.model import GPTConfig
-from gpt_experiments.training.compose import compose_config, sweep_variants
+from gpt_experiments.training.compose import compose_config
 from gpt_experiments.training.config_checks import model_settings, resolved_values, validate_config
 from gpt_experiments.training.resume import (
     Rebuild,
@@ -95,31 +94,6 @@ def hint_run_of_same_command(log_dir: Path, overrides: list[str], cfg: DictConfi
             f"{run} was started with the same command line, but its settings differ from today's "
             f"({changed}): continue it anyway with resume={run}"
         )
-
-
-def check_sweep(conf_dir: Path, config_name: str, overrides: list[str]) -> list[str]:
-    """For ``-m``: every swept key and group option must exist before any job starts.
-
-    Values are left to each job (``train()`` validates them), so one bad point of a grid
-    does not stop the others. Returns the overrides to hand to Hydra: these, plus the keys
-    set to one value for the whole sweep added to ``exclude_keys``, so job folders (and
-    TensorBoard run names) show only what varies between the jobs.
-    """
-    variants = sweep_variants(overrides)
-    for variant in variants:
-        cfg = compose_config(conf_dir, config_name, variant)
-    excluded = list(cfg.hydra.job.config.override_dirname.exclude_keys)
-    excluded += [key for key in fixed_keys(overrides) if key not in excluded]
-    listed = ",".join(f"'{key}'" for key in excluded)
-    return [*overrides, f"hydra.job.config.override_dirname.exclude_keys=[{listed}]"]
-
-
-def fixed_keys(overrides: list[str]) -> list[str]:
-    """Keys a sweep's command line sets to a single value (the same in every job)."""
-    parsed = OverridesParser.create().parse_overrides(overrides)
-    return [
-        o.key_or_group for o in parsed if not o.is_sweep_override() and not o.key_or_group.startswith("hydra")
-    ]
 
 
 def resume_overrides(plan: ResumePlan, overrides: list[str]) -> list[str]:

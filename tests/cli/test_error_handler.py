@@ -68,12 +68,13 @@ def test_a_bug_in_an_argparse_command_propagates(monkeypatch, module, target, ar
         module.main(argv)
 
 
-# Each Hydra command, run as a user would, with a bug injected into the first thing it calls.
+# Each Hydra command, run as a user would, with a bug injected into the first thing it calls
+# (in the module that defines it: the train command imports its training stack late).
 HYDRA_COMMANDS = {
-    "train (before Hydra)": ("train", "prepare_run", ["model=tiny"]),
-    "train (in the job)": ("train", "train", ["model=tiny", "trainer.max_steps=1"]),
-    "generate": ("generate", "sampler_and_prompts", ["ckpt=x", "prompt=hi"]),
-    "evaluate": ("evaluate", "load_inference_model", ["ckpt=x", "data=verdict"]),
+    "train (before Hydra)": ("train", "training.launch.prepare_run", ["model=tiny"]),
+    "train (in the job)": ("train", "training.run.train", ["model=tiny", "trainer.max_steps=1"]),
+    "generate": ("generate", "cli.generate.sampler_and_prompts", ["ckpt=x", "prompt=hi"]),
+    "evaluate": ("evaluate", "cli.evaluate.load_inference_model", ["ckpt=x", "data=verdict"]),
 }
 
 
@@ -81,10 +82,12 @@ HYDRA_COMMANDS = {
 @pytest.mark.parametrize("command", HYDRA_COMMANDS)
 def test_a_bug_in_a_hydra_command_keeps_its_traceback(command, tmp_path):
     module, target, argv = HYDRA_COMMANDS[command]
+    defined_in, name = target.rsplit(".", 1)
     inject = (
         "import sys\n"
+        f"import gpt_experiments.{defined_in} as defined_in\n"
+        f"defined_in.{name} = lambda *a, **k: 1 / 0\n"
         f"import gpt_experiments.cli.{module} as cli\n"
-        f"cli.{target} = lambda *a, **k: 1 / 0\n"
         f"sys.argv = ['{module}.py', *{argv!r}]\n"
         "cli.main()\n"
     )

@@ -16,8 +16,8 @@ from gpt_experiments.errors import UserError
 from gpt_experiments.runs.compare import compare_runs, format_table
 from gpt_experiments.runs.status import mark_failed
 from gpt_experiments.training.callbacks.history import HISTORY_FIELDS
+from gpt_experiments.training.compose import check_sweep
 from gpt_experiments.training.hparams import HPARAMS_METRICS, command_line_of_job
-from gpt_experiments.training.launch import check_sweep
 from tests.conftest import CONF_DIR
 from tests.helpers import run_script
 from tests.helpers.tensorboard_server import serve_tensorboard, served_hparams

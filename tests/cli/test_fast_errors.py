@@ -1,0 +1,44 @@
+"""A mistyped override is reported before torch and Lightning load (seconds of imports)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.helpers import ROOT
+
+# The train command as a user runs it, then which libraries it had loaded when it stopped.
+CHECK = """
+import runpy, sys
+sys.argv = ["scripts/train.py", *sys.argv[1:]]
+try:
+    runpy.run_path("scripts/train.py", run_name="__main__")
+finally:
+    print(sorted(name for name in ("torch", "lightning") if name in sys.modules))
+"""
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["trainer.max_epoch=3"], "unknown config key 'trainer.max_epoch' (did you mean"),
+        (["model=gpt3"], "unknown option 'model=gpt3' for group model; available: gpt2_large, "),
+        (["-m", "optimizer.lr=1e-4,2e-4", "model=tiny,gpt3"], "unknown option 'model=gpt3' for group model"),
+    ],
+    ids=["unknown key", "unknown group option", "unknown option in a sweep"],
+)
+def test_hydra_level_mistakes_are_reported_before_torch_loads(argv, message):
+    result = subprocess.run(
+        [sys.executable, "-c", CHECK, *argv],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith(f"error: {message}"), result.stderr
+    assert result.stdout.strip() == "[]"  # neither torch nor Lightning was imported
