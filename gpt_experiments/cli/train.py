@@ -77,10 +77,10 @@ def check_command_line() -> None:
     flags = {arg for arg in sys.argv[1:] if arg.startswith("-")}
     overrides = [arg for arg in sys.argv[1:] if not arg.startswith("-")]
     if not flags:
-        compose_config(CONF_DIR, "train", overrides)  # Hydra-level mistakes, before the slow imports
+        cfg = compose_config(CONF_DIR, "train", overrides)  # Hydra-level mistakes, before the slow imports
         from gpt_experiments.training.launch import prepare_run
 
-        sys.argv[1:] = prepare_run(CONF_DIR, "train", overrides)
+        sys.argv[1:] = prepare_run(CONF_DIR, "train", overrides, composed=cfg)
     elif flags <= {"-m", "--multirun"}:
         sys.argv[1:] = [*flags, *check_sweep(CONF_DIR, "train", overrides)]
 

@@ -36,13 +36,16 @@ from gpt_experiments.training.run_lock import lock_run_dir
 from gpt_experiments.training.sharded_checkpoint import LIGHTNING_META, is_sharded_checkpoint
 
 
-def prepare_run(conf_dir: Path, config_name: str, overrides: list[str]) -> list[str]:
+def prepare_run(
+    conf_dir: Path, config_name: str, overrides: list[str], composed: DictConfig | None = None
+) -> list[str]:
     """Check a single run's command line; returns the overrides to hand to Hydra.
 
-    With ``resume=``, those gain the resumed run's own overrides, its checkpoint as
+    ``composed``: the config these overrides compose into, when the caller already has it.
+    With ``resume=``, the overrides gain the resumed run's own overrides, its checkpoint as
     ``ckpt_path`` and its folder as ``hydra.run.dir`` (so logs and history continue there).
     """
-    cfg = compose_config(conf_dir, config_name, overrides)
+    cfg = composed if composed is not None else compose_config(conf_dir, config_name, overrides)
     plan = None
     if cfg.get("resume"):
         if cfg.get("ckpt_path"):

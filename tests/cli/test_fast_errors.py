@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
 import pytest
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, script_env
 
 # The train command as a user runs it, then which libraries it had loaded when it stopped.
 CHECK = """
 import runpy, sys
-sys.argv = ["scripts/train.py", *sys.argv[1:]]
+script = sys.argv[1]
+sys.argv = [script, *sys.argv[2:]]
 try:
-    runpy.run_path("scripts/train.py", run_name="__main__")
+    runpy.run_path(script, run_name="__main__")
 finally:
     print(sorted(name for name in ("torch", "lightning") if name in sys.modules))
 """
@@ -30,11 +30,11 @@ finally:
     ],
     ids=["unknown key", "unknown group option", "unknown option in a sweep"],
 )
-def test_hydra_level_mistakes_are_reported_before_torch_loads(argv, message):
+def test_hydra_level_mistakes_are_reported_before_torch_loads(argv, message, tmp_path):
     result = subprocess.run(
-        [sys.executable, "-c", CHECK, *argv],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        [sys.executable, "-c", CHECK, str(ROOT / "scripts" / "train.py"), *argv],
+        cwd=tmp_path,
+        env=script_env(tmp_path),
         capture_output=True,
         text=True,
         timeout=60,
