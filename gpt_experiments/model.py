@@ -76,6 +76,11 @@ class KVCache:
     Each layer's buffer is allocated once, at ``capacity`` positions, on its first
     update; later tokens are written in place instead of concatenating a new,
     longer tensor every step.
+
+    On the CPU the buffers are fp32 whatever the model's dtype: one new query attends over
+    fp32 keys with torch's fused kernel 3-5x faster than over bf16 ones (no bf16 kernel is
+    fast for a single query there; docs/benchmarks.md), and storing bf16 values in fp32 is
+    exact. Elsewhere they keep the model's dtype.
     """
 
     def __init__(self, n_layers: int, capacity: int) -> None:
@@ -96,25 +101,13 @@ class KVCache:
             raise ValueError(f"KV cache is full: {end} positions requested, capacity is {self.capacity}")
         if self.keys[layer] is None:
             batch, heads, _, head_dim = k.shape
-            self.keys[layer] = k.new_empty(batch, heads, self.capacity, head_dim)
-            self.values[layer] = v.new_empty(batch, heads, self.capacity, head_dim)
+            dtype = torch.float32 if k.device.type == "cpu" else k.dtype
+            self.keys[layer] = k.new_empty(batch, heads, self.capacity, head_dim, dtype=dtype)
+            self.values[layer] = v.new_empty(batch, heads, self.capacity, head_dim, dtype=dtype)
         self.keys[layer][:, :, start:end] = k
         self.values[layer][:, :, start:end] = v
         self.lengths[layer] = end
         return self.keys[layer][:, :, :end], self.values[layer][:, :, :end]
-
-
-def single_query_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """One new query per row over all cached keys: a cached generation step's attention.
-
-    On the CPU, torch's fused kernel is slow for one bf16 query (486 us against 133 us for
-    8 rows, 12 heads and 128 cached positions, measured in docs/benchmarks.md); two batched
-    matrix products around a softmax taken in fp32 do the same work.
-    """
-    if q.device.type != "cpu" or q.dtype == torch.float32:
-        return F.scaled_dot_product_attention(q, k, v)
-    scores = (q @ k.transpose(-2, -1)) * q.shape[-1] ** -0.5
-    return scores.float().softmax(dim=-1).to(v.dtype) @ v
 
 
 class CausalSelfAttention(nn.Module):
@@ -135,20 +128,21 @@ class CausalSelfAttention(nn.Module):
         q, k, v = (t.view(batch, seq_len, self.n_heads, self.head_dim).transpose(1, 2) for t in (q, k, v))
         if cache is not None:
             k, v = cache.update(layer, k, v)
+            q = q.to(k.dtype)  # the cache may hold a wider dtype than the model's (see KVCache)
         past = k.shape[2] - seq_len  # positions that were cached before this call
         dropout = self.drop_rate if self.training else 0.0
         if past == 0:
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=True)
         elif seq_len == 1 and dropout == 0.0:
             # A single new query is the last position: it may see every key, no mask needed.
-            y = single_query_attention(q, k, v)
+            y = F.scaled_dot_product_attention(q, k, v)
         else:
             # New queries sit at positions past..past+seq_len-1 and may see every key up to their own.
             key_pos = torch.arange(k.shape[2], device=x.device)
             query_pos = torch.arange(past, past + seq_len, device=x.device)
             mask = key_pos[None, :] <= query_pos[:, None]
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
-        y = y.transpose(1, 2).contiguous().view(batch, seq_len, emb_dim)
+        y = y.transpose(1, 2).reshape(batch, seq_len, emb_dim).to(x.dtype)
         return self.resid_dropout(self.c_proj(y))
 
 
@@ -238,13 +232,16 @@ class GPT(nn.Module):
         cache: KVCache | None = None,
         targets: torch.Tensor | None = None,
         reduction: str = "mean",
+        last_position_only: bool = False,
     ) -> torch.Tensor:
         """Logits ``[batch, seq, vocab]`` for token ids ``[batch, seq]``; with ``targets``,
         the next-token cross-entropy instead (``reduction`` "mean" or "sum"), computed by
         :func:`head_cross_entropy` without holding the whole logits tensor.
 
         With a ``cache``, ``idx`` holds only the new tokens; their positions continue
-        after those already cached.
+        after those already cached. ``last_position_only`` returns the logits of the last
+        position alone (``[batch, 1, vocab]``): what a generation step reads, without the
+        output head's work for every position of a prompt.
         """
         _, seq_len = idx.shape
         start = cache.length if cache is not None else 0
@@ -262,6 +259,8 @@ class GPT(nn.Module):
             return head_cross_entropy(
                 x.flatten(0, 1), self.lm_head.weight, targets.flatten(), self.config.vocab_size, reduction
             )
+        if last_position_only:
+            x = x[:, -1:]
         logits = self.lm_head(x)
         if self.config.padded_vocab_size != self.config.vocab_size:
             # Padding ids are not tokens: drop their logits so no loss or sampler sees them.

@@ -227,7 +227,7 @@ def _decode(
         return
     context_length = model.config.context_length
     cache = model.new_cache(min(idx.shape[1] + sampler.max_new_tokens, context_length)) if use_cache else None
-    logits = model(idx, cache)[:, -1, :]
+    logits = model(idx, cache, last_position_only=True)[:, -1, :]
     for step in range(sampler.max_new_tokens):
         token = next_token(logits, sampler, generator)
         yield token[:, 0]
@@ -241,4 +241,4 @@ def _decode(
             # embed absolute positions) are stale: recompute the last window, as the seed does.
             idx = idx[:, -context_length:]
             cache = None
-            logits = model(idx)[:, -1, :]
+            logits = model(idx, last_position_only=True)[:, -1, :]
