@@ -4,12 +4,16 @@ Generating one token with a KV cache reads every weight once and does little ari
 with each, so its speed is set by memory bandwidth, not FLOPs: bf16 weights halve the
 traffic. On CPUs, PyTorch's plain bf16 ``linear`` re-lays out the weight for oneDNN on
 every call, which eats the gain; :class:`PackedLinear` does that reordering once, when
-the model is prepared.
+the model is prepared. fp32 layers get the same treatment on x86 CPUs: oneDNN's packed
+fp32 kernel reads a one-row product's weights 1.3-2x faster than ``F.linear``'s
+(docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
+import platform
 from collections.abc import Callable
+from functools import partial
 from typing import NoReturn
 
 import torch
@@ -46,32 +50,33 @@ def has_native_bf16(device: torch.device) -> bool:
     return False
 
 
-def onednn_packing_available() -> bool:
-    """Whether this torch build and CPU can run the oneDNN bf16 ops :class:`PackedLinear` calls
-    (older CPUs without AVX512 fall back to plain bf16 layers: slow, but they work)."""
-    return (
-        torch.backends.mkldnn.is_available()
-        and hasattr(torch.ops.mkldnn, "_reorder_linear_weight")
-        and torch.ops.mkldnn._is_mkldnn_bf16_supported()
-    )
+def onednn_packing_available(dtype: torch.dtype = torch.bfloat16) -> bool:
+    """Whether this torch build and CPU can run the oneDNN ops :class:`PackedLinear` calls in
+    ``dtype`` (bf16 needs AVX512: older CPUs fall back to plain bf16 layers, slow but working;
+    fp32 is packed on x86 only, where it was measured to pay)."""
+    if not (torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_reorder_linear_weight")):
+        return False
+    if dtype == torch.float32:
+        return platform.machine().lower() in ("x86_64", "amd64")
+    return torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
 
 class PackedLinear(nn.Module):
-    """A bf16 ``nn.Linear`` for CPU inference whose weight is laid out once for oneDNN.
+    """A bf16 or fp32 ``nn.Linear`` for CPU inference whose weight is laid out once for oneDNN.
 
     The packed weight is an opaque oneDNN tensor held as a buffer, not a parameter: the
     layer cannot be trained, copied, saved (it adds nothing to a state dict), counted by
     ``num_parameters`` or moved to another dtype or device. Load the checkpoint again instead.
     """
 
-    def __init__(self, linear: nn.Linear) -> None:
+    def __init__(self, linear: nn.Linear, dtype: torch.dtype = torch.bfloat16) -> None:
         super().__init__()
-        self.in_features, self.out_features = linear.in_features, linear.out_features
-        weight = linear.weight.detach().to(torch.bfloat16)
+        self.in_features, self.out_features, self.dtype = linear.in_features, linear.out_features, dtype
+        weight = linear.weight.detach().to(dtype)
         # The batch-size hint 1 suits decoding, where each step multiplies one row per sequence.
         packed = torch.ops.mkldnn._reorder_linear_weight(weight, 1)
         self.register_buffer("packed_weight", packed, persistent=False)
-        bias = None if linear.bias is None else linear.bias.detach().to(torch.bfloat16)
+        bias = None if linear.bias is None else linear.bias.detach().to(dtype)
         self.register_buffer("bias", bias, persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -80,26 +85,26 @@ class PackedLinear(nn.Module):
     def _apply(self, fn: Callable[[torch.Tensor], torch.Tensor], recurse: bool = True) -> NoReturn:
         # .to()/.float()/.cuda() end here; the opaque packed tensor would fail deep inside oneDNN.
         raise RuntimeError(
-            "a model converted with precision=bf16 cannot change dtype or device: "
-            "load the checkpoint again with the precision and device you want"
+            "a model prepared for inference with oneDNN-packed layers cannot change dtype or "
+            "device: load the checkpoint again with the precision and device you want"
         )
 
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, bf16, oneDNN-packed"
+        dtype = str(self.dtype).removeprefix("torch.")
+        return f"in_features={self.in_features}, out_features={self.out_features}, {dtype}, oneDNN-packed"
 
 
 def to_inference_precision(model: GPT, precision: str) -> GPT:
-    """Convert ``model`` in place for generation at ``fp32`` (unchanged), ``bf16`` or ``int8``.
+    """Convert ``model`` in place for inference at ``fp32``, ``bf16`` or ``int8``.
 
-    A bf16 model on the CPU gets :class:`PackedLinear` layers, an int8 one
-    :class:`~gpt_experiments.inference.int8.Int8Linear` layers (in both, the tied output
+    On the CPU, fp32 and bf16 models get :class:`PackedLinear` layers, an int8 one
+    :class:`~gpt_experiments.inference.int8.Int8Linear` layers (in all, the tied output
     head gets its own copy; the embedding table stays for lookups), so it is for
-    inference only: train and save the fp32 model.
+    inference only: train and save the unconverted fp32 model. Elsewhere fp32 models are
+    left as they are and bf16 ones cast.
     """
     if precision not in ("fp32", "bf16", "int8"):
         raise ConfigError(f"precision={precision!r} is unknown here: use fp32, bf16 or int8")
-    if precision == "fp32":
-        return model
     on_cpu = next(model.parameters()).device.type == "cpu"
     if precision == "int8" and not (on_cpu and int8_kernels_available()):
         raise ConfigError("precision=int8 runs on the CPU only: use device=cpu, or precision=bf16 or fp32")
@@ -108,9 +113,10 @@ def to_inference_precision(model: GPT, precision: str) -> GPT:
         # The rest (embeddings, LayerNorms, attention over the cache) stays fp32: it is small.
         _replace_linears(model, Int8Linear)
         return model
-    model.to(torch.bfloat16)
-    if on_cpu and onednn_packing_available():
-        _replace_linears(model, PackedLinear)
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    model.to(dtype)
+    if on_cpu and onednn_packing_available(dtype):
+        _replace_linears(model, partial(PackedLinear, dtype=dtype))
     return model
 
 

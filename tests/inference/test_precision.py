@@ -1,5 +1,5 @@
-"""bf16 generation: packed layers compute what bf16 ``nn.Linear`` does, the model stays close
-to fp32, the KV cache stays exact, and bad precision names are one-line errors."""
+"""Inference precision: packed layers compute what bf16 and fp32 ``nn.Linear`` do, bf16 stays
+close to fp32, the KV cache stays exact, and bad precision names are one-line errors."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ def test_bf16_sampling_with_a_seed_is_reproducible(bf16_model):
 
 
 def test_without_onednn_bf16_the_layers_are_cast_not_packed(monkeypatch, fp32_model):
-    monkeypatch.setattr(inference_precision, "onednn_packing_available", lambda: False)
+    monkeypatch.setattr(inference_precision, "onednn_packing_available", lambda dtype: False)
     model = to_inference_precision(copy.deepcopy(fp32_model), "bf16")
     assert isinstance(model.lm_head, nn.Linear) and model.lm_head.weight is model.wte.weight
     assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
@@ -81,9 +81,23 @@ def test_without_onednn_bf16_the_layers_are_cast_not_packed(monkeypatch, fp32_mo
     assert generate(model, prompt, sampler) == generate(model, prompt, sampler, use_cache=False)
 
 
-def test_fp32_leaves_the_model_as_it_is(fp32_model):
-    assert to_inference_precision(fp32_model, "fp32") is fp32_model
-    assert fp32_model.lm_head.weight is fp32_model.wte.weight
+@pytest.mark.skipif(not onednn_packing_available(torch.float32), reason="no oneDNN fp32 packing here")
+def test_fp32_packs_every_linear_and_keeps_fp32_logits(fp32_model):
+    model = to_inference_precision(copy.deepcopy(fp32_model), "fp32")
+    assert isinstance(model.lm_head, PackedLinear) and model.lm_head.dtype == torch.float32
+    assert not any(isinstance(m, nn.Linear) for m in model.modules())
+    fp32, packed = logits_side_by_side(fp32_model, model)
+    assert packed.dtype == torch.float32
+    # The same fp32 products; only the kernels' summation order differs.
+    torch.testing.assert_close(packed, fp32, rtol=1e-5, atol=1e-5)
+    assert_cached_greedy_matches_uncached(model, prompt_length=5)
+
+
+def test_without_onednn_fp32_leaves_the_model_as_it_is(monkeypatch, fp32_model):
+    monkeypatch.setattr(inference_precision, "onednn_packing_available", lambda dtype: False)
+    model = copy.deepcopy(fp32_model)
+    assert to_inference_precision(model, "fp32") is model
+    assert isinstance(model.lm_head, nn.Linear) and model.lm_head.weight is model.wte.weight
 
 
 @pytest.mark.parametrize("native", [True, False])
