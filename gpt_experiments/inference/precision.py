@@ -120,6 +120,15 @@ def to_inference_precision(model: GPT, precision: str) -> GPT:
     return model
 
 
+def inference_view(model: GPT, precision: str) -> GPT:
+    """``model`` converted as by :func:`to_inference_precision`, leaving ``model`` itself
+    trainable: the view shares its fp32 tensors (the embeddings, LayerNorms) instead of
+    copying them, and only the packed layers hold copies. For generating during training,
+    where packed layers pay for themselves within a few tokens."""
+    view = GPT.from_weights(model.config, model.state_dict())
+    return to_inference_precision(view.eval(), precision)
+
+
 def _replace_linears(module: nn.Module, layer: Callable[[nn.Linear], nn.Module]) -> None:
     for name, child in module.named_children():
         if isinstance(child, nn.Linear):

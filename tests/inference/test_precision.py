@@ -14,13 +14,14 @@ from gpt_experiments.errors import ConfigError
 from gpt_experiments.inference import precision as inference_precision
 from gpt_experiments.inference.precision import (
     PackedLinear,
+    inference_view,
     onednn_packing_available,
     resolve_precision,
     to_inference_precision,
 )
 from gpt_experiments.inference.sampling import SamplerConfig, generate
 from gpt_experiments.model import GPT
-from tests.inference.conftest import assert_cached_greedy_matches_uncached, logits_side_by_side
+from tests.inference.conftest import TINY, assert_cached_greedy_matches_uncached, logits_side_by_side
 
 needs_onednn = pytest.mark.skipif(not onednn_packing_available(), reason="no oneDNN bf16 here")
 
@@ -91,6 +92,20 @@ def test_fp32_packs_every_linear_and_keeps_fp32_logits(fp32_model):
     # The same fp32 products; only the kernels' summation order differs.
     torch.testing.assert_close(packed, fp32, rtol=1e-5, atol=1e-5)
     assert_cached_greedy_matches_uncached(model, prompt_length=5)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_an_inference_view_shares_the_weights_and_leaves_the_model_trainable(precision):
+    torch.manual_seed(0)
+    model = GPT(TINY)
+    view = inference_view(model, precision)
+    assert model.training and all(p.requires_grad for p in model.parameters())
+    assert isinstance(model.lm_head, nn.Linear) and model.lm_head.weight is model.wte.weight
+    if precision == "fp32":
+        assert view.wte.weight.data_ptr() == model.wte.weight.data_ptr()  # shared, not copied
+    prompt, sampler = [[1, 2, 3]], SamplerConfig(max_new_tokens=10)
+    expected = generate(to_inference_precision(copy.deepcopy(model), precision), prompt, sampler)
+    assert generate(view, prompt, sampler) == expected
 
 
 def test_without_onednn_fp32_leaves_the_model_as_it_is(monkeypatch, fp32_model):
