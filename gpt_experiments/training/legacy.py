@@ -4,6 +4,8 @@ Their ``_target_`` strings name the old flat modules, they spell GPT-2's vocabul
 (``vocab_size: 50257``, ``eos_id: 50256``), and their scheduler is chosen by
 ``name:`` instead of a ``_target_``. This one table maps them to today's names, so that old
 runs are still found by ``resume=auto`` and old checkpoints still build their scheduler.
+Runs from before ``last.ckpt`` was linked name Lightning's ``ModelCheckpoint`` for the
+default checkpoint callbacks; those two are read as today's class.
 """
 
 from __future__ import annotations
@@ -18,6 +20,12 @@ RENAMED_TARGETS = {
         "gpt_experiments.training.callbacks.pretrained_init.PretrainedInit"
     ),
     "gpt_experiments.distributed.fsdp_strategy": "gpt_experiments.training.distributed.fsdp_strategy",
+}
+# conf/callbacks/default.yaml's checkpoint callbacks, by name: their old class -> today's.
+LINKED_LAST = "gpt_experiments.training.callbacks.checkpoints.LinkedLastCheckpoint"
+RENAMED_CALLBACKS = {
+    name: ("lightning.pytorch.callbacks.ModelCheckpoint", LINKED_LAST)
+    for name in ("model_checkpoint", "last_checkpoint")
 }
 # Old ``scheduler.name`` -> the ``_target_`` of the factory that replaced it.
 SCHEDULER_NAMES = {
@@ -36,7 +44,7 @@ def upgrade_scheduler(spec: dict[str, Any] | None) -> dict[str, Any]:
 
 def upgrade_config(config: dict[str, Any]) -> dict[str, Any]:
     """A plain run config (``OmegaConf.to_container``) with old names replaced by today's."""
-    upgraded = renamed_targets(config)
+    upgraded = renamed_callbacks(renamed_targets(config))
     if isinstance(upgraded.get("scheduler"), dict):
         upgraded["scheduler"] = upgrade_scheduler(upgraded["scheduler"])
     return gpt2_sizes_as_null(upgraded)
@@ -80,3 +88,16 @@ def renamed_targets(node: Any) -> Any:
     if isinstance(target, str):
         renamed["_target_"] = RENAMED_TARGETS.get(target, target)
     return renamed
+
+
+def renamed_callbacks(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` with the default checkpoint callbacks' old class renamed (see RENAMED_CALLBACKS)."""
+    callbacks = config.get("callbacks")
+    if not isinstance(callbacks, dict):
+        return config
+    upgraded = dict(callbacks)
+    for name, (old, today) in RENAMED_CALLBACKS.items():
+        node = upgraded.get(name)
+        if isinstance(node, dict) and node.get("_target_") == old:
+            upgraded[name] = {**node, "_target_": today}
+    return {**config, "callbacks": upgraded}
