@@ -1,12 +1,17 @@
-"""Where the configs are, and the OmegaConf resolvers they use (shared by every command)."""
+"""Where the configs are, the OmegaConf resolvers they use, and reading a group's values
+(shared by every command)."""
 
 from __future__ import annotations
 
 import re
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
+
+from gpt_experiments.errors import ConfigError
 
 
 def find_conf_dir() -> Path:
@@ -80,3 +85,19 @@ def fastest_precision() -> str:
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return "bf16-mixed" if has_native_bf16(device) else "32-true"
+
+
+def resolved_values(node: DictConfig, prefix: str) -> dict[str, Any]:
+    """The group's values as plain Python, skipping those only a running Hydra job can resolve."""
+    values = {}
+    for key in node:
+        try:
+            value = node[key]
+        except MissingMandatoryValue:
+            raise ConfigError(f"{prefix}.{key} is not set: pass {prefix}.{key}=...") from None
+        except InterpolationResolutionError:
+            continue  # e.g. ${hydra:runtime.output_dir} before Hydra has made the run folder
+        if isinstance(value, DictConfig | ListConfig):
+            value = OmegaConf.to_container(value, resolve=True)
+        values[str(key)] = value
+    return values

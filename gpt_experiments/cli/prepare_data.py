@@ -18,10 +18,9 @@ import hydra
 from omegaconf import DictConfig
 
 from gpt_experiments.cli.handler import exits_on_user_error
-from gpt_experiments.config import CONF_DIR, register_resolvers
+from gpt_experiments.config import CONF_DIR, register_resolvers, resolved_values
 from gpt_experiments.data.datamodule import GPTDataModule
 from gpt_experiments.data.export import export_tokens
-from gpt_experiments.training.config_checks import resolved_values
 
 register_resolvers()
 

@@ -16,9 +16,9 @@ from collections.abc import Callable
 from typing import Any
 
 from hydra.utils import get_object
-from omegaconf import DictConfig, ListConfig, OmegaConf
-from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
+from omegaconf import DictConfig
 
+from gpt_experiments.config import resolved_values
 from gpt_experiments.config_types import describe, matches
 from gpt_experiments.data.datamodule import GPTDataModule
 from gpt_experiments.errors import ConfigError
@@ -112,22 +112,6 @@ def check_training_length(trainer: DictConfig) -> None:
             f"trainer.max_epochs={max_epochs} and trainer.max_steps={max_steps} leave the run without an end "
             "(or without a single step): set trainer.max_epochs or trainer.max_steps to a positive number"
         )
-
-
-def resolved_values(node: DictConfig, prefix: str) -> dict[str, Any]:
-    """The group's values as plain Python, skipping those only a running Hydra job can resolve."""
-    values = {}
-    for key in node:
-        try:
-            value = node[key]
-        except MissingMandatoryValue:
-            raise ConfigError(f"{prefix}.{key} is not set: pass {prefix}.{key}=...") from None
-        except InterpolationResolutionError:
-            continue  # e.g. ${hydra:runtime.output_dir} before Hydra has made the run folder
-        if isinstance(value, DictConfig | ListConfig):
-            value = OmegaConf.to_container(value, resolve=True)
-        values[str(key)] = value
-    return values
 
 
 def check_arguments(group: str, values: dict[str, Any], target: Callable[..., Any]) -> None:

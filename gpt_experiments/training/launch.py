@@ -15,14 +15,14 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from gpt_experiments.config import override_key
+from gpt_experiments.config import override_key, resolved_values
 from gpt_experiments.convert.formats import check_pretrained_fits
 from gpt_experiments.convert.project import CheckpointError, safe_torch_load
 from gpt_experiments.data.datamodule import GPTDataModule
 from gpt_experiments.errors import ConfigError, warn
 from gpt_experiments.model import GPTConfig
 from gpt_experiments.training.compose import compose_config
-from gpt_experiments.training.config_checks import model_settings, resolved_values, validate_config
+from gpt_experiments.training.config_checks import model_settings, validate_config
 from gpt_experiments.training.resume import (
     Rebuild,
     ResumePlan,

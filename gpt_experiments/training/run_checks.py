@@ -15,8 +15,8 @@ from lightning.pytorch.accelerators import AcceleratorRegistry, CUDAAccelerator,
 from omegaconf import DictConfig
 from torch import nn
 
+from gpt_experiments.config import resolved_values
 from gpt_experiments.errors import ConfigError
-from gpt_experiments.training.config_checks import resolved_values
 from gpt_experiments.training.lit_module import build_optimizer
 
 

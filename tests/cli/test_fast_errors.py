@@ -42,3 +42,22 @@ def test_hydra_level_mistakes_are_reported_before_torch_loads(argv, message, tmp
     assert result.returncode == 1
     assert result.stderr.strip().startswith(f"error: {message}"), result.stderr
     assert result.stdout.strip() == "[]"  # neither torch nor Lightning was imported
+
+
+def test_generate_and_evaluate_leave_lightning_out(tmp_path):
+    """Inference needs torch, not Lightning (seconds of imports): evaluating a data split
+    imports it when it gets there."""
+    check = (
+        "import sys, gpt_experiments.cli.generate, gpt_experiments.cli.evaluate\n"
+        "print('lightning' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", check],
+        cwd=tmp_path,
+        env=script_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
