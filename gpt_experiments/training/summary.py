@@ -8,7 +8,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from gpt_experiments.training.callbacks.history import perplexity
+from gpt_experiments.runs.history import perplexity
 
 # Characters a Hydra override value may hold unquoted (``=`` and ``,`` would split it).
 _PLAIN_HYDRA_VALUE = re.compile(r"[\w./-]+")

@@ -18,8 +18,8 @@ from benchmarks.seed_distribution import compare
 from gpt_experiments.config import asset_path
 from gpt_experiments.model import GPTConfig
 from gpt_experiments.runs.compare import compare_runs
+from gpt_experiments.runs.history import HISTORY_FIELDS
 from gpt_experiments.tokenizer import build_tokenizer
-from gpt_experiments.training.callbacks.history import HISTORY_FIELDS
 from gpt_experiments.training.config_checks import model_settings
 
 TINY = GPTConfig(context_length=32, emb_dim=24, n_heads=3, n_layers=2, drop_rate=0.1, qkv_bias=False)

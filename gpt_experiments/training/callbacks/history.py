@@ -3,9 +3,7 @@ TensorBoard curves against tokens seen."""
 
 from __future__ import annotations
 
-import csv
 import math
-import os
 from pathlib import Path
 from typing import Any
 
@@ -13,29 +11,13 @@ import lightning as L
 import matplotlib.image
 from lightning.pytorch.utilities import rank_zero_only
 
+from gpt_experiments.runs.history import perplexity, write_history_csv
 from gpt_experiments.training.callbacks.plots import plot_curves
 from gpt_experiments.training.callbacks.tensorboard import tensorboard_logger
 from gpt_experiments.training.lit_module import GPTLitModule
 
 # The figures written beside history.csv (``<name>.png``) and shown in TensorBoard's Images tab.
 PLOT_NAMES = ("loss", "perplexity")
-HISTORY_FIELDS = ("step", "epoch", "tokens_seen", "train_loss", "val_loss", "val_ppl")
-
-
-def perplexity(loss: float) -> float:
-    """exp(loss), capped before float overflow (a diverged run still gets a plottable value)."""
-    return math.exp(min(loss, 700.0))
-
-
-def write_history_csv(rows: list[dict[str, float]], output_dir: Path) -> None:
-    """``output_dir/history.csv`` (``HISTORY_FIELDS``), replaced whole: a reader never sees half a file."""
-    output_dir.mkdir(parents=True, exist_ok=True)
-    tmp = output_dir / f".history.csv.tmp{os.getpid()}"
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=HISTORY_FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, output_dir / "history.csv")
 
 
 class LossHistory(L.Callback):
