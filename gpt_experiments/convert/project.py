@@ -201,12 +201,16 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> None:
         # On a read-only disk even removing a missing file fails: that must not hide the cause.
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
-    # Persist the rename itself, so a power loss cannot bring the old name back.
-    directory = os.open(path.parent, os.O_RDONLY)
+    sync_directory(path.parent)
+
+
+def sync_directory(directory: Path) -> None:
+    """Persist renames and links made in ``directory``, so a power loss cannot bring an old name back."""
+    handle = os.open(directory, os.O_RDONLY)
     try:
-        os.fsync(directory)
+        os.fsync(handle)
     finally:
-        os.close(directory)
+        os.close(handle)
 
 
 def write_failure(path: Path, err: RuntimeError) -> OSError:

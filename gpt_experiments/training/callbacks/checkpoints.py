@@ -12,6 +12,8 @@ import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import Tensor
 
+from gpt_experiments.convert.project import sync_directory
+
 
 class LinkedLastCheckpoint(ModelCheckpoint):
     """A ``ModelCheckpoint`` that writes ``last.ckpt`` only when it would hold a new step.
@@ -43,9 +45,10 @@ class LinkedLastCheckpoint(ModelCheckpoint):
 
     def _save_last_checkpoint(self, trainer: L.Trainer, monitor_candidates: dict[str, Tensor]) -> None:
         filepath = self.format_checkpoint_name(monitor_candidates, self.CHECKPOINT_NAME_LAST)
-        if not (self._links_allowed(trainer) and self._link_to_checkpoint_of_this_step(trainer, filepath)):
+        links_allowed = self._links_allowed(trainer)
+        if not (links_allowed and self._link_to_checkpoint_of_this_step(trainer, filepath)):
             super()._save_last_checkpoint(trainer, monitor_candidates)
-        if self._links_allowed(trainer):
+        if links_allowed:
             self._steps_held[Path(filepath).resolve()] = trainer.global_step
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -79,7 +82,8 @@ class LinkedLastCheckpoint(ModelCheckpoint):
 
 
 def link_atomically(source: Path, link: Path) -> None:
-    """Make ``link`` a hard link to ``source``, replacing any file there in one step."""
+    """Make ``link`` a hard link to ``source``, replacing any file there in one step and
+    persisting it as the checkpoint writes persist theirs."""
     tmp = link.with_name(f".{link.name}.link{os.getpid()}")
     try:
         os.link(source, tmp)
@@ -87,3 +91,4 @@ def link_atomically(source: Path, link: Path) -> None:
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
+    sync_directory(link.parent)
