@@ -13,6 +13,8 @@ from collections.abc import Iterable, Iterator
 import torch
 from torch import nn
 
+from gpt_experiments.training.host_memory import reuse_freed_host_memory
+
 
 def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
     """The autocast Lightning's ``precision`` setting applies around the forward pass."""
@@ -33,6 +35,8 @@ def plain_training_steps(
 ) -> Iterator[torch.Tensor]:
     """Train on ``batches``, one optimizer step each; yields each step's (detached) loss."""
     device = next(model.parameters()).device
+    if device.type == "cpu":
+        reuse_freed_host_memory()  # as GPTLitModule.configure_model does
     # In the optimizer's order, as Lightning clips: the norm's float sum depends on the order.
     params = [p for group in optimizer.param_groups for p in group["params"]]
     model.train()

@@ -29,6 +29,7 @@ from torch.profiler import ProfilerActivity, profile, record_function
 from benchmarks.plain_loop import autocast
 from benchmarks.training_speed import TrainSetup, optimizer_spec, project_data
 from gpt_experiments.model import GPT, GPTConfig
+from gpt_experiments.training.host_memory import reuse_freed_host_memory
 from gpt_experiments.training.lit_module import build_optimizer
 
 PHASES = ("data", "forward", "backward", "optimizer")
@@ -116,6 +117,7 @@ def profile_training_step(
     optimizer = build_optimizer(net, optimizer_spec(setup))
     batches = iter(project_data(setup).train_dataloader())
     device = torch.device("cpu")
+    reuse_freed_host_memory()  # as CPU training does (GPTLitModule.configure_model)
     net.train()
 
     def step(ranges: bool) -> dict[str, float]:

@@ -18,6 +18,7 @@ from torch import nn
 from gpt_experiments.model import GPT, GPTConfig
 from gpt_experiments.tokenizer import build_tokenizer
 from gpt_experiments.training.distributed import FSDP2Strategy, shard_blocks
+from gpt_experiments.training.host_memory import reuse_freed_host_memory
 from gpt_experiments.training.legacy import upgrade_scheduler
 
 # Validation dataloader index -> metric prefix (see GPTDataModule.val_dataloader).
@@ -108,6 +109,8 @@ class GPTLitModule(L.LightningModule):
         if self._configured:
             return
         strategy = self._trainer.strategy if self._trainer else None
+        if strategy is not None and strategy.root_device.type == "cpu":
+            reuse_freed_host_memory()  # each step's large buffers: reused, not faulted in again
         if isinstance(strategy, FSDP2Strategy):
             shard_blocks(self.model, self.device_mesh["data_parallel"], strategy.activation_checkpointing)
         # Compiled in place: parameter names, and so checkpoints, stay those of the plain model.
