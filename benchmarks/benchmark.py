@@ -67,6 +67,10 @@ def benchmark_model(name: str, context_length: int) -> dict[str, Any]:
     return model_settings(model, build_tokenizer(None))  # vocab_size: null follows the tokenizer
 
 
+# What each train run reports, summarised as medians over the rounds.
+TRAIN_FIGURES = ("tokens_per_sec", "peak_rss_mb", "minor_page_faults")
+
+
 def train_section(args: argparse.Namespace, model: dict[str, Any], cache_dir: str) -> dict[str, Any]:
     setups = [("seed", "32-true")] + [
         (variant, precision) for precision in args.precisions for variant in ("lightning", "plain")
@@ -81,10 +85,7 @@ def train_section(args: argparse.Namespace, model: dict[str, Any], cache_dir: st
             settings = {**base, "variant": variant, "precision": precision, "cache_dir": cache_dir}
             runs[f"{variant}/{precision}"].append(run_worker("train", settings))
     summary = {
-        name: {
-            "tokens_per_sec": statistics.median(r["tokens_per_sec"] for r in results),
-            "peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in results),
-        }
+        name: {key: statistics.median(r[key] for r in results) for key in TRAIN_FIGURES}
         for name, results in runs.items()
     }
     seed = summary["seed/32-true"]

@@ -13,6 +13,11 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def minor_page_faults() -> int:
+    """Pages this process has faulted in so far without reading a disk (fresh or reclaimed memory)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 def steady_tokens_per_sec(step_ends: list[float], warmup_steps: int, tokens_per_step: int) -> float:
     """Tokens per second over the steps after ``warmup_steps`` (first steps allocate and warm caches)."""
     timed = len(step_ends) - warmup_steps

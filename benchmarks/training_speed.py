@@ -20,7 +20,7 @@ from omegaconf import OmegaConf
 from torch.utils.data import DataLoader
 
 from benchmarks.chapter_baseline import ChapterGPT, WindowDataset, train_steps
-from benchmarks.measure import StepClock, peak_rss_mb, steady_tokens_per_sec
+from benchmarks.measure import StepClock, minor_page_faults, peak_rss_mb, steady_tokens_per_sec
 from benchmarks.plain_loop import plain_training_steps
 from gpt_experiments.config import asset_path
 from gpt_experiments.data.datamodule import GPTDataModule
@@ -137,7 +137,8 @@ RUNNERS = {"seed": run_seed, "plain": run_plain, "lightning": run_lightning}
 
 
 def measure_training(setup: TrainSetup) -> dict[str, Any]:
-    """Steady-state tokens/s and peak RSS of ``setup``, trained from scratch in this process."""
+    """Steady-state tokens/s, peak RSS and page faults of ``setup``, trained from scratch in this
+    process (faults counted over the whole process: data, model and every step)."""
     L.seed_everything(setup.seed, verbose=False)
     step_ends = RUNNERS[setup.variant](setup)
     return {
@@ -145,4 +146,5 @@ def measure_training(setup: TrainSetup) -> dict[str, Any]:
         "precision": setup.precision,
         "tokens_per_sec": steady_tokens_per_sec(step_ends, setup.warmup_steps, setup.tokens_per_step),
         "peak_rss_mb": peak_rss_mb(),
+        "minor_page_faults": minor_page_faults(),
     }
