@@ -30,7 +30,7 @@ from benchmarks.plain_loop import autocast
 from benchmarks.training_speed import TrainSetup, optimizer_spec, project_data
 from gpt_experiments.model import GPT, GPTConfig
 from gpt_experiments.training.host_memory import reuse_freed_host_memory
-from gpt_experiments.training.lit_module import build_optimizer
+from gpt_experiments.training.optimizers import build_optimizer
 
 PHASES = ("data", "forward", "backward", "optimizer")
 MATMUL_OPS = ("aten::mm", "aten::addmm", "aten::matmul", "aten::linear")

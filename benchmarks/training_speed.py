@@ -27,7 +27,8 @@ from gpt_experiments.data.datamodule import GPTDataModule
 from gpt_experiments.model import GPT, GPTConfig
 from gpt_experiments.tokenizer import gpt2_tokenizer
 from gpt_experiments.training.callbacks.throughput import SpeedMonitor
-from gpt_experiments.training.lit_module import GPTLitModule, build_optimizer
+from gpt_experiments.training.lit_module import GPTLitModule
+from gpt_experiments.training.optimizers import build_optimizer
 
 VARIANTS = ("seed", "plain", "lightning")
 TRAINER_DEFAULTS = Path(__file__).resolve().parents[1] / "conf" / "trainer" / "default.yaml"

@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gpt_experiments.cli.handler import exits_on_user_error
 from gpt_experiments.config import CONF_DIR, register_resolvers, resolved_values
+from gpt_experiments.data.windowed_data import data_split_tokens
 from gpt_experiments.errors import ConfigError
 from gpt_experiments.inference.evaluation import read_texts, sliding_window_perplexity
 from gpt_experiments.inference.loading import describe_loaded, load_inference_model, load_inference_tokenizer
@@ -39,9 +40,6 @@ def perplexity_tokens(cfg: DictConfig, tokenizer: Tokenizer) -> tuple[dict[str, 
         raise ConfigError("no text to evaluate: pass text_path=<file or glob> or data=<data option>")
     # Keys that only a training config resolves (max_length: ${model.context_length}) keep their defaults.
     data = resolved_values(cfg.data, "data")
-    # Imported here: the data module brings Lightning (seconds), which scoring a text file does not need.
-    from gpt_experiments.data.datamodule import data_split_tokens
-
     return {"data": data.get("path"), "split": cfg.split}, data_split_tokens(data, tokenizer, cfg.split)
 
 

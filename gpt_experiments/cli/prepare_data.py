@@ -19,8 +19,8 @@ from omegaconf import DictConfig
 
 from gpt_experiments.cli.handler import exits_on_user_error
 from gpt_experiments.config import CONF_DIR, register_resolvers, resolved_values
-from gpt_experiments.data.datamodule import GPTDataModule
 from gpt_experiments.data.export import export_tokens
+from gpt_experiments.data.windowed_data import WindowedData
 
 register_resolvers()
 
@@ -29,7 +29,7 @@ register_resolvers()
 @exits_on_user_error
 def main(cfg: DictConfig) -> None:
     # Window settings (max_length, stride...) only matter to training; the data group's defaults do here.
-    data = GPTDataModule(
+    data = WindowedData(
         **resolved_values(cfg.data, "data"), tokenizer=resolved_values(cfg.tokenizer, "tokenizer")
     )
     tokens = data.load_tokens()

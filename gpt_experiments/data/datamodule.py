@@ -1,8 +1,4 @@
-"""LightningDataModule: a source -> tokens (cached shards) -> train/val split -> sliding-window loaders.
-
-Text sources (text files, JSON Lines, Parquet, Hugging Face datasets) are tokenized into
-the content-keyed cache; pre-tokenized ones (llm.c shards, nanoGPT ``.bin``) are opened
-as they are. Either way each split is one token stream, possibly over several shards.
+"""LightningDataModule: the windows of :class:`WindowedData` served as train/val loaders.
 
 The training order is a function of the seed and epoch (see ``ResumableRandomSampler``)
 and the position in the epoch is saved in checkpoints, so a resumed run continues with
@@ -11,143 +7,27 @@ exactly the batches an uninterrupted run would have seen, also on another number
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Mapping
-from functools import cached_property
 from typing import Any
 
 import lightning as L
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, Subset
 
-from gpt_experiments.data.pretokenized import open_pretokenized
 from gpt_experiments.data.samplers import ResumableRandomSampler
-from gpt_experiments.data.sources import PRETOKENIZED_SOURCES, TEXT_SOURCES, TextSource, make_text_source
-from gpt_experiments.data.splits import SPLIT_MODES
-from gpt_experiments.data.token_cache import (
-    SHARD_TOKENS,
-    SplitSettings,
-    TokenEncoder,
-    load_or_tokenize,
-    token_encoder,
-)
-from gpt_experiments.data.token_view import ConcatenatedTokens, first_tokens
-from gpt_experiments.data.windows import TokenWindows
-from gpt_experiments.errors import ConfigError, DataError
-from gpt_experiments.tokenizer import Tokenizer, build_tokenizer
+from gpt_experiments.data.windowed_data import WindowedData
 
 
-class GPTDataModule(L.LightningDataModule):
-    """Next-token windows of ``max_length`` tokens every ``stride`` tokens.
+class GPTDataModule(WindowedData, L.LightningDataModule):
+    """Loaders over the windows of :class:`WindowedData` (same settings, ``conf/data``).
 
     Validation gets two loaders: the held-out split, and ``eval_train_batches`` fixed
     batches of the training split scored in eval mode (the seed's "train loss").
     """
 
-    def __init__(
-        self,
-        path: str | list[str] | None = None,
-        source: str = "text",
-        max_length: int = 256,
-        stride: int = 256,
-        batch_size: int = 2,
-        train_ratio: float = 0.9,
-        eval_train_batches: int = 5,
-        num_workers: int = 0,
-        cache_dir: str | None = None,
-        encoding_errors: str = "strict",
-        seed: int = 0,
-        tokenize_workers: int | None = None,
-        text_field: str = "text",
-        split: str = "chars",
-        split_seed: int = 0,
-        val_tokens: int | None = None,
-        shard_tokens: int = SHARD_TOKENS,
-        dataset_name: str | None = None,
-        dataset_config: str | None = None,
-        dataset_split: str = "train",
-        streaming: bool = False,
-        train_files: str = "*train*.bin",
-        val_files: str = "*val*.bin",
-        tokenizer: Tokenizer | Mapping[str, Any] | None = None,
-    ) -> None:
-        """``tokenizer``: a :class:`Tokenizer`, a ``conf/tokenizer`` option or a saved tokenizer
-        (None: GPT-2's); built on first use of :attr:`tokenizer`."""
-        super().__init__()
-        self.tokenizer_spec = tokenizer
-        self.path = path
-        self.max_length = max_length
-        self.stride = stride
-        self.batch_size = batch_size
-        self.train_ratio = train_ratio
-        self.eval_train_batches = eval_train_batches
-        self.num_workers = num_workers
-        self.cache_dir = cache_dir
-        self.seed = seed
-        self.tokenize_workers = tokenize_workers
-        self.source = source
-        self.source_options = dict(
-            encoding_errors=encoding_errors,
-            text_field=text_field,
-            dataset_name=dataset_name,
-            dataset_config=dataset_config,
-            dataset_split=dataset_split,
-            streaming=streaming,
-        )
-        self.split = split
-        self.split_seed = split_seed
-        self.val_tokens = val_tokens
-        self.shard_tokens = shard_tokens
-        self.train_files = train_files
-        self.val_files = val_files
-        self.tokens: dict[str, np.ndarray | ConcatenatedTokens] = {}
-        # Set from a checkpoint: where the interrupted epoch stopped (see load_state_dict).
-        self._resume_position: dict[str, int] | None = None
-        # The resumed epoch's (epoch, windows done, Lightning's batch count) when its pass began.
-        self._resumed_from: tuple[int, int, int] | None = None
-        self.validate()
-
-    def validate(self) -> None:
-        """Reject out-of-range settings before any file is read."""
-        if not isinstance(self.max_length, int) or self.max_length <= 0:
-            raise ConfigError(
-                f"data.max_length={self.max_length!r} is invalid: it must be a positive integer"
-            )
-        if not isinstance(self.stride, int) or self.stride <= 0:
-            raise ConfigError(
-                f"data.stride={self.stride!r} is invalid: it must be a positive integer "
-                "(stride = max_length gives non-overlapping windows)"
-            )
-        if not isinstance(self.batch_size, int) or self.batch_size <= 0:
-            raise ConfigError(
-                f"data.batch_size={self.batch_size!r} is invalid: it must be a positive integer"
-            )
-        if not 0 < self.train_ratio < 1:
-            raise ConfigError(
-                f"data.train_ratio={self.train_ratio} is invalid: it must be strictly between 0 and 1"
-            )
-        if self.eval_train_batches < 0:
-            raise ConfigError(
-                f"data.eval_train_batches={self.eval_train_batches} is invalid: it must be >= 0"
-            )
-        if self.source not in TEXT_SOURCES + PRETOKENIZED_SOURCES:
-            raise ConfigError(
-                f"data.source={self.source!r} is unknown: choose from "
-                f"{', '.join(TEXT_SOURCES + PRETOKENIZED_SOURCES)}"
-            )
-        if self.split not in SPLIT_MODES:
-            raise ConfigError(f"data.split={self.split!r} is unknown: choose from {', '.join(SPLIT_MODES)}")
-        if self.val_tokens is not None and self.val_tokens <= 0:
-            raise ConfigError(f"data.val_tokens={self.val_tokens} is invalid: it must be positive, or null")
-        if self.shard_tokens <= 0:
-            raise ConfigError(f"data.shard_tokens={self.shard_tokens} is invalid: it must be positive")
-        if self.stride > self.max_length:
-            warnings.warn(
-                f"data.stride={self.stride} > data.max_length={self.max_length}: "
-                f"{self.stride - self.max_length} tokens between windows are never trained on",
-                stacklevel=2,
-            )
+    # Set from a checkpoint: where the interrupted epoch stopped (see load_state_dict).
+    _resume_position: dict[str, int] | None = None
+    # The resumed epoch's (epoch, windows done, Lightning's batch count) when its pass began.
+    _resumed_from: tuple[int, int, int] | None = None
 
     def prepare_data(self) -> None:
         # Runs once per node before setup: fills the token cache so ranks don't race on it.
@@ -155,74 +35,9 @@ class GPTDataModule(L.LightningDataModule):
         self.tokens = self.load_tokens()
 
     def setup(self, stage: str | None = None) -> None:
-        if not self.tokens:
-            self.tokens = self.load_tokens()
-        self.train_set = self._windows("train")
-        self.val_set = self._windows("val")
+        self.load_windows()
         rank, world_size = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
         self.train_sampler = ResumableRandomSampler(len(self.train_set), self.seed, rank, world_size)
-        if len(self.train_set) < self.batch_size:
-            raise DataError(
-                f"the train split has {len(self.train_set)} windows, fewer than data.batch_size="
-                f"{self.batch_size}, so every batch would be dropped: lower data.batch_size or data.stride"
-            )
-
-    @cached_property
-    def tokenizer(self) -> Tokenizer:
-        """The tokenizer; a ``char`` one without a saved vocabulary reads the corpus to build it."""
-        return build_tokenizer(self.tokenizer_spec, corpus=lambda: self.text_source().stream())
-
-    @property
-    def encoder(self) -> TokenEncoder:
-        return token_encoder(self.tokenizer)
-
-    def text_source(self) -> TextSource:
-        """The configured text source (not for pre-tokenized sources, which have no text)."""
-        return make_text_source(self.source, self.path, **self.source_options)
-
-    def load_tokens(self) -> dict[str, np.ndarray | ConcatenatedTokens]:
-        if self.path is None and self.source != "huggingface":
-            raise ConfigError(f"data.path is not set: pass data.path=... (the {self.source} files)")
-        if self.source in PRETOKENIZED_SOURCES:
-            tokens = open_pretokenized(self.source, self.path, self.train_files, self.val_files)
-        else:
-            split = SplitSettings(self.split, self.train_ratio, self.split_seed)
-            tokens = load_or_tokenize(
-                self.text_source(),
-                self.cache_dir,
-                split,
-                self.encoder,
-                self.tokenize_workers,
-                self.shard_tokens,
-            )
-        if self.val_tokens is not None:
-            if len(tokens["val"]) < self.val_tokens:
-                raise DataError(
-                    f"the val split has {len(tokens['val'])} tokens, fewer than data.val_tokens="
-                    f"{self.val_tokens}: lower data.val_tokens or raise the validation share"
-                )
-            # The same number of tokens scored whatever the corpus size: runs compare alike.
-            tokens["val"] = first_tokens(tokens["val"], self.val_tokens)
-        return tokens
-
-    def split_tokens(self, split: str) -> np.ndarray:
-        """All tokens of ``split`` (``train`` or ``val``), tokenized (or read from the cache) if needed."""
-        if not self.tokens:
-            self.tokens = self.load_tokens()
-        return self.tokens[split]
-
-    def _windows(self, split: str) -> TokenWindows:
-        windows = TokenWindows(self.tokens[split], self.max_length, self.stride)
-        if len(windows) == 0:
-            raise DataError(
-                f"the {split} split has {len(self.tokens[split])} tokens, too few for one window of "
-                f"max_length {self.max_length} (+1 target): use more text, a shorter "
-                f"model.context_length or a different data.train_ratio"
-            )
-        return windows
-
-    def num_tokens(self, split: str) -> int:
-        return len(self.tokens[split])
 
     def state_dict(self) -> dict[str, Any]:
         """Where training is in the data: the epoch and how many windows of its order are trained on.
@@ -303,13 +118,3 @@ class GPTDataModule(L.LightningDataModule):
             # global RNG (dropout) alone, so validations don't shift the training randomness.
             generator=torch.Generator().manual_seed(self.seed),
         )
-
-
-def data_split_tokens(
-    data: Mapping[str, Any], tokenizer: Tokenizer | Mapping[str, Any] | None, split: str = "val"
-) -> np.ndarray:
-    """The tokens of one split of a ``conf/data`` option, as training sees them (same split,
-    same cache): the one way evaluation reads a data option, whatever its source."""
-    if split not in ("train", "val"):
-        raise ConfigError(f"split={split!r} is invalid: use val or train")
-    return GPTDataModule(**data, tokenizer=tokenizer).split_tokens(split)

@@ -3,7 +3,7 @@
 Every group that configures something is checked against it: the class or function its
 ``_target_`` names (optimizer, scheduler, trainer, logger, init, each callback, and nested
 targets such as ``trainer.strategy``), or the class the code builds from it (``GPTConfig``,
-``GPTDataModule``, ``SamplerConfig``). Keys are checked against the signature and values
+``WindowedData``, ``SamplerConfig``). Keys are checked against the signature and values
 against the type hints, so a new argument there is checked without editing this file.
 """
 
@@ -20,16 +20,16 @@ from omegaconf import DictConfig
 
 from gpt_experiments.config import resolved_values
 from gpt_experiments.config_types import describe, matches
-from gpt_experiments.data.datamodule import GPTDataModule
+from gpt_experiments.data.windowed_data import WindowedData
 from gpt_experiments.errors import ConfigError
 from gpt_experiments.inference.sampling import SamplerConfig, sampler_and_prompts
 from gpt_experiments.model import GPTConfig
 from gpt_experiments.tokenizer import Tokenizer
 
 # Groups without a ``_target_``: the code builds these classes from them.
-BUILT_FROM = {"model": GPTConfig, "data": GPTDataModule, "sampler": SamplerConfig}
+BUILT_FROM = {"model": GPTConfig, "data": WindowedData, "sampler": SamplerConfig}
 # Keys a group holds for the code around it rather than for the class it configures
-# (optimizer.fused also takes "auto", resolved by lit_module.build_optimizer).
+# (optimizer.fused also takes "auto", resolved by optimizers.build_optimizer).
 NOT_ARGUMENTS = {"sampler": {"prompts"}, "optimizer": {"fused"}}
 # Arguments the code passes itself (e.g. the scheduler's optimizer): never offered as keys.
 FILLED_IN = {"self", "params", "optimizer", "total_steps"}
@@ -41,7 +41,7 @@ def validate_config(cfg: DictConfig) -> None:
         if group != "hydra":
             check_group(str(group), cfg[group])
     model = GPTConfig(**model_values(cfg.model))  # validates ranges
-    GPTDataModule(**resolved_values(cfg.data, "data"))  # validates ranges, reads nothing
+    WindowedData(**resolved_values(cfg.data, "data"))  # validates ranges, reads nothing
     if cfg.data.max_length > model.context_length:
         raise ConfigError(
             f"data.max_length={cfg.data.max_length} exceeds model.context_length={model.context_length}, "

@@ -18,7 +18,7 @@ from omegaconf import DictConfig
 from gpt_experiments.config import override_key, resolved_values
 from gpt_experiments.convert.formats import check_pretrained_fits
 from gpt_experiments.convert.project import CheckpointError, safe_torch_load
-from gpt_experiments.data.datamodule import GPTDataModule
+from gpt_experiments.data.windowed_data import WindowedData
 from gpt_experiments.errors import ConfigError, warn
 from gpt_experiments.model import GPTConfig
 from gpt_experiments.training.compose import compose_config
@@ -68,8 +68,8 @@ def prepare_run(
     if cfg.get("ckpt_path"):
         check_checkpoint(Path(cfg.ckpt_path), resolved_values(cfg.model, "model"))
     tokenizer = resolved_values(cfg.tokenizer, "tokenizer") if "tokenizer" in cfg else None
-    data = GPTDataModule(**resolved_values(cfg.data, "data"), tokenizer=tokenizer, seed=cfg.seed)
-    data.setup("fit")  # reads and tokenizes (into the cache) now, so data errors come first
+    data = WindowedData(**resolved_values(cfg.data, "data"), tokenizer=tokenizer, seed=cfg.seed)
+    data.load_windows()  # reads and tokenizes (into the cache) now, so data errors come first
     # vocab_size must fit the tokenizer, and a pretrained init the whole model.
     model = model_settings(resolved_values(cfg.model, "model"), data.tokenizer)
     if cfg.get("init") is not None and not cfg.get("ckpt_path"):  # a resumed run keeps its own weights

@@ -13,13 +13,13 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from hydra.utils import instantiate
-from torch import nn
 
 from gpt_experiments.model import GPT, GPTConfig
 from gpt_experiments.tokenizer import build_tokenizer
 from gpt_experiments.training.distributed import FSDP2Strategy, shard_blocks
 from gpt_experiments.training.host_memory import reuse_freed_host_memory
 from gpt_experiments.training.legacy import upgrade_scheduler
+from gpt_experiments.training.optimizers import build_optimizer
 
 # Validation dataloader index -> metric prefix (see GPTDataModule.val_dataloader).
 EVAL_SPLITS = ("val", "train_eval")
@@ -36,35 +36,6 @@ VALIDATION_HPARAMS_METRICS = (
 def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     """Next-token cross-entropy on flattened ``[batch*seq, vocab]`` logits."""
     return F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), reduction=reduction)
-
-
-def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """Decay matrices (linear weights, embeddings); leave biases and LayerNorm gains undecayed."""
-    decay, no_decay = [], []
-    for param in model.parameters():  # shared (tied) tensors are listed once
-        if param.requires_grad:
-            (decay if param.dim() >= 2 else no_decay).append(param)
-    return [
-        {"params": decay, "weight_decay": weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
-
-
-# Device types with a fused (single-kernel) AdamW in torch.
-FUSED_DEVICE_TYPES = ("cuda", "cpu")
-
-
-def build_optimizer(model: nn.Module, spec: dict[str, Any]) -> torch.optim.Optimizer:
-    """The optimizer a Hydra ``_target_`` spec names, over :func:`parameter_groups` of ``model``.
-
-    ``fused: auto`` turns on the fused kernel when every parameter is on a device that has
-    one; an explicit ``true``/``false`` is passed through.
-    """
-    spec = dict(spec)
-    weight_decay = float(spec.pop("weight_decay", 0.0))
-    if spec.get("fused") == "auto":
-        spec["fused"] = all(p.device.type in FUSED_DEVICE_TYPES for p in model.parameters())
-    return instantiate(spec, params=parameter_groups(model, weight_decay), _convert_="all")
 
 
 class GPTLitModule(L.LightningModule):

@@ -1,7 +1,9 @@
-"""A mistyped override is reported before torch and Lightning load (seconds of imports)."""
+"""Commands load only what they need: a mistyped override is reported before torch and
+Lightning load (seconds of imports), and only training imports Lightning."""
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 
@@ -9,7 +11,7 @@ import pytest
 
 from tests.helpers import ROOT, script_env
 
-# The train command as a user runs it, then which libraries it had loaded when it stopped.
+# A command as a user runs it, then which libraries it had loaded when it stopped.
 CHECK = """
 import runpy, sys
 script = sys.argv[1]
@@ -19,6 +21,20 @@ try:
 finally:
     print(sorted(name for name in ("torch", "lightning") if name in sys.modules))
 """
+
+
+def loaded_libraries(script: str, argv: list[str], cwd) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """Run scripts/``script`` as a user would; returns the result and which of torch and
+    Lightning it had imported when it stopped (the last line CHECK prints)."""
+    result = subprocess.run(
+        [sys.executable, "-c", CHECK, str(ROOT / "scripts" / script), *argv],
+        cwd=cwd,
+        env=script_env(cwd),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return result, ast.literal_eval(result.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.parametrize(
@@ -31,22 +47,22 @@ finally:
     ids=["unknown key", "unknown group option", "unknown option in a sweep"],
 )
 def test_hydra_level_mistakes_are_reported_before_torch_loads(argv, message, tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-c", CHECK, str(ROOT / "scripts" / "train.py"), *argv],
-        cwd=tmp_path,
-        env=script_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result, loaded = loaded_libraries("train.py", argv, tmp_path)
     assert result.returncode == 1
     assert result.stderr.strip().startswith(f"error: {message}"), result.stderr
-    assert result.stdout.strip() == "[]"  # neither torch nor Lightning was imported
+    assert loaded == []  # neither torch nor Lightning was imported
+
+
+def test_preparing_data_leaves_lightning_out(tmp_path):
+    """Tokenizing a corpus into shards needs neither Lightning nor a model (seconds of imports)."""
+    result, loaded = loaded_libraries("prepare_data.py", ["data=verdict", "out_dir=out"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "lightning" not in loaded
+    assert sorted(p.name for p in (tmp_path / "out").iterdir())  # it did write the shards
 
 
 def test_generate_and_evaluate_leave_lightning_out(tmp_path):
-    """Inference needs torch, not Lightning (seconds of imports): evaluating a data split
-    imports it when it gets there."""
+    """Inference needs torch, not Lightning (seconds of imports), also to score a data split."""
     check = (
         "import sys, gpt_experiments.cli.generate, gpt_experiments.cli.evaluate\n"
         "print('lightning' in sys.modules)"

@@ -12,7 +12,8 @@ from torch.utils.data import DataLoader
 from benchmarks.plain_loop import plain_training_steps
 from gpt_experiments.data.windows import TokenWindows
 from gpt_experiments.model import GPT, GPTConfig
-from gpt_experiments.training.lit_module import GPTLitModule, build_optimizer, cross_entropy
+from gpt_experiments.training.lit_module import GPTLitModule, cross_entropy
+from gpt_experiments.training.optimizers import build_optimizer
 from tests.helpers import quiet_trainer
 
 TINY = dict(vocab_size=101, context_length=8, emb_dim=12, n_heads=3, n_layers=2, drop_rate=0.0)

@@ -1,0 +1,41 @@
+"""Building the configured optimizer: weight decay on matrices only, fused kernels where torch has them.
+
+Lightning-free, so the train command can check optimizer settings before Lightning loads.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from hydra.utils import instantiate
+from torch import nn
+
+
+def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Decay matrices (linear weights, embeddings); leave biases and LayerNorm gains undecayed."""
+    decay, no_decay = [], []
+    for param in model.parameters():  # shared (tied) tensors are listed once
+        if param.requires_grad:
+            (decay if param.dim() >= 2 else no_decay).append(param)
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+
+
+# Device types with a fused (single-kernel) AdamW in torch.
+FUSED_DEVICE_TYPES = ("cuda", "cpu")
+
+
+def build_optimizer(model: nn.Module, spec: dict[str, Any]) -> torch.optim.Optimizer:
+    """The optimizer a Hydra ``_target_`` spec names, over :func:`parameter_groups` of ``model``.
+
+    ``fused: auto`` turns on the fused kernel when every parameter is on a device that has
+    one; an explicit ``true``/``false`` is passed through.
+    """
+    spec = dict(spec)
+    weight_decay = float(spec.pop("weight_decay", 0.0))
+    if spec.get("fused") == "auto":
+        spec["fused"] = all(p.device.type in FUSED_DEVICE_TYPES for p in model.parameters())
+    return instantiate(spec, params=parameter_groups(model, weight_decay), _convert_="all")
