@@ -501,6 +501,7 @@ OS_FAULT_CASES = {
 
 @pytest.mark.slow
 @needs_namespaces
+@pytest.mark.xdist_group("prepared_run")  # one worker runs them all, so the run is trained once
 @pytest.mark.parametrize(
     ("folder", "fault", "argv", "message"), OS_FAULT_CASES.values(), ids=OS_FAULT_CASES.keys()
 )
