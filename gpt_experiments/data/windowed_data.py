@@ -7,8 +7,8 @@ the cache; pre-tokenized ones (llm.c shards, nanoGPT ``.bin``) are opened as the
 Either way each split is one token stream, possibly over several shards.
 
 Kept apart from :class:`~gpt_experiments.data.datamodule.GPTDataModule` (which adds the
-loaders) so that the train command can check the data, and the evaluate and prepare commands
-can read it, without importing Lightning (seconds per process).
+loaders) so that the evaluate and prepare commands read data exactly as training does
+without importing Lightning (seconds per process); the train command's checks read it here too.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """Building the configured optimizer: weight decay on matrices only, fused kernels where torch has them.
 
-Lightning-free, so the train command can check optimizer settings before Lightning loads.
+One function for every place that builds it: the LightningModule, the checks before a run
+(``run_checks``: a value torch refuses is refused before any folder exists) and the
+benchmarks' plain loop, so they all get the same parameter groups.
 """
 
 from __future__ import annotations

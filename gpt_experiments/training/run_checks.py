@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from hydra.errors import InstantiationException
+from lightning.pytorch.accelerators import AcceleratorRegistry, CUDAAccelerator, MPSAccelerator
 from omegaconf import DictConfig
 from torch import nn
 
@@ -41,12 +42,6 @@ def accelerator_available(name: Any) -> bool:
     """Whether Lightning's ``accelerator=name`` can run here (``auto``, ``cpu`` always can)."""
     if not isinstance(name, str):
         return True  # an Accelerator object: Lightning checks it
-    if name in ("auto", "cpu"):
-        return True
-    # Only now: asking Lightning's registry imports Lightning (seconds), which the common
-    # settings above, and a run that stops at a mistake further on, do without.
-    from lightning.pytorch.accelerators import AcceleratorRegistry, CUDAAccelerator, MPSAccelerator
-
     if name == "gpu":  # Lightning's alias for CUDA or Apple's MPS
         return CUDAAccelerator.is_available() or MPSAccelerator.is_available()
     if name in AcceleratorRegistry:
