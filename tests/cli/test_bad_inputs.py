@@ -347,7 +347,7 @@ if [ "$fault" = read-only ]; then
     mount --bind "$target" "$target" && mount -o remount,ro,bind "$target"
 else  # $fault is a size: a tmpfs that holds the folder's files and little more
     seed=$(mktemp -d) && cp -a "$target/." "$seed/"
-    mount -t tmpfs -o "size=$fault" tmpfs "$target" && cp -a "$seed/." "$target/"
+    mount -t tmpfs -o "size=$fault" tmpfs "$target" && cp -a "$seed/." "$target/" && rm -rf "$seed"
 fi
 set +e
 "$@"; status=$?
