@@ -58,7 +58,7 @@ def test_preparing_data_leaves_lightning_out(tmp_path):
     result, loaded = loaded_libraries("prepare_data.py", ["data=verdict", "out_dir=out"], tmp_path)
     assert result.returncode == 0, result.stderr
     assert "lightning" not in loaded
-    assert sorted(p.name for p in (tmp_path / "out").iterdir())  # it did write the shards
+    assert any((tmp_path / "out").iterdir())  # it did write the shards
 
 
 def test_generate_and_evaluate_leave_lightning_out(tmp_path):
