@@ -37,8 +37,18 @@ FILLED_IN = {"self", "params", "optimizer", "total_steps"}
 
 def validate_config(cfg: DictConfig) -> None:
     """Raise a one-line ``ConfigError`` for the first wrong type, range or inconsistency."""
+    validate_settings(cfg)
+    validate_targets(cfg)
+
+
+def validate_settings(cfg: DictConfig) -> None:
+    """The groups this project builds its own classes from (model, data, sampler).
+
+    Checking them imports nothing beyond the project, so the train command runs these
+    checks before :func:`validate_targets`, which loads Lightning (seconds).
+    """
     for group in cfg:
-        if group != "hydra":
+        if group in BUILT_FROM:
             check_group(str(group), cfg[group])
     model = GPTConfig(**model_values(cfg.model))  # validates ranges
     WindowedData(**resolved_values(cfg.data, "data"))  # validates ranges, reads nothing
@@ -47,9 +57,17 @@ def validate_config(cfg: DictConfig) -> None:
             f"data.max_length={cfg.data.max_length} exceeds model.context_length={model.context_length}, "
             "the size of the position table: lower data.max_length or raise model.context_length"
         )
-    check_training_length(cfg.trainer)
     sampler, _ = sampler_and_prompts(resolved_values(cfg.sampler, "sampler"))
     sampler.validate(model.vocab_size)
+
+
+def validate_targets(cfg: DictConfig) -> None:
+    """The groups that name what they configure with ``_target_`` (trainer, logger, callbacks,
+    optimizer, ...), checked against those classes: this imports them, Lightning's included."""
+    for group in cfg:
+        if group != "hydra" and group not in BUILT_FROM:
+            check_group(str(group), cfg[group])
+    check_training_length(cfg.trainer)
 
 
 def model_values(node: DictConfig) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from gpt_experiments.data.windowed_data import WindowedData
 from gpt_experiments.errors import ConfigError, warn
 from gpt_experiments.model import GPTConfig
 from gpt_experiments.training.compose import compose_config
-from gpt_experiments.training.config_checks import model_settings, validate_config
+from gpt_experiments.training.config_checks import model_settings, validate_settings, validate_targets
 from gpt_experiments.training.resume import (
     Rebuild,
     ResumePlan,
@@ -62,11 +62,14 @@ def prepare_run(
             print(f"Resuming from {plan.checkpoint}")
             overrides = resume_overrides(plan, overrides)
             cfg = compose_config(conf_dir, config_name, overrides)
-    validate_config(cfg)
-    check_run_settings(cfg)
+    # Cheapest first: what needs only this project, then what loads Lightning (seconds), then
+    # the data (a large corpus is tokenized, for minutes, the first time it is read).
+    validate_settings(cfg)
     check_writable(Path(plan.run_dir if plan and plan.run_dir else cfg.paths.log_dir))
     if cfg.get("ckpt_path"):
         check_checkpoint(Path(cfg.ckpt_path), resolved_values(cfg.model, "model"))
+    validate_targets(cfg)
+    check_run_settings(cfg)
     tokenizer = resolved_values(cfg.tokenizer, "tokenizer") if "tokenizer" in cfg else None
     data = WindowedData(**resolved_values(cfg.data, "data"), tokenizer=tokenizer, seed=cfg.seed)
     data.load_windows()  # reads and tokenizes (into the cache) now, so data errors come first

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from hydra.errors import InstantiationException
-from lightning.pytorch.accelerators import AcceleratorRegistry, CUDAAccelerator, MPSAccelerator
 from omegaconf import DictConfig
 from torch import nn
 
@@ -40,6 +39,10 @@ def check_step_limit(max_steps: int) -> None:
 
 def accelerator_available(name: Any) -> bool:
     """Whether Lightning's ``accelerator=name`` can run here (``auto``, ``cpu`` always can)."""
+    # Imported here: the train command makes the checks that need no Lightning before it
+    # loads Lightning (seconds), so a wrong checkpoint path is reported without that wait.
+    from lightning.pytorch.accelerators import AcceleratorRegistry, CUDAAccelerator, MPSAccelerator
+
     if not isinstance(name, str):
         return True  # an Accelerator object: Lightning checks it
     if name == "gpu":  # Lightning's alias for CUDA or Apple's MPS

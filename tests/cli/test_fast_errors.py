@@ -1,5 +1,6 @@
 """Commands load only what they need: a mistyped override is reported before torch and
-Lightning load (seconds of imports), and only training imports Lightning."""
+Lightning load (seconds of imports), a wrong checkpoint before Lightning, and only training
+imports Lightning."""
 
 from __future__ import annotations
 
@@ -51,6 +52,15 @@ def test_hydra_level_mistakes_are_reported_before_torch_loads(argv, message, tmp
     assert result.returncode == 1
     assert result.stderr.strip().startswith(f"error: {message}"), result.stderr
     assert loaded == []  # neither torch nor Lightning was imported
+
+
+def test_a_wrong_checkpoint_is_reported_before_lightning_loads(tmp_path):
+    """The checkpoint is checked with torch alone: Lightning (seconds) loads only once it passes."""
+    (tmp_path / "notes.txt").write_text("not a checkpoint\n")
+    result, loaded = loaded_libraries("train.py", ["model=tiny", "ckpt_path=notes.txt"], tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("error: notes.txt is not a checkpoint file"), result.stderr
+    assert loaded == ["torch"]
 
 
 def test_preparing_data_leaves_lightning_out(tmp_path):
