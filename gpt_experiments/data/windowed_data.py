@@ -146,8 +146,6 @@ class WindowedData:
     def load_windows(self) -> None:
         """Read (or tokenize) the data and cut both splits into windows: every data error
         (unreadable text, too few tokens, fewer windows than a batch) comes out here."""
-        if not self.tokens:
-            self.tokens = self.load_tokens()
         self.train_set = self._windows("train")
         self.val_set = self._windows("val")
         if len(self.train_set) < self.batch_size:
@@ -201,10 +199,11 @@ class WindowedData:
         return self.tokens[split]
 
     def _windows(self, split: str) -> TokenWindows:
-        windows = TokenWindows(self.tokens[split], self.max_length, self.stride)
+        tokens = self.split_tokens(split)
+        windows = TokenWindows(tokens, self.max_length, self.stride)
         if len(windows) == 0:
             raise DataError(
-                f"the {split} split has {len(self.tokens[split])} tokens, too few for one window of "
+                f"the {split} split has {len(tokens)} tokens, too few for one window of "
                 f"max_length {self.max_length} (+1 target): use more text, a shorter "
                 f"model.context_length or a different data.train_ratio"
             )
