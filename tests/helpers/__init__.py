@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import lightning as L
+
+from tests.helpers.preloaded import run_python
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,15 +34,9 @@ def script_env(cwd: Path, **extra: str) -> dict[str, str]:
 def run_script(
     script: str, *args: str, cwd: Path, timeout: float = 300, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess:
-    """Run one of scripts/*.py as a user would, in a subprocess."""
-    return subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / script), *args],
-        cwd=cwd,
-        env=env or script_env(cwd),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    """Run one of scripts/*.py as a user would, in a process of its own (forked from one that
+    has imported torch and Lightning already: ``tests/helpers/preloaded.py``)."""
+    return run_python(ROOT / "scripts" / script, list(args), cwd, env or script_env(cwd), timeout)
 
 
 def quiet_trainer(**settings: Any) -> L.Trainer:
