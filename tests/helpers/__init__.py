@@ -1,4 +1,5 @@
-"""Helpers shared by the tests: running the scripts as a user would, quiet Trainers; probes in submodules."""
+"""Helpers shared by the tests: running the scripts as a user would (``preloaded``), quiet
+Trainers; probes in submodules."""
 
 from __future__ import annotations
 
