@@ -47,7 +47,8 @@ def run_python(
         return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     with tempfile.TemporaryDirectory() as folder:
         stdout, stderr = Path(folder) / "stdout", Path(folder) / "stderr"
-        stdout.touch(), stderr.touch()  # read back even if the process dies before opening them
+        for output in (stdout, stderr):  # read back even if the process dies before opening them
+            output.touch()
         process = forkserver().Process(target=_become_script, args=(script, args, cwd, env, stdout, stderr))
         process.start()
         process.join(timeout)
