@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from tensorboard.compat.proto.summary_pb2 import Summary
 from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
 
+from gpt_experiments.result_keys import RESULT_NEUTRAL_KEYS, matches
 from gpt_experiments.training.lit_module import VALIDATION_HPARAMS_METRICS
 
 # Declared metrics: best and last validation loss and perplexity, tokens trained on, speed.
@@ -36,20 +37,9 @@ FIXED_KEYS = (
     "trainer.precision",
     "seed",
 )
-# Set on a command line, but not hyperparameters: where files go, how the run is shown or resumed.
-NOT_HPARAMS = (
-    "hydra",
-    "paths",
-    "resume",
-    "ckpt_path",
-    "hparams_search",
-    "data.path",
-    "data.cache_dir",
-    "data.num_workers",
-    "trainer.default_root_dir",
-    "trainer.enable_progress_bar",
-    "trainer.enable_model_summary",
-)
+# Set on a command line, but not hyperparameters: what never changes results, and the data's path
+# (a machine-specific spelling of the data; its content is what matters).
+NOT_HPARAMS = (*RESULT_NEUTRAL_KEYS, "data.path")
 
 
 @dataclass
@@ -78,7 +68,7 @@ def parse(overrides: list[str]) -> list[tuple[str, Any]]:
 
 def is_hparam(key: str, value: Any) -> bool:
     is_path = isinstance(value, str) and ("/" in value or "\\" in value)
-    return not is_path and not any(key == k or key.startswith(f"{k}.") for k in NOT_HPARAMS)
+    return not is_path and not matches(key, NOT_HPARAMS)
 
 
 def hparam_value(value: Any) -> float | str | bool:

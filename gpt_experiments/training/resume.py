@@ -2,8 +2,8 @@
 
 ``resume=auto`` picks the newest run under ``<paths.log_dir>/runs`` whose saved config is
 the same as this one, ignoring the keys that may differ between the legs of one run
-(``RUN_SPECIFIC_KEYS``: where files go, and how long to train, so a finished run can be
-continued for more epochs). ``resume=<run folder>`` or ``resume=<file.ckpt>`` names it.
+(``RUN_SPECIFIC_KEYS``: those that never change results, and how long to train, so a
+finished run can be continued for more epochs). ``resume=<run folder>`` or ``resume=<file.ckpt>`` names it.
 """
 
 from __future__ import annotations
@@ -20,23 +20,13 @@ from omegaconf import DictConfig, OmegaConf
 from gpt_experiments.config import override_key
 from gpt_experiments.convert.project import CheckpointError, safe_torch_load
 from gpt_experiments.errors import ConfigError, warn
+from gpt_experiments.result_keys import LENGTH_KEYS, RESULT_NEUTRAL_KEYS, flatten
 from gpt_experiments.training.legacy import drop_key, upgrade_config
 from gpt_experiments.training.sharded_checkpoint import LIGHTNING_META, is_sharded_checkpoint
 
-RUN_SPECIFIC_KEYS = (
-    "hydra",
-    "paths",
-    "resume",
-    "ckpt_path",
-    "trainer.max_epochs",
-    "trainer.max_steps",
-    "trainer.enable_progress_bar",
-    "trainer.enable_model_summary",
-    "data.cache_dir",
-    "data.num_workers",
-    # Where and how curves are written, not what is trained.
-    "logger",
-)
+# Keys that may differ between the legs of one run: those that never change results, and
+# how long to train (a finished run can be continued for more epochs).
+RUN_SPECIFIC_KEYS = (*RESULT_NEUTRAL_KEYS, *LENGTH_KEYS)
 # Overrides resume= itself adds; they are not re-applied from a run's saved overrides.
 RESUME_OVERRIDE_KEYS = ("resume", "ckpt_path", "hydra.run.dir")
 
@@ -148,18 +138,7 @@ def differing_settings(saved: dict[str, Any], today: DictConfig) -> list[str]:
     for dotted in RUN_SPECIFIC_KEYS:
         drop_key(ours, dotted)
         drop_key(theirs, dotted)
-    return sorted(key for key, value in flat(ours).items() if flat(theirs).get(key, value) != value)
-
-
-def flat(node: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``."""
-    items: dict[str, Any] = {}
-    for key, value in node.items():
-        if isinstance(value, dict):
-            items.update(flat(value, f"{prefix}{key}."))
-        else:
-            items[f"{prefix}{key}"] = value
-    return items
+    return sorted(key for key, value in flatten(ours).items() if flatten(theirs).get(key, value) != value)
 
 
 def plan_resume(resume: str, cfg: DictConfig, rebuild: Rebuild | None = None) -> ResumePlan | None:
