@@ -161,4 +161,6 @@ def test_a_tokenizer_pickles_as_its_saved_form(tokenizers):
     """Worker processes receive the tokenizer pickled: it must arrive tokenizing the same."""
     for tokenizer in tokenizers.values():
         copy = pickle.loads(pickle.dumps(token_encoder(tokenizer).encode))
-        assert copy(TEXT) == tokenizer.encode(TEXT)
+        assert copy([TEXT, DOCUMENT_BREAK, QUOTING]) == tokenizer.encode_documents(
+            [TEXT, DOCUMENT_BREAK, QUOTING]
+        )
