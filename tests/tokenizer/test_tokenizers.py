@@ -8,6 +8,7 @@ import pickle
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from gpt_experiments.data.token_cache import SplitSettings, cache_key, token_encoder
 from gpt_experiments.errors import ConfigError, DataError
@@ -161,6 +162,13 @@ def test_a_tokenizer_pickles_as_its_saved_form(tokenizers):
     """Worker processes receive the tokenizer pickled: it must arrive tokenizing the same."""
     for tokenizer in tokenizers.values():
         copy = pickle.loads(pickle.dumps(token_encoder(tokenizer).encode))
-        assert copy([TEXT, DOCUMENT_BREAK, QUOTING]) == tokenizer.encode_documents(
-            [TEXT, DOCUMENT_BREAK, QUOTING]
-        )
+        pieces = [TEXT, DOCUMENT_BREAK, QUOTING]
+        assert copy(pieces) == tokenizer.encode_documents(pieces)
+
+
+def test_evaluated_text_files_are_ordinary_text(tmp_path):
+    from gpt_experiments.cli.evaluate import perplexity_tokens
+
+    (tmp_path / "notes.txt").write_text(" written <|endoftext|> in", encoding="utf-8")
+    _, tokens = perplexity_tokens(OmegaConf.create({"text_path": str(tmp_path / "notes.txt")}), gpt2())
+    assert tokens == DOCUMENT_IDS
