@@ -37,6 +37,10 @@ class DocumentBreak:
     def __repr__(self) -> str:
         return "DOCUMENT_BREAK"
 
+    def __reduce__(self) -> str:
+        # Unpickled (in a tokenizing worker process) as the module's one instance.
+        return "DOCUMENT_BREAK"
+
 
 DOCUMENT_BREAK = DocumentBreak()
 # A piece of a corpus stream: some of a document's text, or the break between two documents.

@@ -41,6 +41,31 @@ def test_parallel_chunked_tiny_shakespeare_matches_one_call(tmp_path, encoder):
         assert tokens[name].tolist() == gpt2_tokenizer().encode_ordinary(part)
 
 
+def test_worker_processes_receive_document_breaks_whole(tmp_path):
+    """Tasks of text and breaks pickled to worker processes tokenize as in this process."""
+    text = Path(asset_path("the-verdict.txt")).read_text(encoding="utf-8")
+    (tmp_path / "docs").mkdir()
+    for index in range(4):
+        (tmp_path / "docs" / f"{index}.txt").write_text(text[index * 5_000 : (index + 1) * 5_000])
+    tokens = []
+    for name, encoder, workers in [
+        ("one", GPT2_ENCODER, 1),
+        ("spawned", replace(GPT2_ENCODER, releases_gil=False), 2),
+    ]:
+        (tmp_path / name).mkdir()
+        shards = tokenize_source(
+            TextFiles(str(tmp_path / "docs")),
+            tmp_path / name,
+            encoder=encoder,
+            workers=workers,
+            chunk_chars=1_000,
+        )
+        tokens.append({split: open_shard(paths[0]).tolist() for split, paths in shards.items()})
+    assert tokens[0] == tokens[1]
+    # The cut (character 18,000) falls inside the last document: train holds the three breaks.
+    assert (tokens[1]["train"].count(50256), tokens[1]["val"].count(50256)) == (3, 0)
+
+
 @pytest.mark.parametrize(
     ("encoder", "pool"),
     [(GPT2_ENCODER, ThreadPoolExecutor), (replace(GPT2_ENCODER, releases_gil=False), ProcessPoolExecutor)],
