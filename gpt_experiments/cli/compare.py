@@ -42,6 +42,7 @@ def print_settings(comparison: Comparison) -> None:
             else "resolved configs agree but for the seed and result-neutral keys)"
         )
     )
+    print("By best val loss (each run's lowest):")
     print(format_metric_table(comparison.tables["best_val_loss"]))
     if math.isnan(comparison.tokens):
         print("\nAt equal tokens: no finished run logged its val loss with tokens seen")

@@ -193,7 +193,7 @@ def write_csv(comparison: Comparison, path: Path) -> None:
                     "seed": "" if record.seed is None else record.seed,
                     "best_val_loss": record.best_val_loss,
                     "val_loss_at_tokens": _cell(record.val_loss_at_tokens),
-                    "tokens_compared": _cell(comparison.tokens),
+                    "tokens_compared": "" if math.isnan(comparison.tokens) else int(comparison.tokens),
                     "final_val_loss": record.final_val_loss,
                     "final_val_ppl": record.final_val_ppl,
                     "tokens_per_sec": record.tokens_per_sec,

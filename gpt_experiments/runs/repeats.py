@@ -150,17 +150,17 @@ def p_text(row: SettingRow, best: SettingRow) -> str:
 
 
 def format_metric_table(table: MetricTable) -> str:
-    """Settings ranked by mean, with spread, CI, difference to the best, g and Holm p."""
-    name = METRICS[table.metric]
+    """Settings ranked by their mean ``table.metric``, with spread, CI, difference to the best,
+    g and Holm p."""
     lines = [
-        f"{'rank':>4}  {'mean ' + name:>24}  {'std':>7}  {'n':>2}  {'95% CI of mean':>18}"
+        f"{'rank':>4}  {'mean':>8}  {'std':>7}  {'n':>2}  {'95% CI of mean':>18}"
         f"  {'diff vs best':>12}  {'95% CI of diff':>18}  {'g':>6}  {'p (Holm)':>10}  setting"
     ]
     best = table.rows[0]
     for rank, row in enumerate(table.rows, start=1):
         diff = row.vs_best
         lines.append(
-            f"{rank:>4}  {_num(row.sample.mean):>24}  {_num(row.sample.std):>7}  {row.sample.n:>2}"
+            f"{rank:>4}  {_num(row.sample.mean):>8}  {_num(row.sample.std):>7}  {row.sample.n:>2}"
             f"  {_interval(*row.sample.ci):>18}  {_num(diff.diff) if diff else '-':>12}"
             f"  {_interval(*diff.ci) if diff else '-':>18}  {_num(diff.hedges_g, 2) if diff else '-':>6}"
             f"  {p_text(row, best):>10}  {row.setting.label}"
@@ -171,13 +171,16 @@ def format_metric_table(table: MetricTable) -> str:
 
 def footer(table: MetricTable) -> str:
     """How to read the table, and what is missing for the tests that could not be made."""
-    lines = [
-        "std: sample standard deviation; CI: 95%, t distribution. diff vs best: mean minus the best "
-        "mean, its 95% CI from Welch's t-test; g: Hedges' g (bias-corrected standardized difference).",
-        f"p (Holm): Welch's t-test against the best, Holm-corrected for the {table.tests} setting(s) "
-        f"tested; * marks p < {SIGNIFICANCE_LEVEL}. The best is chosen after the fact, "
-        "so its lead is likely overstated.",
-    ]
+    lines = ["std: sample standard deviation; CI: 95% confidence interval of the mean (t distribution)."]
+    if len(table.rows) > 1:
+        tested = f"{table.tests} setting{'' if table.tests == 1 else 's'}"
+        lines += [
+            "diff vs best: mean minus the best mean, with its 95% CI (Welch); g: Hedges' g (the "
+            "difference in pooled standard deviations, corrected for small samples).",
+            f"p (Holm): Welch's t-test against the best, Holm-corrected for the {tested} tested; "
+            f"* marks p < {SIGNIFICANCE_LEVEL}. The best is picked after the fact: a lead it shows "
+            "without * may be luck.",
+        ]
     parts = (part for row in table.rows for part in row.missing.split("; "))
     lines += [f"missing: {part}" for part in dict.fromkeys(parts) if part and part != "no result"]
     return "\n".join(lines)

@@ -11,11 +11,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from gpt_experiments.config import override_key, register_resolvers
-from gpt_experiments.result_keys import SEED_KEY, flatten, is_result_neutral, matches, result_settings
+from gpt_experiments.result_keys import SEED_KEY, flatten, is_result_neutral, result_settings
 from gpt_experiments.training.legacy import upgrade_config
 
 # Resolvers whose answer depends on the machine, environment or time that resolves them:
@@ -58,14 +60,21 @@ def _nested(flat: dict[str, Any]) -> dict[str, Any]:
     return nested
 
 
+def override_value(override: str) -> Any:
+    """The value Hydra reads from ``key=value`` (``1e-3`` -> 0.001); the text if it does not parse."""
+    try:
+        return OverridesParser.create().parse_override(override).value()
+    except HydraException:
+        return override.partition("=")[2]
+
+
 def settings_from_overrides(overrides: list[str]) -> dict[str, Any]:
-    """Without a config: the overrides' keys and values, parsed as YAML (``1e-3`` == ``0.001``)."""
+    """Without a config: the overrides' keys and the values Hydra reads from them."""
     settings = {}
     for override in overrides:
-        key, _, text = override.partition("=")
-        key = override_key(key)
-        if key != SEED_KEY and not matches(key, ("hydra",)) and not is_result_neutral(key):
-            settings[key] = OmegaConf.create({"v": text})["v"] if text else None
+        key = override_key(override)
+        if key != SEED_KEY and not is_result_neutral(key):
+            settings[key] = override_value(override)
     return settings
 
 
