@@ -87,7 +87,9 @@ class Comparison:
         return next(s for s in self.settings if any(run is record for run in s.runs))
 
     def run_label(self, record: RunRecord) -> str:
-        seed = "" if record.seed is None else f" {SEED_KEY}={record.seed}"
+        """The run's setting, and its seed where the runs' seeds differ."""
+        seeds = {str(r.seed) for r in self.records}
+        seed = f" {SEED_KEY}={record.seed}" if len(seeds) > 1 else ""
         return f"{self.setting_of(record).label}{seed}"
 
 
@@ -207,8 +209,9 @@ def write_csv(comparison: Comparison, path: Path) -> None:
 
 
 def legend_text(number: int, setting: Setting) -> str:
-    """``#1 optimizer.lr=0.001 (n=3)``, wrapped so a long label takes lines, not width."""
-    return textwrap.fill(f"#{number} {setting.label} (n={len(setting.runs)})", LEGEND_WRAP)
+    """``#1 optimizer.lr=0.001 (3 runs)``, wrapped so a long label takes lines, not width."""
+    runs = len(setting.runs)
+    return textwrap.fill(f"#{number} {setting.label} ({runs} run{'' if runs == 1 else 's'})", LEGEND_WRAP)
 
 
 def plot_val_curves(ax: Axes, comparison: Comparison) -> list[str]:
