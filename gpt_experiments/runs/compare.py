@@ -211,7 +211,8 @@ def write_csv(comparison: Comparison, path: Path) -> None:
 def legend_text(number: int, setting: Setting) -> str:
     """``#1 optimizer.lr=0.001 (3 runs)``, wrapped so a long label takes lines, not width."""
     runs = len(setting.runs)
-    return textwrap.fill(f"#{number} {setting.label} ({runs} run{'' if runs == 1 else 's'})", LEGEND_WRAP)
+    count = f"({runs}\u00a0run{'' if runs == 1 else 's'})"  # a no-break space: never wrapped apart
+    return textwrap.fill(f"#{number} {setting.label} {count}", LEGEND_WRAP)
 
 
 def plot_val_curves(ax: Axes, comparison: Comparison) -> list[str]:
