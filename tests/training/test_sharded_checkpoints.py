@@ -172,7 +172,14 @@ FSDP2_SHARDED = ["trainer=fsdp2", "trainer.strategy.checkpoint=sharded"]
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "how",
-    ["resume=<run>", "resume=auto", "ckpt_path=<last>", "resume=<run> without fsdp2", "generate ckpt=<run>"],
+    [
+        "resume=<run>",
+        "resume=<last>",
+        "resume=auto",
+        "ckpt_path=<last>",
+        "resume=<run> without fsdp2",
+        "generate ckpt=<run>",
+    ],
 )
 def test_a_planted_metadata_pickle_is_refused_by_every_command_that_reads_the_folder(
     sharded_run, tmp_path, how
@@ -219,9 +226,11 @@ def test_a_planted_pickle_among_the_non_tensor_values_is_refused(sharded_run, tm
 
 
 @pytest.mark.slow
-def test_a_real_sharded_checkpoint_passes_the_check_resumes_and_is_gathered(sharded_run, tmp_path):
+@pytest.mark.parametrize("resume", ["auto", "<last>"])
+def test_a_real_sharded_checkpoint_passes_the_check_resumes_and_is_gathered(sharded_run, tmp_path, resume):
     run, last = copy_run(sharded_run, tmp_path)
-    resumed = run_script("train.py", *SHARDED_RUN, "trainer.max_steps=6", "resume=auto", cwd=tmp_path)
+    resume = quoted(last) if resume == "<last>" else resume
+    resumed = run_script("train.py", *SHARDED_RUN, "trainer.max_steps=6", f"resume={resume}", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "Resuming from" in resumed.stdout
     gathered = run_script("consolidate_checkpoint.py", str(last), str(tmp_path / "model.ckpt"), cwd=tmp_path)
