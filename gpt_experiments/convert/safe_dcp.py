@@ -92,13 +92,13 @@ def unreadable(path: Path, err: Exception) -> CheckpointError:
     )
 
 
-def check_pickled_value(value: BinaryIO, where: str) -> None:
-    """Refuse a non-tensor value of a checkpoint that unpickles more than plain data."""
+def check_pickled_value(value: BinaryIO, file: Path) -> None:
+    """Refuse a non-tensor value, read from ``file``, that unpickles more than plain data."""
     try:
         torch.load(value, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         reason = ANSI_ESCAPE.sub("", str(err)).splitlines()[0][:120]  # torch colours its text
-        raise refusal(Path(where), f"a value in it is not plain data ({reason})") from None
+        raise refusal(file, f"a value in it is not plain data ({reason})") from None
     finally:
         value.seek(0)
 
@@ -113,7 +113,7 @@ class CheckedBytesPlanner:
 
     def load_bytes(self, read_item: ReadItem, value: io.BytesIO) -> None:
         file = self._reader.storage_data[read_item.storage_index].relative_path
-        check_pickled_value(value, f"{Path(self._reader.path) / file}")
+        check_pickled_value(value, Path(self._reader.path) / file)
         self._planner.load_bytes(read_item, value)
 
     def __getattr__(self, name: str) -> Any:
