@@ -66,7 +66,7 @@ def test_a_four_step_epoch_logs_its_training_curve(tmp_path):
     fit_four_step_epochs(tmp_path / "run", LogEveryEpoch(), SpeedMonitor())
     scalars = scalar_events(tmp_path / "run")
     for tag in ("train/loss", "train/lr", "perf/tokens_per_sec"):
-        assert [event.step for event in scalars[tag]] == [3, 7], tag  # the last step of each epoch
+        assert [event.step for event in scalars[tag]] == [4, 8], tag  # after each epoch's last step
     assert "epoch" not in scalars
 
 

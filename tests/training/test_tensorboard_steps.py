@@ -1,0 +1,27 @@
+"""One moment of a run carries one step in every artefact: TensorBoard's scalars, images and text,
+history.csv and the checkpoint names."""
+
+from __future__ import annotations
+
+import csv
+import re
+
+from tests.helpers import TINY_RUN, run_script
+from tests.training.test_training import read_events
+
+
+def test_tensorboard_steps_agree_with_history_images_samples_and_checkpoints(tmp_path):
+    run_dir = tmp_path / "run"
+    limits = ["trainer.limit_train_batches=4", "trainer.limit_val_batches=1", "trainer.log_every_n_steps=10"]
+    result = run_script("train.py", *TINY_RUN, *limits, f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    steps = [int(row["step"]) for row in csv.DictReader((run_dir / "history.csv").open())]
+    assert steps == [4, 8]  # optimizer steps done at each validation
+    events = read_events(run_dir)
+    for tag in ("val/loss", "val/ppl", "train_eval/loss", "hp/best_val_loss", "train/loss", "train/lr"):
+        assert [e.step for e in events.Scalars(tag)] == steps, tag
+    assert [e.step for e in events.Images("plots/loss")] == steps
+    assert [e.step for e in events.Tensors("samples/prompt_0/text_summary")] == steps
+    (best,) = (run_dir / "checkpoints").glob("best-*.ckpt")
+    assert int(re.search(r"step(\d+)", best.name).group(1)) in steps
