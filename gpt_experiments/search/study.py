@@ -136,11 +136,15 @@ def job_dir(result: JobReturn) -> Path:
 @dataclass
 class TrialJobs:
     """One trial's jobs, one per seed, and how they ended. A failed or pruned job ends the
-    trial: its remaining seeds are not run."""
+    trial, and so does a bad setting (inf): its remaining seeds are not run."""
 
     trial: optuna.Trial
     values: dict[int, float] = field(default_factory=dict)  # seed -> the job's best val loss
     ended: TrialState | None = None  # FAIL or PRUNED
+
+    @property
+    def going(self) -> bool:
+        return self.ended is None and not any(math.isinf(v) for v in self.values.values())
 
     def add(self, seed: int, result: JobReturn) -> None:
         if result.status != JobStatus.COMPLETED:

@@ -129,7 +129,7 @@ class GptOptunaSweeper(Sweeper):
         """One job for each trial of ``jobs`` still going: its parameters, trained with ``seed``."""
         from gpt_experiments.search.space import as_overrides
 
-        going = [trial_jobs for trial_jobs in jobs if trial_jobs.ended is None]
+        going = [trial_jobs for trial_jobs in jobs if trial_jobs.going]
         if not going:
             return
         batch = [

@@ -1,11 +1,12 @@
-"""One moment of a run carries one step in every artefact: TensorBoard's scalars, images and text,
-history.csv and the checkpoint names."""
+"""What TensorBoard shows of runs: one moment of a run carries one step in every artefact (scalars,
+images, text, history.csv, checkpoint names); the seeds of one setting share an HParams group."""
 
 from __future__ import annotations
 
 import csv
 import re
 
+from gpt_experiments.training.hparams import setting_group_name
 from tests.helpers import TINY_RUN, run_script
 from tests.training.test_training import read_events
 
@@ -25,3 +26,13 @@ def test_tensorboard_steps_agree_with_history_images_samples_and_checkpoints(tmp
     assert [e.step for e in events.Tensors("samples/prompt_0/text_summary")] == steps
     (best,) = (run_dir / "checkpoints").glob("best-*.ckpt")
     assert int(re.search(r"step(\d+)", best.name).group(1)) in steps
+
+
+def test_the_seeds_of_one_setting_share_an_hparams_group_and_other_settings_do_not(compose_train):
+    group = setting_group_name(compose_train("model=tiny", "seed=1"))
+    assert setting_group_name(compose_train("model=tiny", "seed=2")) == group
+    # Where files go and how progress shows never change results.
+    neutral = ["paths.log_dir=elsewhere", "trainer.enable_progress_bar=false"]
+    assert setting_group_name(compose_train("model=tiny", "seed=3", *neutral)) == group
+    assert setting_group_name(compose_train("model=tiny", "seed=1", "optimizer.lr=0.01")) != group
+    assert setting_group_name(compose_train("model=tiny", "seed=1", "model.n_layers=1")) != group
