@@ -273,26 +273,14 @@ def test_a_search_survives_a_failed_trial(tmp_path):
 
 # --- a study knows its command, its seeds and its journal ---------------------------------
 
-# One trial per command, drawn at random (no pruning yet): the cheapest search that records a study.
-ONE_TRIAL_SEARCH = """\
-# @package _global_
-defaults:
-  - verdict_optuna
-hydra:
-  sweeper:
-    study_name: {name}
-    n_trials: 1
-    seeds_per_trial: {seeds}
-    sampler:
-      n_startup_trials: 100
-    pruner:
-      n_startup_trials: 100
-"""
 
-
-def search_command(tmp_path: Path, name: str, seeds: int = 1) -> list[str]:
-    write_search(tmp_path, name, ONE_TRIAL_SEARCH.format(name=name, seeds=seeds))
-    return ["-m", "--config-dir", "conf", f"hparams_search={name}", *LEAN_TRIAL]
+def search_command(name: str, seeds: int = 1) -> list[str]:
+    """The shipped search, as a user types it: one trial per command (drawn at random, never pruned:
+    verdict_optuna's sampler and pruner both start after 5 trials)."""
+    study = [f"hydra.sweeper.study_name={name}", "hydra.sweeper.n_trials=1"]
+    if seeds > 1:
+        study.append(f"hydra.sweeper.seeds_per_trial={seeds}")
+    return ["-m", "hparams_search=verdict_optuna", *study, *LEAN_TRIAL]
 
 
 def folder_state(folder: Path) -> dict[str, tuple[int, int, bytes]]:
@@ -314,7 +302,7 @@ def error_lines(stderr: str) -> list[str]:
 
 @pytest.mark.slow
 def test_a_study_refuses_another_command_and_stays_byte_identical(tmp_path):
-    command = search_command(tmp_path, "guarded")
+    command = search_command("guarded")
     result = run_script("train.py", *command, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     sweep = tmp_path / "outputs" / "search" / "guarded"
@@ -339,7 +327,7 @@ def test_a_study_refuses_another_command_and_stays_byte_identical(tmp_path):
 
 @pytest.mark.slow
 def test_a_journal_torn_at_its_end_is_repaired_and_a_garbled_line_is_reported(tmp_path):
-    command = search_command(tmp_path, "torn")
+    command = search_command("torn")
     journal = tmp_path / "outputs" / "search" / "torn" / "optuna.journal"
     study = optuna.create_study(study_name="torn", storage=open_storage(str(journal)))
     study.add_trial(
@@ -375,10 +363,11 @@ def test_a_journal_torn_at_its_end_is_repaired_and_a_garbled_line_is_reported(tm
 
 @pytest.mark.slow
 def test_seeds_per_trial_make_a_trial_the_mean_of_its_seeds(tmp_path):
-    result = run_script("train.py", *search_command(tmp_path, "seeds", seeds=3), cwd=tmp_path)
+    result = run_script("train.py", *search_command("seeds", seeds=3), cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     sweep = tmp_path / "outputs" / "search" / "seeds"
-    jobs = job_dirs_of(sweep)  # all of trial 0, one per seed, the seed in each one's overrides
+    jobs = job_dirs_of(sweep)  # all of trial 0, one per seed, named and run with it
+    assert [job.name.rsplit(",", 1)[-1] for job in sorted(jobs)] == ["seed=123", "seed=124", "seed=125"]
     seeds = [
         next(o for o in OmegaConf.load(job / ".hydra" / "overrides.yaml") if o.startswith("seed="))
         for job in jobs
@@ -404,3 +393,12 @@ def test_seeds_per_trial_make_a_trial_the_mean_of_its_seeds(tmp_path):
     assert line[0] == "-m" and line[-1] == "seed=123,124,125"
     assert f"python scripts/train.py {' '.join(line)}" in result.stdout
     assert "(mean of 3 seeds, std " in result.stdout
+
+
+@pytest.mark.slow
+def test_a_searched_seed_is_refused_for_seeds_per_trial(tmp_path):
+    result = run_script("train.py", *search_command("seeded"), "seed=1,2", cwd=tmp_path)
+    assert result.returncode == 1
+    (error,) = error_lines(result.stderr)
+    assert "hydra.sweeper.seeds_per_trial=<k>" in error
+    assert not (tmp_path / "outputs" / "search" / "seeded").exists()
