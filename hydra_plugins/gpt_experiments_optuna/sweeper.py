@@ -70,6 +70,11 @@ class GptOptunaSweeper(Sweeper):
                 f"seeds_per_trial={self.seeds_per_trial}: each must be at least 1"
             )
         fixed, space = split_overrides([f"{key}={value}" for key, value in self.params.items()] + arguments)
+        if SEED_KEY in space:
+            raise ConfigError(
+                f"{SEED_KEY} is searched, but a seed is no setting to tune: "
+                "pass hydra.sweeper.seeds_per_trial=<k> to average each trial over k seeds"
+            )
         # Each job's config but for the searched keys: what the study records, and the first seed.
         job_cfg = self.hydra_context.config_loader.load_sweep_config(self.config, fixed)
         seeds = [int(job_cfg.seed) + offset for offset in range(self.seeds_per_trial)]
