@@ -20,7 +20,7 @@ def test_tensorboard_steps_agree_with_history_images_samples_and_checkpoints(tmp
     steps = [int(row["step"]) for row in csv.DictReader((run_dir / "history.csv").open())]
     assert steps == [4, 8]  # optimizer steps done at each validation
     events = read_events(run_dir)
-    for tag in ("val/loss", "val/ppl", "train_eval/loss", "hp/best_val_loss", "train/loss", "train/lr"):
+    for tag in ("val/loss", "val/ppl", "train_eval/loss", "run/best_val_loss", "train/loss", "train/lr"):
         assert [e.step for e in events.Scalars(tag)] == steps, tag
     assert [e.step for e in events.Images("plots/loss")] == steps
     assert [e.step for e in events.Tensors("samples/prompt_0/text_summary")] == steps
