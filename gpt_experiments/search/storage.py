@@ -8,7 +8,6 @@ JSON records, one a line, which Optuna appends to under a lock.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import optuna
@@ -90,19 +89,21 @@ def report_seed(
     step: int,
     loss: float,
 ) -> bool:
-    """Record one job's val loss at ``step``; whether the pruner now stops the trial.
+    """Record one job's val loss at ``step`` (each seed's curve is kept as a user attribute);
+    whether the pruner now stops the trial.
 
-    The trial's intermediate value at a step is the mean over its seeds that have reached that
-    step (each seed's curve is kept as a user attribute), so the pruner judges a trial run over
-    several seeds by the mean so far, as it judges finished trials by their means.
+    A trial is judged by its first seed alone: every trial runs the same seeds in the same order,
+    so its first seed's curve and the earlier trials' first seeds' curves are a paired comparison
+    (a mean over the seeds so far would set one draw against others' means, and prune a setting
+    against itself). Its later seeds run once the first has passed, and are not judged again.
     """
     trial = find_trial(storage, study_name, number, pruner)
     key = f"{CURVE_ATTR_PREFIX}{seed}"
-    curve = {**trial.user_attrs.get(key, {}), str(step): loss}
-    trial.storage.set_trial_user_attr(trial._trial_id, key, curve)
-    curves = [c for name, c in trial.user_attrs.items() if name.startswith(CURVE_ATTR_PREFIX) and name != key]
-    at_step = [c[str(step)] for c in curves if str(step) in c] + [loss]
-    mean = math.fsum(at_step) / len(at_step)
-    # Trial.report keeps the first value of a step; later seeds update the mean, so set it directly.
-    trial.storage.set_trial_intermediate_value(trial._trial_id, step, mean)
-    return find_trial(storage, study_name, number, pruner).should_prune()
+    first_seed = not any(name.startswith(CURVE_ATTR_PREFIX) and name != key for name in trial.user_attrs)
+    trial.storage.set_trial_user_attr(
+        trial._trial_id, key, {**trial.user_attrs.get(key, {}), str(step): loss}
+    )
+    if not first_seed:
+        return False
+    trial.report(loss, step)
+    return trial.should_prune()

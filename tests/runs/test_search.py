@@ -383,10 +383,13 @@ def test_seeds_per_trial_make_a_trial_the_mean_of_its_seeds(tmp_path):
     assert trial.user_attrs["seeds"] == [123, 124, 125]
     assert trial.user_attrs["seed_values"] == pytest.approx(best, rel=1e-5)
     assert trial.user_attrs["value_std"] == pytest.approx(statistics.stdev(best), rel=1e-3)
-    # What the pruner judged: at each validation, the mean over the seeds.
-    for step, value in trial.intermediate_values.items():
-        at_step = [float(row["val_loss"]) for rows in histories for row in rows if int(row["step"]) == step]
-        assert len(at_step) == 3 and value == pytest.approx(statistics.mean(at_step), rel=1e-5)
+    # What the pruner judged: the first seed's curve (every trial's first seed is 123: a paired
+    # comparison); each seed's curve is kept with the trial.
+    curves = [{int(row["step"]): float(row["val_loss"]) for row in rows} for rows in histories]
+    assert trial.intermediate_values == pytest.approx(curves[0], rel=1e-5)
+    for seed, curve in zip((123, 124, 125), curves, strict=True):
+        kept = trial.user_attrs[f"val_loss_curve_seed={seed}"]
+        assert {int(step): loss for step, loss in kept.items()} == pytest.approx(curve, rel=1e-5)
 
     # The best line trains the same parameters over the same seeds.
     line = (sweep / BEST_OVERRIDES_FILE).read_text().split()
@@ -402,3 +405,29 @@ def test_a_searched_seed_is_refused_for_seeds_per_trial(tmp_path):
     (error,) = error_lines(result.stderr)
     assert "hydra.sweeper.seeds_per_trial=<k>" in error
     assert not (tmp_path / "outputs" / "search" / "seeded").exists()
+
+
+@pytest.mark.slow
+def test_a_trial_over_seeds_is_pruned_by_its_mean_and_skips_its_other_seeds(tmp_path):
+    search = PRUNING_SEARCH.replace("study_name: pruning", "study_name: pruned_seeds")
+    write_search(
+        tmp_path, "pruned_seeds", search.replace("n_trials: 4", "n_trials: 4\n    seeds_per_trial: 2")
+    )
+    command = ["-m", "--config-dir", "conf", "hparams_search=pruned_seeds", *LEAN_TRIAL]
+    result = run_script("train.py", *command, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    sweep = tmp_path / "outputs" / "search" / "pruned_seeds"
+    trials = load_study(sweep / "optuna.journal", "pruned_seeds").trials
+    folders = {
+        t.number: [job for job in job_dirs_of(sweep) if job.name.startswith(f"{t.number}_")] for t in trials
+    }
+    pruned = [t for t in trials if t.state == TrialState.PRUNED]
+    assert pruned, [(t.params, t.state) for t in trials]
+    # Only the bad setting: a trial's first seed is set against the others' first seeds (the same
+    # seed), never a single draw against means, which would prune a setting as good as the best.
+    for trial in pruned:  # stopped at its first seed's first validation; its second seed never ran
+        assert trial.params["optimizer.lr"] == 2.0 and list(trial.intermediate_values) == [2]
+        (job,) = folders[trial.number]
+        assert (job / "PRUNED").read_text().startswith("stopped at step 2")
+    for trial in (t for t in trials if t.state == TrialState.COMPLETE):
+        assert len(folders[trial.number]) == 2 and len(trial.user_attrs["seed_values"]) == 2

@@ -19,9 +19,9 @@ from gpt_experiments.runs.status import mark_pruned
 class OptunaPruning(L.Callback):
     """After every validation, reports ``monitor`` to the trial; when the pruner says so, stops the run.
 
-    A trial run over several seeds is judged by the mean over its seeds so far (see
-    ``report_seed``). A pruned run stops as after its last epoch (checkpoints and history intact)
-    and leaves a ``PRUNED`` file in ``run_dir``, which the sweeper and compare_runs read.
+    A trial run over several seeds is judged by its first seed (see ``report_seed``). A pruned
+    run stops as after its last epoch (checkpoints and history intact) and leaves a ``PRUNED``
+    file in ``run_dir``, which the sweeper and compare_runs read.
     """
 
     def __init__(
