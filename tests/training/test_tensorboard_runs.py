@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import csv
 import re
+import time
+
+import pytest
 
 from gpt_experiments.training.hparams import setting_group_name
 from tests.helpers import TINY_RUN, run_script
+from tests.helpers.tensorboard_server import serve_tensorboard, served_hparams
+from tests.runs.test_sweeps import SWEEP_JOB, sweep_dir_of
 from tests.training.test_training import read_events
 
 
@@ -36,3 +41,19 @@ def test_the_seeds_of_one_setting_share_an_hparams_group_and_other_settings_do_n
     assert setting_group_name(compose_train("model=tiny", "seed=3", *neutral)) == group
     assert setting_group_name(compose_train("model=tiny", "seed=1", "optimizer.lr=0.01")) != group
     assert setting_group_name(compose_train("model=tiny", "seed=1", "model.n_layers=1")) != group
+
+
+@pytest.mark.slow
+def test_tensorboard_serves_the_seeds_of_a_setting_as_one_hparams_row(tmp_path):
+    result = run_script("train.py", "-m", *SWEEP_JOB, "seed=1,2", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    with serve_tensorboard(sweep_dir_of(tmp_path)) as url:
+        deadline = time.monotonic() + 60
+        while True:  # the server reads the runs in the background
+            _, groups = served_hparams(url, runs=1)
+            if sum(len(group["sessions"]) for group in groups) == 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+    (group,) = groups
+    assert group["name"].startswith("setting ")
+    assert sorted(session["name"] for session in group["sessions"]) == ["0_seed=1", "1_seed=2"]
