@@ -408,7 +408,7 @@ def test_a_searched_seed_is_refused_for_seeds_per_trial(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_trial_over_seeds_is_pruned_by_its_mean_and_skips_its_other_seeds(tmp_path):
+def test_a_trial_over_seeds_is_pruned_by_its_first_seed_and_skips_its_other_seeds(tmp_path):
     search = PRUNING_SEARCH.replace("study_name: pruning", "study_name: pruned_seeds")
     write_search(
         tmp_path, "pruned_seeds", search.replace("n_trials: 4", "n_trials: 4\n    seeds_per_trial: 2")
