@@ -25,12 +25,13 @@ from gpt_experiments.training.optimizers import build_optimizer, clip_gradients
 # Validation dataloader index -> metric prefix (see GPTDataModule.val_dataloader).
 EVAL_SPLITS = ("val", "train_eval")
 # Logged after each validation; declared as metrics of TensorBoard's HParams tab (training/hparams.py).
+# Named run/*: the Scalars tab orders its sections by name, and opens on the first (loss_vs_tokens).
 VALIDATION_HPARAMS_METRICS = (
-    "hp/best_val_loss",
-    "hp/best_val_ppl",
-    "hp/final_val_loss",
-    "hp/final_val_ppl",
-    "hp/tokens_seen",
+    "run/best_val_loss",
+    "run/best_val_ppl",
+    "run/final_val_loss",
+    "run/final_val_ppl",
+    "run/tokens_seen",
 )
 
 
