@@ -50,8 +50,9 @@ class GPTDataModule(WindowedData, L.LightningDataModule):
         Saved in every checkpoint. The count is over all ranks, so it means the same on any
         number of devices. It follows from Lightning's ``processed`` batches, the batches
         whose step has run, which is what a checkpoint written at a batch's end or after a
-        validation has covered. Once the fit loop has left its last epoch (a save when
-        training ends), Lightning resumes at the next epoch's start, and so does the data.
+        validation has covered. Once the fit loop has finished an epoch (a save in an epoch's
+        end hooks, or when training ends), Lightning resumes at the next epoch's start, and
+        so does the data.
         """
         if self.trainer is None:
             return {}
@@ -64,9 +65,9 @@ class GPTDataModule(WindowedData, L.LightningDataModule):
         if self._resumed_from is not None and self._resumed_from[0] == epoch:
             _, windows_before, batches_before = self._resumed_from
         per_batch = self.batch_size * self.trainer.world_size
-        # A resumed pass may end with a shorter step: never count past the windows it trains.
-        windows = windows_before + (batches - batches_before) * per_batch
-        return {"epoch": epoch, "windows_done": min(windows, self.train_sampler.num_windows)}
+        # A resumed pass may end with a shorter step: count no more windows than it trains.
+        trained = min((batches - batches_before) * per_batch, self.train_sampler.windows_left(windows_before))
+        return {"epoch": epoch, "windows_done": windows_before + trained}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         if "batches_done" in state_dict:  # written before positions were counted in windows
