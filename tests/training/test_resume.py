@@ -54,12 +54,12 @@ def wait_for(path: Path, process: subprocess.Popen, timeout: float = 240) -> Non
         time.sleep(0.2)
 
 
-def train(tmp_path: Path, losses: str, *overrides: str) -> str:
-    """A run of RESUMABLE_RUN to its end; returns its output."""
+def train(tmp_path: Path, losses: str, *overrides: str) -> subprocess.CompletedProcess:
+    """A run of RESUMABLE_RUN to its end."""
     env = script_env(tmp_path, **{LOSSES_FILE: str(tmp_path / losses)})
     result = run_script("train.py", *RESUMABLE_RUN, *overrides, cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
-    return result.stdout
+    return result
 
 
 def train_and_kill(tmp_path: Path, losses: str, *overrides: str, **pause: str) -> Path:
@@ -110,7 +110,7 @@ def test_run_killed_mid_epoch_resumes_with_identical_losses(tmp_path, uninterrup
         torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == KILL_AFTER_STEP
     )
 
-    stdout = train(tmp_path, "resumed.jsonl", "resume=auto")
+    stdout = train(tmp_path, "resumed.jsonl", "resume=auto").stdout
     assert f"Resuming from {(run_dir / 'checkpoints' / 'last.ckpt').relative_to(tmp_path)}" in stdout
 
     expected = read_step_losses(uninterrupted / "full.jsonl")
@@ -153,7 +153,8 @@ def test_run_killed_while_saving_after_a_validation_resumes_with_that_validation
     run_dir = train_and_kill(tmp_path, "killed.jsonl", every_epoch, **{PAUSE_IN_SAVE_AT_STEP: "16"})
     assert [int(row["step"]) for row in history(run_dir)] == [8, 16]  # epoch 1's row was on disk
 
-    train(tmp_path, "resumed.jsonl", every_epoch, "resume=auto")
+    resumed = train(tmp_path, "resumed.jsonl", every_epoch, "resume=auto")
+    assert "before its validation" not in resumed.stderr
     # Epoch 1's validation ran again: its row is kept, and the best checkpoint is the uninterrupted run's.
     assert history(run_dir) == history(uninterrupted)
     best = sorted(p.name for p in (run_dir / "checkpoints").glob("best-*"))
@@ -164,6 +165,24 @@ def test_run_killed_while_saving_after_a_validation_resumes_with_that_validation
     assert sorted(killed) == list(range(1, 17)) and sorted(resumed) == list(range(9, 25))
     assert {step: expected[step] for step in killed} == killed  # exact, step by step
     assert {step: expected[step] for step in resumed} == resumed
+
+
+@pytest.mark.slow
+def test_a_stop_signal_in_an_epochs_last_step_says_that_its_validation_is_skipped(tmp_path):
+    env = script_env(tmp_path, **{LOSSES_FILE: str(tmp_path / "stopped.jsonl"), PAUSE_AT_STEP: "7"})
+    command = [sys.executable, str(ROOT / "scripts" / "train.py"), *RESUMABLE_RUN, "trainer.max_epochs=2"]
+    stopped = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        wait_for(Path(f"{tmp_path / 'stopped.jsonl'}{PAUSED_MARKER}"), stopped)
+        stopped.send_signal(signal.SIGTERM)  # in step 8 of 8: saved at its end, before the validation
+        assert "stopped by SIGTERM at step 8" in stopped.communicate(timeout=120)[1]
+    finally:
+        stopped.kill()
+    resumed = train(tmp_path, "resumed.jsonl", "trainer.max_epochs=2", "resume=auto")
+    assert "warning: the checkpoint was saved at the end of epoch 0, before its validation" in resumed.stderr
+    assert [int(row["step"]) for row in history(only_run(tmp_path))] == [16]
 
 
 def test_resume_from_a_run_folder_rebuilds_the_run_and_writes_into_it(tmp_path):
