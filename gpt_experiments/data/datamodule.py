@@ -8,6 +8,7 @@ exactly the batches an uninterrupted run would have seen, also on another number
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import lightning as L
@@ -17,6 +18,33 @@ from torch.utils.data import DataLoader, Subset
 from gpt_experiments.data.samplers import ResumableRandomSampler
 from gpt_experiments.data.windowed_data import WindowedData
 from gpt_experiments.errors import warn
+
+
+class LazyStartLoader(DataLoader):
+    """A ``DataLoader`` whose iterator starts (and its workers draw indices) at the first batch.
+
+    Lightning creates the training iterator before it sets the sampler's epoch, and on FSDP
+    before it loads the checkpoint's position. With ``num_workers > 0`` a started iterator
+    has already drawn its first indices from the sampler, so a resumed epoch took the order
+    of the wrong epoch from the wrong place.
+    """
+
+    def __iter__(self) -> Iterator:
+        return _StartAtFirstBatch(self)
+
+
+class _StartAtFirstBatch:
+    def __init__(self, loader: LazyStartLoader) -> None:
+        self._loader = loader
+        self._started: Iterator | None = None
+
+    def __iter__(self) -> _StartAtFirstBatch:
+        return self
+
+    def __next__(self) -> Any:
+        if self._started is None:
+            self._started = DataLoader.__iter__(self._loader)
+        return next(self._started)
 
 
 class GPTDataModule(WindowedData, L.LightningDataModule):
@@ -105,7 +133,7 @@ class GPTDataModule(WindowedData, L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         # The sampler sets the epoch's length, a shorter last step included (see its docstring).
-        return self._loader(self.train_set, sampler=self.train_sampler, drop_last=False)
+        return self._loader(self.train_set, sampler=self.train_sampler, drop_last=False, kind=LazyStartLoader)
 
     def count_resumed_batches(self) -> None:
         """Make Lightning count the resumed epoch's batches in this run's batch size.
@@ -138,8 +166,14 @@ class GPTDataModule(WindowedData, L.LightningDataModule):
             loaders.append(self._loader(Subset(self.train_set, first), drop_last=False))
         return loaders
 
-    def _loader(self, dataset, drop_last: bool, sampler: ResumableRandomSampler | None = None) -> DataLoader:
-        return DataLoader(
+    def _loader(
+        self,
+        dataset,
+        drop_last: bool,
+        sampler: ResumableRandomSampler | None = None,
+        kind: type[DataLoader] = DataLoader,
+    ) -> DataLoader:
+        return kind(
             dataset,
             batch_size=self.batch_size,
             sampler=sampler,
