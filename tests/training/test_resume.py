@@ -110,7 +110,9 @@ def test_run_killed_mid_epoch_resumes_with_identical_losses(tmp_path, uninterrup
         torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == KILL_AFTER_STEP
     )
 
-    stdout = train(tmp_path, "resumed.jsonl", "resume=auto").stdout
+    # Loaded by worker processes (num_workers never changes results): they draw the resumed
+    # epoch's windows, from where it stopped, even though their loader starts before both are set.
+    stdout = train(tmp_path, "resumed.jsonl", "resume=auto", "data.num_workers=2").stdout
     assert f"Resuming from {(run_dir / 'checkpoints' / 'last.ckpt').relative_to(tmp_path)}" in stdout
 
     expected = read_step_losses(uninterrupted / "full.jsonl")

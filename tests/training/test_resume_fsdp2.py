@@ -66,13 +66,15 @@ def test_fsdp2_run_stopped_mid_epoch_resumes_on_the_uninterrupted_curve(tmp_path
 
     # One process with twice the batch takes the same windows at each step as the two did;
     # its loss is the mean of theirs, up to float rounding (sums in another order, and
-    # through Adam's updates after them).
+    # through Adam's updates after them). Its loader's workers start before FSDP loads the
+    # checkpoint, and still draw the windows from the saved position.
     train(
         tmp_path,
         "one.jsonl",
         fmt,
         "trainer.devices=1",
         "data.batch_size=4",
+        "data.num_workers=2",
         f"resume={moved}",
         "trainer.max_steps=-1",
     )
