@@ -7,6 +7,8 @@ exactly the batches an uninterrupted run would have seen, also on another number
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator
 from typing import Any
 
 import lightning as L
@@ -15,6 +17,34 @@ from torch.utils.data import DataLoader, Subset
 
 from gpt_experiments.data.samplers import ResumableRandomSampler
 from gpt_experiments.data.windowed_data import WindowedData
+from gpt_experiments.errors import warn
+
+
+class LazyStartLoader(DataLoader):
+    """A ``DataLoader`` whose iterator starts (and its workers draw indices) at the first batch.
+
+    Lightning creates the training iterator before it sets the sampler's epoch, and on FSDP
+    before it loads the checkpoint's position. With ``num_workers > 0`` a started iterator
+    has already drawn its first indices from the sampler, so a resumed epoch took the order
+    of the wrong epoch from the wrong place.
+    """
+
+    def __iter__(self) -> Iterator:
+        return _StartAtFirstBatch(self)
+
+
+class _StartAtFirstBatch:
+    def __init__(self, loader: LazyStartLoader) -> None:
+        self._loader = loader
+        self._started: Iterator | None = None
+
+    def __iter__(self) -> _StartAtFirstBatch:
+        return self
+
+    def __next__(self) -> Any:
+        if self._started is None:
+            self._started = DataLoader.__iter__(self._loader)
+        return next(self._started)
 
 
 class GPTDataModule(WindowedData, L.LightningDataModule):
@@ -24,7 +54,7 @@ class GPTDataModule(WindowedData, L.LightningDataModule):
     batches of the training split scored in eval mode (the seed's "train loss").
     """
 
-    # Set from a checkpoint: where the interrupted epoch stopped (see load_state_dict).
+    # Set from a checkpoint: where the interrupted epoch stopped, until the sampler is moved there.
     _resume_position: dict[str, int] | None = None
     # The resumed epoch's (epoch, windows done, Lightning's batch count) when its pass began.
     _resumed_from: tuple[int, int, int] | None = None
@@ -37,7 +67,10 @@ class GPTDataModule(WindowedData, L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         self.load_windows()
         rank, world_size = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
-        self.train_sampler = ResumableRandomSampler(len(self.train_set), self.seed, rank, world_size)
+        self.train_sampler = ResumableRandomSampler(
+            len(self.train_set), self.seed, rank, world_size, self.batch_size
+        )
+        self._apply_resume_position()
 
     def state_dict(self) -> dict[str, Any]:
         """Where training is in the data: the epoch and how many windows of its order are trained on.
@@ -45,35 +78,62 @@ class GPTDataModule(WindowedData, L.LightningDataModule):
         Saved in every checkpoint. The count is over all ranks, so it means the same on any
         number of devices. It follows from Lightning's ``processed`` batches, the batches
         whose step has run, which is what a checkpoint written at a batch's end or after a
-        validation has covered.
+        validation has covered. Once the fit loop has finished an epoch (a save in an epoch's
+        end hooks, or when training ends), Lightning resumes at the next epoch's start, and
+        so does the data.
         """
         if self.trainer is None:
             return {}
+        epochs = self.trainer.fit_loop.epoch_progress.current
+        if epochs.processed == epochs.started:  # the last epoch is over: the next one is unstarted
+            return {"epoch": epochs.processed, "windows_done": 0}
         epoch = self.trainer.current_epoch
         batches = self.trainer.fit_loop.epoch_loop.batch_progress.current.processed
         windows_before, batches_before = 0, 0
         if self._resumed_from is not None and self._resumed_from[0] == epoch:
             _, windows_before, batches_before = self._resumed_from
         per_batch = self.batch_size * self.trainer.world_size
-        return {"epoch": epoch, "windows_done": windows_before + (batches - batches_before) * per_batch}
+        # A resumed pass may end with a shorter step: count no more windows than it trains.
+        trained = min((batches - batches_before) * per_batch, self.train_sampler.windows_left(windows_before))
+        return {"epoch": epoch, "windows_done": windows_before + trained}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        # Called before train_dataloader() when Lightning restores a checkpoint.
         if "batches_done" in state_dict:  # written before positions were counted in windows
             state_dict = {
                 "epoch": state_dict["epoch"],
                 "windows_done": state_dict["batches_done"] * self.batch_size,
             }
         self._resume_position = state_dict or None
+        self._apply_resume_position()
+
+    def _apply_resume_position(self) -> None:
+        """Move the sampler to the restored position, whichever of it and the sampler came last.
+
+        Lightning restores a checkpoint after ``setup`` on every strategy, but on FSDP ones
+        also after ``configure_optimizers`` has built the training loader (for the
+        schedule's step count). The sampler is the loader's, so moving it here holds either
+        way: it reads the position when the epoch's pass starts.
+        """
+        sampler = getattr(self, "train_sampler", None)
+        if not self._resume_position or sampler is None:
+            return
+        position, self._resume_position = self._resume_position, None
+        epoch, windows_done = position["epoch"], position["windows_done"]
+        sampler.resume_at(epoch, windows_done)
+        # Lightning's restored count on an unchanged number of devices; count_resumed_batches corrects it.
+        counted = windows_done // (self.batch_size * sampler.num_replicas)
+        self._resumed_from = (epoch, windows_done, counted)
+        dropped = sampler.windows_dropped(windows_done)
+        if dropped and self.trainer is not None and self.trainer.is_global_zero:
+            warn(
+                f"epoch {epoch} was stopped after {windows_done} windows, which leaves "
+                f"{dropped} of its windows that {sampler.num_replicas} devices cannot share "
+                "evenly: they are skipped in this epoch"
+            )
 
     def train_dataloader(self) -> DataLoader:
-        if self._resume_position:
-            position, self._resume_position = self._resume_position, None
-            self.train_sampler.resume_at(position["epoch"], position["windows_done"])
-            # Lightning's restored count on an unchanged number of devices; count_resumed_batches corrects it.
-            counted = position["windows_done"] // (self.batch_size * self.train_sampler.num_replicas)
-            self._resumed_from = (position["epoch"], position["windows_done"], counted)
-        return self._loader(self.train_set, sampler=self.train_sampler, drop_last=True)
+        # The sampler sets the epoch's length, a shorter last step included (see its docstring).
+        return self._loader(self.train_set, sampler=self.train_sampler, drop_last=False, kind=LazyStartLoader)
 
     def count_resumed_batches(self) -> None:
         """Make Lightning count the resumed epoch's batches in this run's batch size.
@@ -88,8 +148,8 @@ class GPTDataModule(WindowedData, L.LightningDataModule):
             return
         epoch, windows_done, _ = self._resumed_from
         sampler = self.train_sampler
-        per_rank_left = (sampler.num_windows - windows_done) // sampler.num_replicas
-        done = len(sampler) // self.batch_size - per_rank_left // self.batch_size
+        per_rank_left = sampler.windows_left(windows_done) // sampler.num_replicas
+        done = len(sampler) // self.batch_size - math.ceil(per_rank_left / self.batch_size)
         progress = self.trainer.fit_loop.epoch_loop.batch_progress.current
         shift = done - progress.processed
         # Shifting all four counters keeps their relations (a save mid-step leaves them unequal).
@@ -106,8 +166,14 @@ class GPTDataModule(WindowedData, L.LightningDataModule):
             loaders.append(self._loader(Subset(self.train_set, first), drop_last=False))
         return loaders
 
-    def _loader(self, dataset, drop_last: bool, sampler: ResumableRandomSampler | None = None) -> DataLoader:
-        return DataLoader(
+    def _loader(
+        self,
+        dataset,
+        drop_last: bool,
+        sampler: ResumableRandomSampler | None = None,
+        kind: type[DataLoader] = DataLoader,
+    ) -> DataLoader:
+        return kind(
             dataset,
             batch_size=self.batch_size,
             sampler=sampler,

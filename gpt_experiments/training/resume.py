@@ -63,7 +63,13 @@ def config_fingerprint(cfg: DictConfig | dict[str, Any]) -> str:
 
 
 def checkpoints_newest_first(run_dir: Path) -> list[Path]:
-    return sorted((run_dir / "checkpoints").glob("*.ckpt"), key=lambda p: p.stat().st_mtime, reverse=True)
+    """The run's checkpoints, newest first; of equally new ones, ``last.ckpt`` first.
+
+    ``last.ckpt`` is often a hard link to the best checkpoint (one file, one mtime). Resumed
+    from the best file's name, Lightning would never delete that file when a better one comes.
+    """
+    checkpoints = (run_dir / "checkpoints").glob("*.ckpt")
+    return sorted(checkpoints, key=lambda p: (p.stat().st_mtime, p.name == "last.ckpt"), reverse=True)
 
 
 def newest_loadable_checkpoint(run_dir: Path) -> Path | None:

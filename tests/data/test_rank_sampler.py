@@ -31,3 +31,18 @@ def test_a_position_in_windows_means_the_same_on_any_number_of_ranks():
     # Same rank count: exactly the rest of what each rank would have had uninterrupted.
     full0, full1 = shares(12, world_size=2)
     assert (rank0, rank1) == (full0[2:], full1[2:])
+
+
+def test_a_pass_resumed_off_the_step_grid_ends_with_a_shorter_equal_step():
+    order = ResumableRandomSampler(144, seed=3).permutation(0).tolist()
+    samplers = [ResumableRandomSampler(144, seed=3, rank=r, world_size=2, batch_size=2) for r in (0, 1)]
+    # 50 windows done (25 steps of one device): 94 left, 23 steps of 4 and one of 2, 1 per rank.
+    for sampler in samplers:
+        sampler.resume_at(0, 50)
+    rank0, rank1 = (list(sampler) for sampler in samplers)
+    assert len(rank0) == len(rank1) == 47 and sorted(rank0 + rank1) == sorted(order[50:])
+    assert samplers[0].windows_dropped(50) == 0
+    # 51 done: 93 left cannot be shared by two ranks; the last one is dropped (and reported).
+    assert (samplers[0].windows_left(51), samplers[0].windows_dropped(51)) == (92, 1)
+    # Uninterrupted, whole steps only, as before.
+    assert len(samplers[0]) == 72 and samplers[0].epoch_windows() == 144

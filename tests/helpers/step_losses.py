@@ -21,30 +21,47 @@ from gpt_experiments.training.callbacks.signals import SaveAndStopOnSignal
 
 LOSSES_FILE = "STEP_LOSSES_FILE"
 PAUSE_AT_STEP = "STEP_LOSSES_PAUSE_AT_STEP"
+PAUSE_IN_SAVE_AT_STEP = "STEP_LOSSES_PAUSE_IN_SAVE_AT_STEP"
 PAUSED_MARKER = ".paused"
 
 
 class StepLossRecorder(L.Callback):
     """Records ``{"step", "loss", "epoch", "rank", "rows"}`` per step and rank (``rows``: :func:`row_ids`
-    of the batch's inputs); with ``PAUSE_AT_STEP`` set, waits before that step.
+    of the batch's inputs); with ``PAUSE_AT_STEP`` set, waits before that step; with
+    ``PAUSE_IN_SAVE_AT_STEP``, in the first checkpoint save of that step after its validation.
 
     The pause gives a test a fixed moment to signal the run: just after the checkpoint of
-    that step was written, in the middle of an epoch. ``<losses file>.paused`` marks it; it
-    ends when a stop signal (SIGTERM, Ctrl-C) has been received, or after 10 minutes.
+    that step was written, in the middle of an epoch (or in the middle of writing one).
+    ``<losses file>.paused`` marks it; it ends when a stop signal (SIGTERM, Ctrl-C) has
+    been received, or after 10 minutes.
     """
 
     def __init__(self) -> None:
         self.path = Path(os.environ[LOSSES_FILE])
         self.pause_at_step = int(os.environ.get(PAUSE_AT_STEP, -1))
+        self.pause_in_save_at_step = int(os.environ.get(PAUSE_IN_SAVE_AT_STEP, -1))
+        self.validated_at_step = -1
 
     def on_train_batch_start(
         self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx
     ) -> None:
         if trainer.global_step == self.pause_at_step:
-            Path(f"{self.path}{PAUSED_MARKER}").touch()
-            deadline = time.monotonic() + 600
-            while time.monotonic() < deadline and not stop_requested(trainer):
-                time.sleep(0.05)
+            self.pause(trainer)
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self.validated_at_step = trainer.global_step
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint) -> None:
+        # Called while the checkpoint is being built, before anything of it is written.
+        if self.validated_at_step == trainer.global_step == self.pause_in_save_at_step:
+            self.pause(trainer)
+
+    def pause(self, trainer: L.Trainer) -> None:
+        Path(f"{self.path}{PAUSED_MARKER}").touch()
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline and not stop_requested(trainer):
+            time.sleep(0.05)
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx

@@ -1,6 +1,7 @@
 """Exact resume on several devices: two gloo processes killed with SIGKILL mid-epoch continue
-with the losses of an uninterrupted run, and a checkpoint moves between 2 and 1 devices with
-every window of the epoch trained exactly once."""
+with the losses of an uninterrupted run, and a checkpoint moves between 2 and 1 devices, also
+at a point that is not a whole step of the new device count, with every window of the epoch
+trained exactly once, at the step an uninterrupted pass over its order would take it."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+import torch
 
 from gpt_experiments.data.datamodule import GPTDataModule
 from gpt_experiments.data.samplers import ResumableRandomSampler
@@ -44,14 +46,17 @@ TWO_DEVICE_RUN = [
     "+callbacks.step_losses._target_=tests.helpers.step_losses.StepLossRecorder",
 ]
 KILL_AFTER_STEP = 10  # epoch 0, 40 of its 144 windows done
+ODD_STOP = 25  # one device, batch 2: 50 windows done, not a multiple of the 4 a step takes on two
 ONE_DEVICE_UNTIL_STEP = 30  # the 2 -> 1 leg is killed here, still in epoch 0, and 1 -> 2 takes over
 
 
-def train(tmp_path: Path, losses: str, *overrides: str, trainer: str = "ddp") -> None:
+def train(tmp_path: Path, losses: str, *overrides: str, trainer: str = "ddp") -> str:
+    """A run to its end; returns its stderr."""
     env = script_env(tmp_path, **{LOSSES_FILE: str(tmp_path / losses)})
     args = [*TWO_DEVICE_RUN, f"trainer={trainer}", *overrides]
     result = run_script("train.py", *args, cwd=tmp_path, env=env, timeout=240)
     assert result.returncode == 0, result.stderr[-3000:]
+    return result.stderr
 
 
 def start_paused(
@@ -156,6 +161,39 @@ def test_two_process_run_killed_mid_epoch_resumes_exactly_and_moves_between_devi
     # The next epoch, all on two devices, is a whole one.
     epoch1 = trained_windows(legs[2], ids, epoch=1)
     assert sorted(epoch1) == list(range(WINDOWS))
+
+
+def windows_per_step(records: list[dict], ids: dict[str, int]) -> dict[int, set[int]]:
+    """Step -> the windows all ranks trained on at it."""
+    steps: dict[int, set[int]] = {}
+    for record in records:
+        steps.setdefault(record["step"], set()).update(ids[row] for row in record["rows"])
+    return steps
+
+
+@pytest.mark.slow
+def test_one_device_run_stopped_at_an_odd_point_resumes_on_two_with_every_window_once(tmp_path):
+    one_epoch = "trainer.max_epochs=1"
+    train(tmp_path, "one.jsonl", one_epoch, "trainer.devices=1", f"trainer.max_steps={ODD_STOP}")
+    [run_dir] = [p.parent.parent for p in (tmp_path / "outputs" / "runs").glob("*/*/checkpoints/last.ckpt")]
+    stderr = train(
+        tmp_path, "two.jsonl", one_epoch, f"resume='{run_dir}'", "trainer.devices=2", "trainer.max_steps=-1"
+    )
+    assert "warning: epoch" not in stderr  # 94 windows left: two devices share them evenly
+
+    # Each step takes the next windows of the epoch's order: 2 a step on one device, then 4 on
+    # two, and a last, shorter step with the 2 left (one per device).
+    ids, order = window_index(tmp_path), ResumableRandomSampler(WINDOWS, SEED).permutation(0).tolist()
+    ends = [*range(2, 52, 2), *range(54, WINDOWS + 1, 4), WINDOWS]
+    expected = {
+        step: set(order[start:end])
+        for step, (start, end) in enumerate(zip([0, *ends[:-1]], ends, strict=True), 1)
+    }
+    trained = windows_per_step(read_records(tmp_path / "one.jsonl"), ids)
+    trained.update(windows_per_step(read_records(tmp_path / "two.jsonl"), ids))
+    assert trained == expected
+    last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert int(last["state_dict"]["tokens_seen"]) == WINDOWS * 32  # 4,608: the whole epoch
 
 
 def free_port() -> int:

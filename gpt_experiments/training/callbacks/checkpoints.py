@@ -1,5 +1,7 @@
 """``last.ckpt`` written once per step: a hard link to a best checkpoint of the same step,
-and not rewritten by a second callback at a step it already holds."""
+and not rewritten by a second callback at a step it already holds; written where a resumed
+run continues exactly (after a validation that follows the step, and at the step where
+``max_steps`` ends training)."""
 
 from __future__ import annotations
 
@@ -32,11 +34,24 @@ class LinkedLastCheckpoint(ModelCheckpoint):
 
     Several processes, version counters and file systems without hard links get
     Lightning's own copies.
+
+    Where it is written, so that resuming from it continues as if never stopped:
+
+    - a step-triggered save at a step that a validation follows is made after that
+      validation and its best checkpoint (with the validation's ``history.csv`` row).
+      Lightning resumes a checkpoint written at the epoch's last batch in the next epoch,
+      without the validation, so a run killed during the validation or its save lost them;
+      now it resumes from the save before and repeats them;
+    - when ``max_steps`` ends training, ``last.ckpt`` is written at the last batch's end.
+      Written when training ends, it holds loops that say the epoch is over, and a run
+      continued with a larger ``max_steps`` would skip the rest of that epoch.
     """
 
     # last.ckpt files that callbacks of this class brought up to date in this process, and
     # the global step each holds.
     _steps_held: ClassVar[dict[Path, int]] = {}
+    # A step-triggered save waits for the validation that follows its step.
+    _save_after_validation = False
 
     @property
     def state_key(self) -> str:
@@ -50,6 +65,48 @@ class LinkedLastCheckpoint(ModelCheckpoint):
             super()._save_last_checkpoint(trainer, monitor_candidates)
         if links_allowed:
             self._steps_held[Path(filepath).resolve()] = trainer.global_step
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx: int
+    ) -> None:
+        if self.save_last and validation_follows(trainer, batch_idx):
+            # Lightning's save here would be resumed past the validation: save after it instead.
+            self._save_after_validation = self._save_after_validation or self._every_n_steps_due(trainer)
+            return
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        if self.save_last and max_steps_reached(trainer):
+            self._save_last_unless_held(trainer)
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_validation_end(trainer, pl_module)
+        # ModelCheckpoint's private choice of the hook that saves after a validation: the
+        # deferred save follows the best checkpoint's there (this callback comes after it).
+        if not trainer.sanity_checking and not self._should_save_on_train_epoch_end(trainer):
+            self._save_deferred(trainer)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_epoch_end(trainer, pl_module)
+        self._save_deferred(trainer)  # also when the validation it waited for did not come
+
+    def _save_deferred(self, trainer: L.Trainer) -> None:
+        if self._save_after_validation:
+            self._save_after_validation = False
+            self._save_last_unless_held(trainer)
+
+    def _every_n_steps_due(self, trainer: L.Trainer) -> bool:
+        """Whether ``every_n_train_steps`` (or ``max_steps`` ending training) asks for a save now."""
+        every = self._every_n_train_steps
+        return (every >= 1 and trainer.global_step % every == 0) or max_steps_reached(trainer)
+
+    def _save_last_unless_held(self, trainer: L.Trainer) -> None:
+        """Write ``last.ckpt`` at this step, unless this or another callback did already."""
+        if self._last_global_step_saved == trainer.global_step:
+            return
+        candidates = self._monitor_candidates(trainer)
+        last = Path(self.format_checkpoint_name(candidates, self.CHECKPOINT_NAME_LAST)).resolve()
+        if self._links_allowed(trainer) and self._steps_held.get(last) == trainer.global_step:
+            return
+        self._save_last_checkpoint(trainer, candidates)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Lightning writes ``last.ckpt`` here if this callback never did; skip it when another
@@ -79,6 +136,24 @@ class LinkedLastCheckpoint(ModelCheckpoint):
         if previous and self._should_remove_checkpoint(trainer, previous, filepath):
             self._remove_checkpoint(trainer, previous)
         return True
+
+
+def max_steps_reached(trainer: L.Trainer) -> bool:
+    return trainer.max_steps != -1 and trainer.global_step >= trainer.max_steps
+
+
+def validation_follows(trainer: L.Trainer, batch_idx: int) -> bool:
+    """Whether Lightning validates right after training batch ``batch_idx`` (its rule for a
+    validation every N batches or at an epoch's end; time-based intervals are not predicted)."""
+    if not trainer.enable_validation or trainer.val_check_batch is None:
+        return False
+    every_n_epochs = trainer.check_val_every_n_epoch
+    if every_n_epochs is None:  # every val_check_batch batches of the run, across epochs
+        return (trainer.fit_loop.epoch_loop.total_batch_idx + 1) % trainer.val_check_batch == 0
+    if (trainer.current_epoch + 1) % every_n_epochs:
+        return False
+    last_of_epoch = batch_idx + 1 >= trainer.num_training_batches
+    return last_of_epoch or (batch_idx + 1) % trainer.val_check_batch == 0
 
 
 def link_atomically(source: Path, link: Path) -> None:

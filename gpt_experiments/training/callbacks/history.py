@@ -11,6 +11,7 @@ import lightning as L
 import matplotlib.image
 from lightning.pytorch.utilities import rank_zero_only
 
+from gpt_experiments.errors import warn
 from gpt_experiments.runs.history import perplexity, write_history_csv
 from gpt_experiments.training.callbacks.plots import plot_curves
 from gpt_experiments.training.callbacks.tensorboard import tensorboard_logger
@@ -38,6 +39,16 @@ class LossHistory(L.Callback):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.rows = list(state_dict["rows"])
+
+    @rank_zero_only
+    def on_train_start(self, trainer: L.Trainer, pl_module: GPTLitModule) -> None:
+        if validation_skipped_by_resume(trainer, self.rows):
+            warn(
+                f"the checkpoint was saved at the end of epoch {trainer.current_epoch - 1}, before its "
+                "validation (a stop signal during its last step, or a checkpoint of an older version): "
+                "Lightning resumes in the next epoch, so that validation, its history.csv row and its "
+                "best checkpoint are skipped"
+            )
 
     @rank_zero_only
     def on_validation_end(self, trainer: L.Trainer, pl_module: GPTLitModule) -> None:
@@ -83,3 +94,19 @@ class LossHistory(L.Callback):
             for name, values in losses.items()
         }
         plot_curves(epochs, tokens, ppl, "Perplexity", self.output_dir / f"{PLOT_NAMES[1]}.png")
+
+
+def validation_skipped_by_resume(trainer: L.Trainer, rows: list[dict[str, float]]) -> bool:
+    """Whether this fit resumed at the start of an epoch whose previous epoch's validation was due
+    and never recorded: Lightning resumes a checkpoint of an epoch's last batch in the next epoch."""
+    # The restored count of the epoch's batches (reset when the next epoch's pass begins).
+    batches = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+    at_epoch_start = batches == 0 or batches >= trainer.num_training_batches
+    if trainer.ckpt_path is None or trainer.global_step == 0 or not at_epoch_start:
+        return False
+    if not trainer.enable_validation or any(row["step"] == trainer.global_step for row in rows):
+        return False
+    every_n_epochs = trainer.check_val_every_n_epoch
+    if every_n_epochs is None:  # validations every val_check_batch steps, across epochs
+        return trainer.global_step % trainer.val_check_batch == 0
+    return trainer.current_epoch % every_n_epochs == 0
