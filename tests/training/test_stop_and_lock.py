@@ -60,7 +60,7 @@ def test_stop_resume_lock_and_double_interrupt(tmp_path):
     assert stderr.strip().splitlines()[-1].startswith("error: stopped by SIGINT at step 7; saved ")
     assert (run_dir / FAILED_MARKER).is_file()
     # The step during which the signal came is in TensorBoard (Lightning logs step 7 as 6).
-    assert [e.step for e in read_events(run_dir).Scalars("train/loss")] == list(range(7))
+    assert [e.step for e in read_events(run_dir).Scalars("train/loss")] == list(range(1, 8))
 
     # Leg 2: two Ctrl-C 50 ms apart: the second one ends the process at once.
     aborted, _ = start_paused(tmp_path, "aborted", 12, "resume=auto")
@@ -78,7 +78,7 @@ def test_stop_resume_lock_and_double_interrupt(tmp_path):
     assert not (run_dir / FAILED_MARKER).exists()
     assert (run_dir / ".lock").read_text().strip() != str(os.getpid())
     steps = {e.step for e in read_events(run_dir).Scalars("train/loss")}
-    assert steps == set(range(24))
+    assert steps == set(range(1, 25))
 
 
 def test_lock_is_exclusive_between_processes_and_left_to_rank_zero(tmp_path, monkeypatch):
