@@ -34,7 +34,7 @@ from gpt_experiments.cli.handler import exits_on_user_error
 from gpt_experiments.config import asset_path
 from gpt_experiments.errors import ConfigError
 from gpt_experiments.model import GPTConfig
-from gpt_experiments.runs.history import perplexity, write_history_csv
+from gpt_experiments.run_folder.history import perplexity, write_history_csv
 from gpt_experiments.tokenizer import encode
 
 # The chapter's GPT-2 124M: context 256, no qkv bias, dropout 0.1 (its own head and init are ChapterGPT's).

@@ -11,7 +11,8 @@ from typing import TypeVar
 import torch
 
 from benchmarks.chapter_baseline import chapter_model_with_weights_of, generate_uncached
-from gpt_experiments.inference.precision import has_native_bf16, to_inference_precision
+from gpt_experiments.devices import has_native_bf16
+from gpt_experiments.inference.precision import to_inference_precision
 from gpt_experiments.inference.sampling import SamplerConfig, generate
 from gpt_experiments.model import GPT, GPTConfig
 

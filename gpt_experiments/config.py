@@ -81,7 +81,7 @@ def fastest_precision() -> str:
     """
     import torch
 
-    from gpt_experiments.inference.precision import has_native_bf16
+    from gpt_experiments.devices import has_native_bf16
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return "bf16-mixed" if has_native_bf16(device) else "32-true"

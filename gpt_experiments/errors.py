@@ -3,6 +3,7 @@
 Entry points print these as one line, without a traceback, and exit non-zero.
 """
 
+import re
 import sys
 
 
@@ -16,6 +17,18 @@ class ConfigError(UserError):
 
 class DataError(UserError):
     """A data file is missing, empty, undecodable or too short."""
+
+
+class CheckpointError(UserError):
+    """A file is missing, unreadable, unsafe or not a checkpoint of this project."""
+
+
+class UnsafeCheckpointError(CheckpointError):
+    """A checkpoint holds pickled code: refused, and never passed over for an older one."""
+
+
+# Terminal colour codes, e.g. "\x1b[1m": torch's refusal text contains some.
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 def warn(message: str) -> None:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from gpt_experiments.checkpoints.sharded import consolidate
 from gpt_experiments.cli.handler import exits_on_user_error
-from gpt_experiments.training.sharded_checkpoint import consolidate
 
 
 @exits_on_user_error

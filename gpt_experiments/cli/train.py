@@ -18,7 +18,7 @@ from omegaconf import DictConfig
 
 from gpt_experiments.cli.handler import exits_on_user_error, user_error_message
 from gpt_experiments.config import CONF_DIR, register_resolvers
-from gpt_experiments.runs.status import clear_failed, mark_failed
+from gpt_experiments.run_folder.status import clear_failed, mark_failed
 from gpt_experiments.training.compose import check_sweep, compose_config
 from gpt_experiments.training.run_lock import lock_run_dir, release_run_dir
 

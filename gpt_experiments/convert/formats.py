@@ -5,16 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from gpt_experiments.convert.huggingface import (
-    is_huggingface_folder,
-    read_huggingface,
-    read_huggingface_config,
-    write_huggingface,
-)
-from gpt_experiments.convert.openai_tf import is_openai_folder, read_openai, read_openai_config
-from gpt_experiments.convert.pretrained import Pretrained, check_compatible, model_from_pretrained
-from gpt_experiments.convert.project import (
-    CheckpointError,
+from gpt_experiments.checkpoints.project import (
     checkpoint_model_config,
     find_checkpoint,
     load_model,
@@ -23,6 +14,15 @@ from gpt_experiments.convert.project import (
     safe_torch_load,
     save_model,
 )
+from gpt_experiments.convert.huggingface import (
+    is_huggingface_folder,
+    read_huggingface,
+    read_huggingface_config,
+    write_huggingface,
+)
+from gpt_experiments.convert.openai_tf import is_openai_folder, read_openai, read_openai_config
+from gpt_experiments.convert.pretrained import Pretrained, check_compatible, model_from_pretrained
+from gpt_experiments.errors import CheckpointError
 from gpt_experiments.model import GPT, GPTConfig
 from gpt_experiments.tokenizer import Tokenizer, gpt2
 

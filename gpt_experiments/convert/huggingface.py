@@ -17,8 +17,10 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 from tqdm import tqdm
 
+from gpt_experiments.checkpoints.project import safe_torch_load
 from gpt_experiments.convert.pretrained import Pretrained, is_conv1d_weight, released_gpt2_config
-from gpt_experiments.convert.project import CheckpointError, atomic_write, safe_torch_load
+from gpt_experiments.errors import CheckpointError
+from gpt_experiments.files import atomic_write
 from gpt_experiments.model import GPT, GPTConfig
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")

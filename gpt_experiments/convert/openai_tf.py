@@ -18,7 +18,7 @@ import torch
 from tqdm import tqdm
 
 from gpt_experiments.convert.pretrained import Pretrained, is_conv1d_weight, released_gpt2_config
-from gpt_experiments.convert.project import CheckpointError
+from gpt_experiments.errors import CheckpointError
 from gpt_experiments.model import GPTConfig
 
 CHECKPOINT_PREFIX = "model.ckpt"

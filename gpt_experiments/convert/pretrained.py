@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from gpt_experiments.convert.project import CheckpointError
+from gpt_experiments.errors import CheckpointError
 from gpt_experiments.model import GPT, GPTConfig
 
 # OpenAI and Hugging Face store these as Conv1D weights [in, out]; nn.Linear wants [out, in].

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import torch
 
+from gpt_experiments.checkpoints.project import find_checkpoint
 from gpt_experiments.convert.formats import detect_format, load_any_model, load_any_tokenizer
-from gpt_experiments.convert.project import find_checkpoint
 from gpt_experiments.errors import ConfigError
 from gpt_experiments.inference.precision import resolve_precision, to_inference_precision
 from gpt_experiments.model import GPT

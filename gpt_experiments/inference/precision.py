@@ -11,7 +11,6 @@ fp32 kernel reads a one-row product's weights 1.3-2x faster than ``F.linear``'s
 
 from __future__ import annotations
 
-import platform
 from collections.abc import Callable
 from functools import partial
 from typing import NoReturn
@@ -19,6 +18,7 @@ from typing import NoReturn
 import torch
 from torch import nn
 
+from gpt_experiments.devices import has_native_bf16, onednn_packing_available
 from gpt_experiments.errors import ConfigError
 from gpt_experiments.inference.int8 import Int8Linear, int8_kernels_available
 from gpt_experiments.model import GPT
@@ -36,29 +36,6 @@ def resolve_precision(name: str, device: torch.device) -> str:
     if name == "auto":
         return "bf16" if has_native_bf16(device) else "fp32"
     return name
-
-
-def has_native_bf16(device: torch.device) -> bool:
-    """Whether ``device`` has bf16 arithmetic units; where bf16 is emulated, fp32 is faster."""
-    if device.type == "cuda":
-        # Ampere (compute capability 8) and later; is_bf16_supported() also counts emulation.
-        return torch.cuda.get_device_capability(device)[0] >= 8
-    if device.type == "cpu":
-        # x86 AVX512-BF16 or AMX. These probes are private torch helpers, absent in some builds.
-        probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-        return onednn_packing_available() and any(getattr(torch.cpu, p, lambda: False)() for p in probes)
-    return False
-
-
-def onednn_packing_available(dtype: torch.dtype = torch.bfloat16) -> bool:
-    """Whether this torch build and CPU can run the oneDNN ops :class:`PackedLinear` calls in
-    ``dtype`` (bf16 needs AVX512: older CPUs fall back to plain bf16 layers, slow but working;
-    fp32 is packed on x86 only, where it was measured to pay)."""
-    if not (torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_reorder_linear_weight")):
-        return False
-    if dtype == torch.float32:
-        return platform.machine().lower() in ("x86_64", "amd64")
-    return torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
 
 class PackedLinear(nn.Module):

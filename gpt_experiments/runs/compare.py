@@ -22,7 +22,7 @@ from matplotlib.figure import Figure  # without pyplot: no display, no global fi
 from gpt_experiments.config import override_key
 from gpt_experiments.errors import UserError
 from gpt_experiments.result_keys import SEED_KEY, is_result_neutral
-from gpt_experiments.runs.history import loss_points, val_loss_at_tokens
+from gpt_experiments.run_folder.history import loss_points, val_loss_at_tokens
 from gpt_experiments.runs.records import RunRecord, find_run_dirs, read_run
 from gpt_experiments.runs.repeats import (
     METRICS,

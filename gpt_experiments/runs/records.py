@@ -17,11 +17,10 @@ from omegaconf.errors import OmegaConfBaseException
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from gpt_experiments.config import override_key
-from gpt_experiments.result_keys import SEED_KEY
-from gpt_experiments.runs.history import recorded_wall_time
+from gpt_experiments.result_keys import SEED_KEY, TRIAL_NUMBER_KEY
+from gpt_experiments.run_folder.history import recorded_wall_time
+from gpt_experiments.run_folder.status import failure_message, pruned_message
 from gpt_experiments.runs.settings import read_settings
-from gpt_experiments.runs.status import failure_message, pruned_message
-from gpt_experiments.search import TRIAL_NUMBER_KEY
 
 # The run's training tokens / training time, logged by SpeedMonitor (its last value is final);
 # named hp/tokens_per_sec in runs logged before the HParams metrics became run/*.

@@ -18,7 +18,7 @@ from optuna.trial import TrialState
 from gpt_experiments.config import override_key
 from gpt_experiments.errors import ConfigError, warn
 from gpt_experiments.result_keys import SEED_KEY, matches
-from gpt_experiments.runs.status import pruned_message
+from gpt_experiments.run_folder.status import pruned_message
 from gpt_experiments.search.space import as_overrides
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import cached_property
 from typing import Any
 
@@ -110,9 +110,18 @@ class Tokenizer(ABC):
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Pickled (e.g. for tokenizing worker processes) as its saved form, rebuilt on arrival.
-        from gpt_experiments.tokenizer.build import build_tokenizer
-
-        return build_tokenizer, (self.to_dict(),)
+        return from_saved, (self.to_dict(),)
 
     def describe(self) -> str:
         return f"the {self.kind} tokenizer ({self.vocab_size} tokens)"
+
+
+# Each kind's builder from a saved form (``Tokenizer.to_dict()``), filled in by
+# ``gpt_experiments.tokenizer.build``, which the package imports: this module rebuilds a
+# pickled tokenizer without importing the kinds that import it.
+BUILDERS: dict[str, Callable[[dict[str, Any]], Tokenizer]] = {}
+
+
+def from_saved(saved: dict[str, Any]) -> Tokenizer:
+    """The tokenizer a ``to_dict()`` form describes, built by its kind's registered builder."""
+    return BUILDERS[saved["kind"]](saved)

@@ -10,13 +10,30 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from gpt_experiments.errors import ConfigError
-from gpt_experiments.tokenizer.base import CorpusPiece, Tokenizer
+from gpt_experiments.tokenizer.base import BUILDERS, CorpusPiece, Tokenizer
 from gpt_experiments.tokenizer.char import CharTokenizer
 from gpt_experiments.tokenizer.gpt2 import GPT2_RANKS_SHA256, gpt2
 from gpt_experiments.tokenizer.huggingface import huggingface_from_spec
 from gpt_experiments.tokenizer.tiktoken_bpe import tiktoken_from_spec
 
-KINDS = ("gpt2", "tiktoken", "huggingface", "char")
+
+def gpt2_from_spec(spec: Mapping[str, Any]) -> Tokenizer:
+    if spec.get("ranks_sha256", GPT2_RANKS_SHA256) != GPT2_RANKS_SHA256:
+        raise ConfigError(
+            "the saved gpt2 tokenizer has other ranks than this version ships: "
+            "load it with the version that wrote it"
+        )
+    return gpt2()
+
+
+def char_from_spec(spec: Mapping[str, Any]) -> Tokenizer:
+    return CharTokenizer(spec["chars"])
+
+
+BUILDERS.update(
+    gpt2=gpt2_from_spec, tiktoken=tiktoken_from_spec, huggingface=huggingface_from_spec, char=char_from_spec
+)
+KINDS = tuple(BUILDERS)
 
 
 def build_tokenizer(
@@ -28,21 +45,10 @@ def build_tokenizer(
         return spec
     spec = dict(spec or {"kind": "gpt2"})
     kind = spec.get("kind")
-    if kind == "gpt2":
-        if spec.get("ranks_sha256", GPT2_RANKS_SHA256) != GPT2_RANKS_SHA256:
-            raise ConfigError(
-                "the saved gpt2 tokenizer has other ranks than this version ships: "
-                "load it with the version that wrote it"
-            )
-        return gpt2()
-    if kind == "tiktoken":
-        return tiktoken_from_spec(spec)
-    if kind == "huggingface":
-        return huggingface_from_spec(spec)
-    if kind == "char":
-        if spec.get("chars"):
-            return CharTokenizer(spec["chars"])
+    if kind == "char" and not spec.get("chars"):  # the vocabulary is still to be read
         if corpus is None:
             raise ConfigError("a char tokenizer without a saved vocabulary needs the corpus it is built from")
         return CharTokenizer.from_corpus(corpus())
-    raise ConfigError(f"tokenizer.kind={kind!r} is unknown: use one of {', '.join(KINDS)}")
+    if kind not in BUILDERS:
+        raise ConfigError(f"tokenizer.kind={kind!r} is unknown: use one of {', '.join(KINDS)}")
+    return BUILDERS[kind](spec)

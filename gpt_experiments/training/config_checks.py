@@ -130,6 +130,10 @@ def check_training_length(trainer: DictConfig) -> None:
             f"trainer.max_epochs={max_epochs} and trainer.max_steps={max_steps} leave the run without an end "
             "(or without a single step): set trainer.max_epochs or trainer.max_steps to a positive number"
         )
+    if max_steps == 0:
+        raise ConfigError(
+            "trainer.max_steps=0 would train nothing: set a positive number of steps, or -1 for no limit"
+        )
 
 
 def check_arguments(group: str, values: dict[str, Any], target: Callable[..., Any]) -> None:

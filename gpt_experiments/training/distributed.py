@@ -15,15 +15,15 @@ from torch.distributed._composable import checkpoint as recompute_in_backward
 from torch.distributed.device_mesh import DeviceMesh
 from torch.distributed.fsdp import fully_shard
 
-from gpt_experiments.errors import ConfigError
-from gpt_experiments.model import GPT, Block
-from gpt_experiments.training.sharded_checkpoint import (
+from gpt_experiments.checkpoints.sharded import (
     LIGHTNING_META,
     is_sharded_checkpoint,
     load_sharded,
     replace_folder,
     staging_path,
 )
+from gpt_experiments.errors import ConfigError
+from gpt_experiments.model import GPT, Block
 
 # full: one ordinary checkpoint file gathered on rank 0; sharded: a torch.distributed.checkpoint folder.
 CHECKPOINT_FORMATS = ("full", "sharded")

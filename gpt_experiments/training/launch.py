@@ -15,11 +15,11 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from gpt_experiments.checkpoints.sharded import is_sharded_checkpoint, read_checkpoint_settings
 from gpt_experiments.config import override_key, resolved_values
 from gpt_experiments.convert.formats import check_pretrained_fits
-from gpt_experiments.convert.project import CheckpointError
 from gpt_experiments.data.windowed_data import WindowedData
-from gpt_experiments.errors import ConfigError, warn
+from gpt_experiments.errors import CheckpointError, ConfigError, warn
 from gpt_experiments.model import GPTConfig
 from gpt_experiments.training.compose import compose_config
 from gpt_experiments.training.config_checks import model_settings, validate_settings, validate_targets
@@ -33,7 +33,6 @@ from gpt_experiments.training.resume import (
 )
 from gpt_experiments.training.run_checks import check_run_settings
 from gpt_experiments.training.run_lock import lock_run_dir
-from gpt_experiments.training.sharded_checkpoint import is_sharded_checkpoint, read_checkpoint_settings
 
 
 def prepare_run(

@@ -20,9 +20,12 @@ RENAMED_TARGETS = {
         "gpt_experiments.training.callbacks.pretrained_init.PretrainedInit"
     ),
     "gpt_experiments.distributed.fsdp_strategy": "gpt_experiments.training.distributed.fsdp_strategy",
+    "gpt_experiments.training.callbacks.checkpoints.LinkedLastCheckpoint": (
+        "gpt_experiments.checkpoints.retention.LinkedLastCheckpoint"
+    ),
 }
 # conf/callbacks/default.yaml's checkpoint callbacks, by name: their old class -> today's.
-LINKED_LAST = "gpt_experiments.training.callbacks.checkpoints.LinkedLastCheckpoint"
+LINKED_LAST = "gpt_experiments.checkpoints.retention.LinkedLastCheckpoint"
 RENAMED_CALLBACKS = {
     name: ("lightning.pytorch.callbacks.ModelCheckpoint", LINKED_LAST)
     for name in ("model_checkpoint", "last_checkpoint")

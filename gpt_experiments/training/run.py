@@ -16,8 +16,9 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
+from gpt_experiments.checkpoints.lightning_io import AtomicCheckpointIO
 from gpt_experiments.data.datamodule import GPTDataModule
-from gpt_experiments.runs.history import recorded_wall_time
+from gpt_experiments.run_folder.history import recorded_wall_time
 from gpt_experiments.training.callbacks.history import LossHistory
 from gpt_experiments.training.callbacks.hparams_session import HParamsSession
 from gpt_experiments.training.callbacks.log_interval import LogEveryEpoch
@@ -27,7 +28,6 @@ from gpt_experiments.training.callbacks.resumed_epoch import ResumedEpochProgres
 from gpt_experiments.training.callbacks.rng_state import RNGStateCheckpoint
 from gpt_experiments.training.callbacks.signals import SaveAndStopOnSignal
 from gpt_experiments.training.callbacks.throughput import SpeedMonitor
-from gpt_experiments.training.checkpoint_io import AtomicCheckpointIO
 from gpt_experiments.training.config_checks import model_settings, validate_config
 from gpt_experiments.training.hparams import CommandLine, select_hparams, setting_group_name
 from gpt_experiments.training.lit_module import GPTLitModule

@@ -2,8 +2,8 @@
 
 Types and ranges of each group are checked in ``config_checks``; these are the failures
 that otherwise surface only once Hydra has made the run folder: a setting the optimizer
-class itself refuses, an accelerator this machine lacks, a step limit of zero, a
-pretrained ``init`` without its path.
+class itself refuses, an accelerator this machine lacks, a pretrained ``init`` without
+its path.
 """
 
 from __future__ import annotations
@@ -22,19 +22,11 @@ from gpt_experiments.training.optimizers import build_optimizer
 def check_run_settings(cfg: DictConfig) -> None:
     """Raise a one-line ``ConfigError`` for a config that would fail or do nothing once started."""
     if "trainer" in cfg:
-        check_step_limit(cfg.trainer.get("max_steps", -1))
         check_accelerator(cfg.trainer.get("accelerator", "auto"))
     if "optimizer" in cfg:
         check_optimizer(resolved_values(cfg.optimizer, "optimizer"))
     if cfg.get("init") is not None:
         resolved_values(cfg.init, "init")  # names an unset init.path
-
-
-def check_step_limit(max_steps: int) -> None:
-    if max_steps == 0:
-        raise ConfigError(
-            "trainer.max_steps=0 would train nothing: set a positive number of steps, or -1 for no limit"
-        )
 
 
 def accelerator_available(name: Any) -> bool:

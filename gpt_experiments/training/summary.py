@@ -9,7 +9,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from gpt_experiments.runs.history import perplexity, write_summary_json
+from gpt_experiments.run_folder.history import perplexity, write_summary_json
 
 # The repository's scripts/, where a checkout or an editable install has it (a wheel has not).
 SCRIPTS_DIR = Path(__file__).resolve().parents[2] / "scripts"

@@ -17,8 +17,8 @@ from benchmarks.repro_seeds import OVERLAYS
 from benchmarks.seed_distribution import compare
 from gpt_experiments.config import asset_path
 from gpt_experiments.model import GPTConfig
+from gpt_experiments.run_folder.history import HISTORY_FIELDS
 from gpt_experiments.runs.compare import compare_runs
-from gpt_experiments.runs.history import HISTORY_FIELDS
 from gpt_experiments.tokenizer import build_tokenizer
 from gpt_experiments.training.config_checks import model_settings
 

@@ -13,7 +13,7 @@ from benchmarks.repro_seeds import PLOT_NAME, REPORT_NAME
 from benchmarks.repro_seeds import main as repro_main
 from benchmarks.seed_distribution import PUBLISHED, Spread, compare, markdown_table
 from gpt_experiments.errors import DataError
-from gpt_experiments.runs.history import perplexity, write_history_csv
+from gpt_experiments.run_folder.history import perplexity, write_history_csv
 from tests.helpers import ROOT, run_script
 
 # Step-90 losses per seed, made up: the chapter's memorise faster in this fabrication.

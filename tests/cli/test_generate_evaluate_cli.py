@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from gpt_experiments.convert.project import find_checkpoint
+from gpt_experiments.checkpoints.project import find_checkpoint
+from gpt_experiments.devices import has_native_bf16
 from gpt_experiments.inference.loading import describe_loaded
-from gpt_experiments.inference.precision import has_native_bf16
 from gpt_experiments.inference.sampling import SamplerConfig
 from gpt_experiments.inference.text import (
     BATCH_SEPARATOR,

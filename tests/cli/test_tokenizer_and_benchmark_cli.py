@@ -11,9 +11,9 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
+from gpt_experiments.checkpoints.project import save_model
 from gpt_experiments.cli import evaluate
 from gpt_experiments.config import CONF_DIR, asset_path
-from gpt_experiments.convert.project import save_model
 from gpt_experiments.model import GPT, GPTConfig
 from tests.data.test_sources import corpus_in
 from tests.helpers import ROOT, TINY_RUN, run_script

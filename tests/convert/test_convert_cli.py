@@ -9,9 +9,9 @@ import sys
 import pytest
 import torch
 
+from gpt_experiments.checkpoints.project import load_model
 from gpt_experiments.cli.convert import main as convert_main
 from gpt_experiments.convert.formats import load_any_model
-from gpt_experiments.convert.project import load_model
 from tests.helpers import ROOT
 
 SCRIPT = ROOT / "scripts" / "convert_checkpoint.py"

@@ -10,10 +10,11 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformers import GPT2LMHeadModel
 
+from gpt_experiments.checkpoints.project import load_model, save_model
 from gpt_experiments.convert.formats import convert, detect_format, load_any_model, read_pretrained
 from gpt_experiments.convert.huggingface import read_huggingface, write_huggingface
 from gpt_experiments.convert.pretrained import load_into_model, model_from_pretrained
-from gpt_experiments.convert.project import CheckpointError, load_model, save_model
+from gpt_experiments.errors import CheckpointError
 from gpt_experiments.model import GPT, GPTConfig
 from tests.convert.gpt2_checkpoints import TINY_HPARAMS
 

@@ -10,7 +10,7 @@ import torch
 
 from gpt_experiments.convert.openai_tf import project_name, read_openai
 from gpt_experiments.convert.pretrained import load_into_model, model_from_pretrained
-from gpt_experiments.convert.project import CheckpointError
+from gpt_experiments.errors import CheckpointError
 from gpt_experiments.model import GPT
 from tests.convert.gpt2_checkpoints import TINY_HPARAMS, hf_reference, openai_arrays, write_openai_folder
 

@@ -12,10 +12,11 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from torch.utils.data import DataLoader, TensorDataset
 
+from gpt_experiments.checkpoints.project import save_model
 from gpt_experiments.convert import formats
 from gpt_experiments.convert.formats import check_pretrained_fits
 from gpt_experiments.convert.openai_tf import config_from_hparams, read_openai
-from gpt_experiments.convert.project import CheckpointError, save_model
+from gpt_experiments.errors import CheckpointError
 from gpt_experiments.model import GPT
 from gpt_experiments.training.callbacks.pretrained_init import PretrainedInit
 from tests.convert.gpt2_checkpoints import TINY_HPARAMS, openai_arrays, write_openai_folder

@@ -8,8 +8,9 @@ import pickle
 import pytest
 import torch
 
+from gpt_experiments.checkpoints.project import load_model, safe_torch_load
 from gpt_experiments.convert.formats import read_pretrained
-from gpt_experiments.convert.project import CheckpointError, load_model, safe_torch_load
+from gpt_experiments.errors import CheckpointError
 
 
 class Exploit:

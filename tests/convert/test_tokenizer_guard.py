@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from gpt_experiments.checkpoints.project import save_model
 from gpt_experiments.cli.convert import main as convert_main
 from gpt_experiments.convert.formats import convert, load_any_tokenizer
-from gpt_experiments.convert.project import save_model
 from gpt_experiments.model import GPT, GPTConfig
 from gpt_experiments.tokenizer.char import CharTokenizer
 

@@ -10,12 +10,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gpt_experiments.devices import onednn_packing_available
 from gpt_experiments.errors import ConfigError
 from gpt_experiments.inference import precision as inference_precision
 from gpt_experiments.inference.precision import (
     PackedLinear,
     inference_view,
-    onednn_packing_available,
     resolve_precision,
     to_inference_precision,
 )

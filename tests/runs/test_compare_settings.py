@@ -15,8 +15,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from gpt_experiments.run_folder.history import HISTORY_FIELDS, val_loss_at_tokens
 from gpt_experiments.runs.compare import compare_runs, comparison_figure, read_comparison
-from gpt_experiments.runs.history import HISTORY_FIELDS, val_loss_at_tokens
 from tests.conftest import CONF_DIR
 from tests.helpers import run_script
 from tests.runs.test_sweeps import fake_run

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from gpt_experiments.run_folder.status import mark_pruned
 from gpt_experiments.runs.compare import compare_runs
 from gpt_experiments.runs.repeats import format_metric_table
 from gpt_experiments.runs.stats import Sample, hedges_g, holm, versus_best, welch_p_value
-from gpt_experiments.runs.status import mark_pruned
 from tests.helpers import run_script
 from tests.runs.test_sweeps import fake_run
 

@@ -16,8 +16,8 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import TrialState, create_trial
 
 from gpt_experiments.errors import ConfigError
+from gpt_experiments.result_keys import TRIAL_NUMBER_KEY
 from gpt_experiments.runs.compare import compare_runs
-from gpt_experiments.search import TRIAL_NUMBER_KEY
 from gpt_experiments.search.space import as_overrides, split_overrides
 from gpt_experiments.search.storage import open_storage
 from gpt_experiments.search.study import (

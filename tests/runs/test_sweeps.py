@@ -13,9 +13,9 @@ from omegaconf import OmegaConf
 
 from gpt_experiments.config import MAX_JOB_DIRNAME_CHARS, job_dirname
 from gpt_experiments.errors import UserError
+from gpt_experiments.run_folder.history import HISTORY_FIELDS
+from gpt_experiments.run_folder.status import mark_failed
 from gpt_experiments.runs.compare import common_overrides, compare_runs, format_table
-from gpt_experiments.runs.history import HISTORY_FIELDS
-from gpt_experiments.runs.status import mark_failed
 from gpt_experiments.training.compose import check_sweep
 from gpt_experiments.training.hparams import HPARAMS_METRICS, command_line_of_job
 from tests.conftest import CONF_DIR

@@ -7,7 +7,7 @@ import os
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-from gpt_experiments.training.callbacks.checkpoints import LinkedLastCheckpoint, link_atomically
+from gpt_experiments.checkpoints.retention import LinkedLastCheckpoint, link_atomically
 from gpt_experiments.training.run import train
 from tests.helpers import TINY_RUN
 

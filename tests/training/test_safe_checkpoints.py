@@ -15,10 +15,10 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from gpt_experiments.checkpoints.lightning_io import AtomicCheckpointIO
 from gpt_experiments.config import register_resolvers
 from gpt_experiments.data.samplers import ResumableRandomSampler
 from gpt_experiments.training.callbacks.rng_state import capture_rng_state, restore_rng_state
-from gpt_experiments.training.checkpoint_io import AtomicCheckpointIO
 from gpt_experiments.training.compose import compose_config
 from gpt_experiments.training.resume import find_run_to_resume, newest_loadable_checkpoint
 from tests.helpers import ROOT, TINY_RUN, run_script, script_env

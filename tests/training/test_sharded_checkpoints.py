@@ -15,9 +15,10 @@ import pytest
 import torch
 from torch.distributed.checkpoint.metadata import Metadata
 
-from gpt_experiments.convert.project import CheckpointError, safe_torch_load
+from gpt_experiments.checkpoints.project import safe_torch_load
+from gpt_experiments.checkpoints.sharded import consolidate, replace_folder, staging_path
+from gpt_experiments.errors import CheckpointError
 from gpt_experiments.training.resume import newest_loadable_checkpoint
-from gpt_experiments.training.sharded_checkpoint import consolidate, replace_folder, staging_path
 from tests.helpers import TINY_RUN, run_script
 
 SHARDED_RUN = [

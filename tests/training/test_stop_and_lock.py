@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from gpt_experiments.runs.status import FAILED_MARKER
+from gpt_experiments.run_folder.status import FAILED_MARKER
 from gpt_experiments.training import run_lock
 from tests.helpers import ROOT, run_script, script_env
 from tests.helpers.step_losses import LOSSES_FILE, PAUSE_AT_STEP, PAUSED_MARKER

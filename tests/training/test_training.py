@@ -11,7 +11,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 from torch.utils.data import DataLoader
 
 from gpt_experiments.data.windows import TokenWindows
-from gpt_experiments.inference.precision import has_native_bf16
+from gpt_experiments.devices import has_native_bf16
 from gpt_experiments.training.hparams import HPARAMS_METRICS
 from gpt_experiments.training.lit_module import GPTLitModule, cross_entropy
 from tests.helpers import TINY_RUN, quiet_trainer, run_script

@@ -12,7 +12,7 @@ import matplotlib.image
 from lightning.pytorch.utilities import rank_zero_only
 
 from gpt_experiments.errors import warn
-from gpt_experiments.runs.history import perplexity, write_history_csv
+from gpt_experiments.run_folder.history import perplexity, write_history_csv
 from gpt_experiments.training.callbacks.plots import plot_curves
 from gpt_experiments.training.callbacks.tensorboard import tensorboard_logger
 from gpt_experiments.training.lit_module import GPTLitModule

@@ -13,7 +13,7 @@ from pathlib import Path
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 
-from gpt_experiments.runs.status import mark_pruned
+from gpt_experiments.run_folder.status import mark_pruned
 
 
 class OptunaPruning(L.Callback):

@@ -9,7 +9,8 @@ import torch
 from lightning.pytorch.strategies import FSDPStrategy, ModelParallelStrategy
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 
-from gpt_experiments.inference.precision import has_native_bf16, inference_view
+from gpt_experiments.devices import has_native_bf16
+from gpt_experiments.inference.precision import inference_view
 from gpt_experiments.inference.sampling import generate, sampler_and_prompts
 from gpt_experiments.model import GPT
 from gpt_experiments.training.callbacks.tensorboard import tensorboard_logger

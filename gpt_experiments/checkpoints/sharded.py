@@ -7,7 +7,7 @@ files and Lightning's ``meta.pt`` (step, loops, callbacks, hyperparameters). DCP
 each tensor's global shape, so a folder written by N processes loads in M.
 
 DCP's own loaders would run code planted in such a folder: everything here reads it through
-:mod:`gpt_experiments.convert.safe_dcp` (checked first, then loaded with its reader).
+:mod:`gpt_experiments.checkpoints.safe_dcp` (checked first, then loaded with its reader).
 """
 
 from __future__ import annotations
@@ -29,8 +29,10 @@ from torch.distributed.checkpoint.state_dict import (
     set_optimizer_state_dict,
 )
 
-from gpt_experiments.convert.project import CheckpointError, atomic_torch_save, safe_torch_load
-from gpt_experiments.convert.safe_dcp import DCP_METADATA, SafeFileSystemReader, check_sharded_checkpoint
+from gpt_experiments.checkpoints.project import safe_torch_load
+from gpt_experiments.checkpoints.safe_dcp import DCP_METADATA, SafeFileSystemReader, check_sharded_checkpoint
+from gpt_experiments.errors import CheckpointError
+from gpt_experiments.files import atomic_torch_save
 
 LIGHTNING_META = "meta.pt"  # Lightning's name for the non-tensor part of a sharded checkpoint
 WEIGHTS = "state_dict"  # the key of the module's tensors in a sharded checkpoint (Lightning's)

@@ -22,7 +22,7 @@ from torch.distributed.checkpoint.default_planner import DefaultLoadPlanner
 from torch.distributed.checkpoint.metadata import BytesStorageMetadata, Metadata, StorageMeta
 from torch.distributed.checkpoint.planner import LoadPlan, LoadPlanner, ReadItem
 
-from gpt_experiments.convert.project import ANSI_ESCAPE, CheckpointError, UnsafeCheckpointError
+from gpt_experiments.errors import ANSI_ESCAPE, CheckpointError, UnsafeCheckpointError
 
 DCP_METADATA = ".metadata"  # written last by DCP: a folder without it is incomplete
 

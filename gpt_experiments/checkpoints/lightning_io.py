@@ -7,7 +7,8 @@ from typing import Any
 
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
-from gpt_experiments.convert.project import atomic_torch_save, safe_torch_load
+from gpt_experiments.checkpoints.project import safe_torch_load
+from gpt_experiments.files import atomic_torch_save
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -14,7 +14,7 @@ import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import Tensor
 
-from gpt_experiments.convert.project import sync_directory
+from gpt_experiments.files import sync_directory
 
 
 class LinkedLastCheckpoint(ModelCheckpoint):

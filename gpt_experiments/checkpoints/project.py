@@ -8,36 +8,23 @@ the :class:`~gpt_experiments.model.GPTConfig` as a plain dict. Files are loaded 
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import pickle
-import re
-import shutil
 import zipfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import torch
 
-from gpt_experiments.errors import UserError
+from gpt_experiments.errors import ANSI_ESCAPE, CheckpointError, UnsafeCheckpointError
+from gpt_experiments.files import atomic_torch_save
 from gpt_experiments.model import GPT, GPTConfig
 from gpt_experiments.tokenizer import Tokenizer, build_tokenizer, gpt2
 
 MODEL_PREFIX = "model."
 # How torch.save files begin: a zip archive (the default since torch 1.6) or a pickle.
 TORCH_FILE_MAGIC = (b"PK\x03\x04", b"\x80")
-# Terminal colour codes, e.g. "\x1b[1m"; torch's refusal text contains some.
-ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-
-
-class CheckpointError(UserError):
-    """A file is missing, unreadable, unsafe or not a checkpoint of this project."""
-
-
-class UnsafeCheckpointError(CheckpointError):
-    """A checkpoint holds pickled code: refused, and never passed over for an older one."""
 
 
 def safe_torch_load(path: str | Path, mmap: bool = False) -> Any:
@@ -49,7 +36,7 @@ def safe_torch_load(path: str | Path, mmap: bool = False) -> Any:
     """
     path = Path(path)
     if (path / ".metadata").is_file():  # a torch.distributed.checkpoint folder
-        from gpt_experiments.convert.safe_dcp import check_sharded_checkpoint  # DCP: only for folders
+        from gpt_experiments.checkpoints.safe_dcp import check_sharded_checkpoint  # DCP: only for folders
 
         check_sharded_checkpoint(path)  # never advise gathering a folder that would run code
         raise CheckpointError(
@@ -161,68 +148,3 @@ def save_model(model: GPT, path: str | Path, tokenizer: dict[str, Any] | None = 
     }
     atomic_torch_save(checkpoint, path)
     return Path(path)
-
-
-def atomic_torch_save(obj: Any, path: str | Path) -> None:
-    """``torch.save`` through :func:`atomic_write`."""
-
-    def write(f: BinaryIO) -> None:
-        try:
-            torch.save(obj, f)
-        except RuntimeError as err:
-            if isinstance(err.__context__, OSError):
-                # A full disk while torch writes through the file object; closing the zip
-                # archive then fails too ("unexpected pos"), hiding the cause.
-                raise err.__context__ from None
-            if "write failed" not in str(err):
-                raise  # not the disk: e.g. an object that cannot be pickled, a bug
-            # torch's zip writer reports a failed write (a full disk) this way, without a path.
-            raise write_failure(Path(path), err) from None
-
-    atomic_write(path, write)
-
-
-def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> None:
-    """``write`` into a temporary file beside ``path``, flushed to disk, then renamed over it.
-
-    ``os.replace`` swaps the name in one step, so a crash or a full disk in the middle of a
-    write leaves the previous file complete, and a process that has the old file
-    memory-mapped (a model loaded from it) keeps reading the old contents instead of a file
-    truncated under it. A failed write names ``path``.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as err:
-        if err.filename is not None and str(err.filename) != str(tmp):
-            raise
-        # Name the file the user asked for, not our temporary one (a full disk names none).
-        raise OSError(err.errno, err.strerror, str(path)) from None
-    finally:
-        # On a read-only disk even removing a missing file fails: that must not hide the cause.
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-    sync_directory(path.parent)
-
-
-def sync_directory(directory: Path) -> None:
-    """Persist renames and links made in ``directory``, so a power loss cannot bring an old name back."""
-    handle = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(handle)
-    finally:
-        os.close(handle)
-
-
-def write_failure(path: Path, err: RuntimeError) -> OSError:
-    """An ``OSError`` naming ``path`` for torch's bare "PytorchStreamWriter ... file write failed"."""
-    free = shutil.disk_usage(path.parent).free
-    if free < 1 << 20:
-        return OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} ({free} bytes free)", str(path))
-    return OSError(errno.EIO, f"writing failed ({str(err).splitlines()[0]})", str(path))

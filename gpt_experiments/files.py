@@ -1,0 +1,78 @@
+"""Writing files so that a crash or a full disk never leaves a half-written one behind."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import torch
+
+
+def atomic_torch_save(obj: Any, path: str | Path) -> None:
+    """``torch.save`` through :func:`atomic_write`."""
+
+    def write(f: BinaryIO) -> None:
+        try:
+            torch.save(obj, f)
+        except RuntimeError as err:
+            if isinstance(err.__context__, OSError):
+                # A full disk while torch writes through the file object; closing the zip
+                # archive then fails too ("unexpected pos"), hiding the cause.
+                raise err.__context__ from None
+            if "write failed" not in str(err):
+                raise  # not the disk: e.g. an object that cannot be pickled, a bug
+            # torch's zip writer reports a failed write (a full disk) this way, without a path.
+            raise write_failure(Path(path), err) from None
+
+    atomic_write(path, write)
+
+
+def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> None:
+    """``write`` into a temporary file beside ``path``, flushed to disk, then renamed over it.
+
+    ``os.replace`` swaps the name in one step, so a crash or a full disk in the middle of a
+    write leaves the previous file complete, and a process that has the old file
+    memory-mapped (a model loaded from it) keeps reading the old contents instead of a file
+    truncated under it. A failed write names ``path``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as err:
+        if err.filename is not None and str(err.filename) != str(tmp):
+            raise
+        # Name the file the user asked for, not our temporary one (a full disk names none).
+        raise OSError(err.errno, err.strerror, str(path)) from None
+    finally:
+        # On a read-only disk even removing a missing file fails: that must not hide the cause.
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+    sync_directory(path.parent)
+
+
+def sync_directory(directory: Path) -> None:
+    """Persist renames and links made in ``directory``, so a power loss cannot bring an old name back."""
+    handle = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
+
+
+def write_failure(path: Path, err: RuntimeError) -> OSError:
+    """An ``OSError`` naming ``path`` for torch's bare "PytorchStreamWriter ... file write failed"."""
+    free = shutil.disk_usage(path.parent).free
+    if free < 1 << 20:
+        return OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} ({free} bytes free)", str(path))
+    return OSError(errno.EIO, f"writing failed ({str(err).splitlines()[0]})", str(path))
