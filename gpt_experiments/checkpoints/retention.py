@@ -14,6 +14,7 @@ import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import Tensor
 
+from gpt_experiments import library_internals as internals
 from gpt_experiments.files import sync_directory
 
 
@@ -149,7 +150,7 @@ def validation_follows(trainer: L.Trainer, batch_idx: int) -> bool:
         return False
     every_n_epochs = trainer.check_val_every_n_epoch
     if every_n_epochs is None:  # every val_check_batch batches of the run, across epochs
-        return (trainer.fit_loop.epoch_loop.total_batch_idx + 1) % trainer.val_check_batch == 0
+        return (internals.batches_in_fit(trainer) + 1) % trainer.val_check_batch == 0
     if (trainer.current_epoch + 1) % every_n_epochs:
         return False
     last_of_epoch = batch_idx + 1 >= trainer.num_training_batches

@@ -15,6 +15,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Subset
 
+from gpt_experiments import library_internals as internals
 from gpt_experiments.data.samplers import ResumableRandomSampler
 from gpt_experiments.data.windowed_data import WindowedData
 from gpt_experiments.errors import warn
@@ -84,11 +85,11 @@ class GPTDataModule(WindowedData, L.LightningDataModule):
         """
         if self.trainer is None:
             return {}
-        epochs = self.trainer.fit_loop.epoch_progress.current
+        epochs = internals.epoch_progress(self.trainer)
         if epochs.processed == epochs.started:  # the last epoch is over: the next one is unstarted
             return {"epoch": epochs.processed, "windows_done": 0}
         epoch = self.trainer.current_epoch
-        batches = self.trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        batches = internals.batch_progress(self.trainer).processed
         windows_before, batches_before = 0, 0
         if self._resumed_from is not None and self._resumed_from[0] == epoch:
             _, windows_before, batches_before = self._resumed_from
@@ -150,7 +151,7 @@ class GPTDataModule(WindowedData, L.LightningDataModule):
         sampler = self.train_sampler
         per_rank_left = sampler.windows_left(windows_done) // sampler.num_replicas
         done = len(sampler) // self.batch_size - math.ceil(per_rank_left / self.batch_size)
-        progress = self.trainer.fit_loop.epoch_loop.batch_progress.current
+        progress = internals.batch_progress(self.trainer)
         shift = done - progress.processed
         # Shifting all four counters keeps their relations (a save mid-step leaves them unequal).
         progress.ready += shift

@@ -14,6 +14,7 @@ import optuna
 from optuna.storages import BaseStorage, JournalStorage
 from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 
+from gpt_experiments import library_internals as internals
 from gpt_experiments.errors import ConfigError, warn
 
 # One job's val loss curve, kept with its trial as ``{"<step>": loss}``: one attribute per seed.
@@ -75,9 +76,7 @@ def is_json(line: bytes) -> bool:
 def find_trial(storage: str, study_name: str, number: int, pruner: optuna.pruners.BasePruner) -> optuna.Trial:
     """Trial ``number`` of a stored study, to report to from any process (the job's own worker)."""
     study = optuna.load_study(study_name=study_name, storage=open_storage(storage), pruner=pruner)
-    # Optuna has no public lookup of a trial by number outside the process that asked for it.
-    trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
-    return optuna.Trial(study, trial_id)
+    return optuna.Trial(study, internals.trial_id(study, number))
 
 
 def report_seed(

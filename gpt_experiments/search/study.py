@@ -15,6 +15,7 @@ from hydra.core.utils import JobReturn, JobStatus
 from optuna.distributions import BaseDistribution
 from optuna.trial import TrialState
 
+from gpt_experiments import library_internals as internals
 from gpt_experiments.config import override_key
 from gpt_experiments.errors import ConfigError, warn
 from gpt_experiments.result_keys import SEED_KEY, matches
@@ -148,7 +149,7 @@ class TrialJobs:
 
     def add(self, seed: int, result: JobReturn) -> None:
         if result.status != JobStatus.COMPLETED:
-            error = result._return_value  # the exception; reading return_value would raise it
+            error = internals.job_exception(result)
             log.warning(
                 f"Trial {self.trial.number} (seed {seed}) failed: {type(error).__name__}: {error}",
                 exc_info=error,

@@ -26,8 +26,9 @@ class TiktokenTokenizer(Tokenizer):
         self.kind = kind
         self._spec = spec
         self.vocab_size = encoding.n_vocab
-        self.eot_id = encoding._special_tokens.get(END_OF_TEXT)
-        self._special_ids = set(encoding._special_tokens.values())
+        specials = encoding.special_tokens_set
+        self.eot_id = encoding.encode_single_token(END_OF_TEXT) if END_OF_TEXT in specials else None
+        self._special_ids = {encoding.encode_single_token(token) for token in specials}
 
     def encode(self, text: str) -> list[int]:
         return self.encoding.encode(text, allowed_special="all", disallowed_special=())

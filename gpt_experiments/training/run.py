@@ -16,6 +16,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
+from gpt_experiments import library_internals as internals
 from gpt_experiments.checkpoints.lightning_io import AtomicCheckpointIO
 from gpt_experiments.data.datamodule import GPTDataModule
 from gpt_experiments.run_folder.history import recorded_wall_time
@@ -75,9 +76,7 @@ def apply_token_budget(trainer: L.Trainer, max_tokens: int, data: DictConfig) ->
     """
     tokens_per_step = data.batch_size * data.max_length * trainer.accumulate_grad_batches * trainer.world_size
     steps = math.ceil(max_tokens / tokens_per_step)
-    # Trainer has no setter for these; its loops read them at every step.
-    trainer.fit_loop.epoch_loop.max_steps = steps
-    trainer.fit_loop.max_epochs = -1
+    internals.limit_steps(trainer, steps)
     return steps
 
 

@@ -11,6 +11,7 @@ import lightning as L
 import matplotlib.image
 from lightning.pytorch.utilities import rank_zero_only
 
+from gpt_experiments import library_internals as internals
 from gpt_experiments.errors import warn
 from gpt_experiments.run_folder.history import perplexity, write_history_csv
 from gpt_experiments.training.callbacks.plots import plot_curves
@@ -100,7 +101,7 @@ def validation_skipped_by_resume(trainer: L.Trainer, rows: list[dict[str, float]
     """Whether this fit resumed at the start of an epoch whose previous epoch's validation was due
     and never recorded: Lightning resumes a checkpoint of an epoch's last batch in the next epoch."""
     # The restored count of the epoch's batches (reset when the next epoch's pass begins).
-    batches = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+    batches = internals.batch_progress(trainer).processed
     at_epoch_start = batches == 0 or batches >= trainer.num_training_batches
     if trainer.ckpt_path is None or trainer.global_step == 0 or not at_epoch_start:
         return False

@@ -7,6 +7,7 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 
+from gpt_experiments import library_internals as internals
 from gpt_experiments.training.callbacks.tensorboard import tensorboard_logger
 from gpt_experiments.training.hparams import hparams_summaries, session_end_summary
 
@@ -26,7 +27,7 @@ class HParamsSession(L.Callback):
         tensorboard = tensorboard_logger(trainer)
         if tensorboard is None:
             return
-        writer = tensorboard.experiment._get_file_writer()  # where Lightning's log_hyperparams writes
+        writer = internals.tensorboard_file_writer(tensorboard)  # where Lightning's log_hyperparams writes
         for summary in summaries:
             writer.add_summary(summary)
         tensorboard.experiment.flush()

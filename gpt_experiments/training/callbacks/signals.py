@@ -13,6 +13,7 @@ from typing import NoReturn
 
 import lightning as L
 
+from gpt_experiments import library_internals as internals
 from gpt_experiments.errors import UserError
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -89,7 +90,7 @@ def log_this_step(trainer: L.Trainer) -> None:
         if name.startswith("train/") and value.numel() == 1
     }
     # The step number Lightning itself logs training values under (optimizer steps before this one).
-    step = trainer.fit_loop.epoch_loop._batches_that_stepped
+    step = internals.steps_logged_by_lightning(trainer)
     for logger in trainer.loggers:
         logger.log_metrics({**metrics, "epoch": trainer.current_epoch}, step=step)
         logger.save()
