@@ -61,9 +61,10 @@ def check_accelerator(name: Any) -> None:
 
 
 def check_optimizer(spec: dict[str, Any]) -> None:
-    """Build the optimizer over one stand-in parameter: a value torch refuses is refused now."""
+    """Build the optimizer over a stand-in block (a matrix and a vector, named like the GPT's,
+    so Muon's and AdamW's settings are both built): a value torch refuses is refused now."""
     try:
-        build_optimizer(nn.Linear(1, 1), spec)
+        build_optimizer(nn.ModuleDict({"h": nn.Linear(2, 2)}), spec)
     except InstantiationException as err:
         refusal = err.__cause__
         if not isinstance(refusal, ValueError):
