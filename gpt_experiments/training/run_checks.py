@@ -26,8 +26,20 @@ def check_run_settings(cfg: DictConfig) -> None:
         check_accelerator(cfg.trainer.get("accelerator", "auto"))
     if "optimizer" in cfg:
         check_optimizer(resolved_values(cfg.optimizer, "optimizer"))
+        if "trainer" in cfg:
+            check_muon_strategy(cfg.optimizer.get("_target_", ""), cfg.trainer.get("strategy"))
     if cfg.get("init") is not None:
         resolved_values(cfg.init, "init")  # names an unset init.path
+
+
+def check_muon_strategy(optimizer_target: str, strategy: Any) -> None:
+    """Muon orthogonalises each weight matrix whole; FSDP holds a slice of it on each rank."""
+    named = strategy.get("_target_", "") if isinstance(strategy, DictConfig) else str(strategy)
+    if optimizer_target.endswith(".MuonWithAdamW") and "fsdp" in named.lower():
+        raise ConfigError(
+            "optimizer=muon orthogonalises whole weight matrices, which FSDP shards across ranks: "
+            "train it with trainer=ddp or on one device"
+        )
 
 
 def check_step_limit(max_steps: int) -> None:
