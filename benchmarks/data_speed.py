@@ -29,9 +29,14 @@ MEMORY_MODEL = dict(vocab_size=50257, context_length=64, emb_dim=48, n_heads=3, 
 
 
 def corpus_chunks(source: TextFiles, chunk_chars: int = CHUNK_CHARS) -> list[str]:
-    """The corpus cut exactly as a cache miss cuts it (90/10 by characters, safe boundaries)."""
+    """The corpus's text cut exactly as a cache miss cuts it (90/10 by characters, safe boundaries).
+
+    The benchmark corpus is one file: its chunks hold text only, no document break.
+    """
     tagged = split_by_chars(source.stream(), count_chars(source.stream()), SplitSettings().train_ratio)
-    return [chunk for _, chunk in tagged_chunks(tagged, chunk_chars)]
+    return [
+        piece for _, chunk in tagged_chunks(tagged, chunk_chars) for piece in chunk if isinstance(piece, str)
+    ]
 
 
 def read_files_once(files: list[Path]) -> None:

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure  # without pyplot: no display, no global fi
 
 from gpt_experiments.errors import DataError
 from gpt_experiments.runs.records import read_history
-from gpt_experiments.runs.repeats import SIGNIFICANCE_LEVEL, SampleStats, welch_t_test
+from gpt_experiments.runs.stats import SIGNIFICANCE_LEVEL, SampleStats, welch_p_value
 
 # The two history.csv columns compared: the train loss scored in eval mode, and the val loss.
 LOSSES = {"train_eval": "train_loss", "val": "val_loss"}
@@ -67,7 +67,7 @@ class StepComparison:
         a, b = (self.spreads.get(name) for name in IMPLEMENTATIONS)
         if a is None or b is None or a.n < 2 or b.n < 2:
             return None
-        return welch_t_test(list(a.values), list(b.values))
+        return welch_p_value(list(a.values), list(b.values))
 
 
 def seed_dirs(root: Path, overlay: str, implementation: str) -> list[Path]:

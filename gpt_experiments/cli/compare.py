@@ -1,18 +1,27 @@
 """Rank the runs of a sweep by validation loss (``python scripts/compare_runs.py <folder>``
 or ``gpt-compare``).
 
-Prints a table (and, for settings repeated over seeds, their mean, spread and p-value
-against the best), and writes comparison.csv and comparison.png into that folder.
-Works on any folder of runs, e.g. ``outputs/runs``. See docs/sweeps.md.
+Prints a table of runs and, for settings repeated over seeds, each setting's mean, spread and
+95% CI with its difference to the best (Welch, Holm-corrected), on the best val loss and on the
+val loss at equal tokens; writes comparison.csv and comparison.png into that folder. Works on
+any folder of runs, e.g. ``outputs/runs``. See docs/sweeps.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 
 from gpt_experiments.cli.handler import exits_on_user_error
-from gpt_experiments.runs.compare import CSV_NAME, PLOT_NAME, compare_runs, format_table
-from gpt_experiments.runs.repeats import format_repeats_table, group_by_setting, has_repeats
+from gpt_experiments.runs.compare import (
+    CSV_NAME,
+    PLOT_NAME,
+    Comparison,
+    common_overrides,
+    compare_runs,
+    format_table,
+)
+from gpt_experiments.runs.repeats import format_metric_table, has_repeats
 
 
 @exits_on_user_error
@@ -23,18 +32,42 @@ def main(argv: list[str] | None = None) -> None:
     print_comparison(args.folder)
 
 
+def print_settings(comparison: Comparison) -> None:
+    """The settings tables: on the best val loss, then on the val loss at equal tokens."""
+    print(
+        f"\nSettings: {len(comparison.settings)} (runs are one setting when their "
+        + (
+            "overrides agree but for the seed: some run has no readable .hydra/config.yaml)"
+            if comparison.by_overrides
+            else "resolved configs agree but for the seed and result-neutral keys)"
+        )
+    )
+    print("By best val loss (each run's lowest):")
+    print(format_metric_table(comparison.tables["best_val_loss"]))
+    if math.isnan(comparison.tokens):
+        print("\nAt equal tokens: no finished run logged its val loss with tokens seen")
+        return
+    print(
+        f"\nAt equal tokens: val loss at {comparison.tokens:,.0f} tokens, the most every finished run reached"
+    )
+    print(format_metric_table(comparison.tables["val_loss_at_tokens"]))
+
+
 def print_comparison(folder: str) -> None:
-    """Rank the runs under ``folder``, print the table and write the CSV and plot there."""
-    records, common = compare_runs(folder)
+    """Rank the runs under ``folder``, print the tables and write the CSV and plot there."""
+    records, comparison = compare_runs(folder)
     failed = sum(record.failed for record in records)
     pruned = sum(record.pruned is not None for record in records)
     counts = f"{failed} failed" + (f", {pruned} pruned" if pruned else "")
     print(f"Runs under {folder}: {len(records)} ({counts})")
+    common = common_overrides(records)
     if common:
         print("Shared by all runs: " + " ".join(common))
-    print(format_table(records, common))
-    groups = group_by_setting(records)
-    if has_repeats(groups):
-        print()
-        print(format_repeats_table(groups, common))
+    print(format_table(comparison))
+    if any(record.wall_time_source == "events" for record in records):
+        print("~: wall time of an older run without summary.json (first to last TensorBoard event)")
+    if has_repeats(comparison.settings):
+        print_settings(comparison)
+    for note in comparison.notes:
+        print(f"note: {note}")
     print(f"Wrote {CSV_NAME} and {PLOT_NAME} in {folder}")

@@ -35,7 +35,7 @@ def perplexity_tokens(cfg: DictConfig, tokenizer: Tokenizer) -> tuple[dict[str, 
     """What is scored (for the report) and its tokens: all of ``text_path``, or a split of ``data``."""
     if cfg.text_path:
         paths = OmegaConf.to_object(cfg.text_path) if OmegaConf.is_config(cfg.text_path) else cfg.text_path
-        return {"text": paths}, tokenizer.encode(read_texts(paths))
+        return {"text": paths}, tokenizer.encode_ordinary(read_texts(paths))
     if cfg.get("data") is None:
         raise ConfigError("no text to evaluate: pass text_path=<file or glob> or data=<data option>")
     # Keys that only a training config resolves (max_length: ${model.context_length}) keep their defaults.

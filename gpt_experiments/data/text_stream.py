@@ -1,7 +1,8 @@
 """Streaming a corpus of text files without holding it in memory.
 
-The corpus is the files' text joined with ``<|endoftext|>``. Everything here reads
-files in blocks, so memory stays flat however many gigabytes the files hold.
+The corpus is a stream of pieces: its documents' text, with a :data:`DOCUMENT_BREAK` (not
+text: the tokenizer's separator id) between two documents. Everything here reads files in
+blocks, so memory stays flat however many gigabytes the files hold.
 """
 
 from __future__ import annotations
@@ -9,10 +10,11 @@ from __future__ import annotations
 import codecs
 import re
 from collections.abc import Iterable, Iterator
+from itertools import groupby
 from pathlib import Path
 
 from gpt_experiments.errors import DataError
-from gpt_experiments.tokenizer import END_OF_TEXT
+from gpt_experiments.tokenizer import DOCUMENT_BREAK, CorpusPiece
 
 BLOCK_BYTES = 1 << 22  # 4 MiB reads
 
@@ -53,22 +55,35 @@ def read_blocks(path: Path, encoding_errors: str = "strict", fix: str = TRAINING
             offset += len(block)
 
 
-def corpus_text(files: list[Path], encoding_errors: str = "strict") -> Iterator[str]:
-    """The corpus as a stream of text pieces: each file's blocks, ``<|endoftext|>`` between files."""
+def corpus_text(files: list[Path], encoding_errors: str = "strict") -> Iterator[CorpusPiece]:
+    """The corpus as a stream: each file's blocks, a document break between files."""
     for index, path in enumerate(files):
         if index:
-            yield END_OF_TEXT
+            yield DOCUMENT_BREAK
         yield from read_blocks(path, encoding_errors)
 
 
-def count_chars(pieces: Iterable[str]) -> int:
-    return sum(len(piece) for piece in pieces)
+def text_length(piece: CorpusPiece) -> int:
+    """Characters of text in ``piece``: a document break has none."""
+    return len(piece) if isinstance(piece, str) else 0
 
 
-def split_at(pieces: Iterable[str], position: int) -> Iterator[tuple[int, str]]:
-    """Tag each piece with 0 before character ``position`` of the stream and 1 from it on."""
+def count_chars(pieces: Iterable[CorpusPiece]) -> int:
+    return sum(text_length(piece) for piece in pieces)
+
+
+def split_at(pieces: Iterable[CorpusPiece], position: int) -> Iterator[tuple[int, CorpusPiece]]:
+    """Tag each piece with 0 before character ``position`` of the text and 1 from it on.
+
+    Only text is cut, so the separator stays whole: a break at ``position`` itself is dropped,
+    which leaves each split's stream with breaks between its documents only.
+    """
     seen = 0
     for piece in pieces:
+        if not isinstance(piece, str):
+            if seen != position:
+                yield int(seen > position), piece
+            continue
         cut = min(max(position - seen, 0), len(piece))
         if cut:
             yield 0, piece[:cut]
@@ -94,3 +109,23 @@ def safe_chunks(pieces: Iterable[str], min_chars: int) -> Iterator[str]:
             scan_from = min_chars
     if buffer:
         yield buffer
+
+
+def corpus_chunks(pieces: Iterable[CorpusPiece], min_chars: int) -> Iterator[list[CorpusPiece]]:
+    """Regroup a corpus stream into lists of about ``min_chars`` characters that tokenize independently.
+
+    Each document's text is cut by :func:`safe_chunks` (a break between documents is always
+    a safe cut: each document is tokenized on its own). Short documents share a list, so a
+    corpus of many small records still makes few, large tokenizing tasks.
+    """
+    chunk: list[CorpusPiece] = []
+    chars = 0
+    for is_text, run in groupby(pieces, key=lambda piece: isinstance(piece, str)):
+        for piece in safe_chunks(run, min_chars) if is_text else run:
+            chunk.append(piece)
+            chars += text_length(piece)
+            if chars >= min_chars:
+                yield chunk
+                chunk, chars = [], 0
+    if chunk:
+        yield chunk

@@ -6,7 +6,8 @@ setting never reuses stale tokens. A hit reads no corpus file when the files' st
 one recorded when they were hashed (``file_digests``); otherwise it costs one read to hash them.
 
 A miss streams the text once more to count its characters (for the split and the progress
-bar), then once to tokenize: chunks cut at safe boundaries are tokenized in parallel, in
+bar), then once to tokenize: documents' text as ordinary text, each break between documents
+as the tokenizer's separator id. Chunks cut at safe boundaries are tokenized in parallel, in
 order, by threads when the tokenizer releases Python's lock while it works (tiktoken's
 Rust core does) and by worker processes otherwise, and appended to llm.c-format shards of ``shard_tokens``
 tokens. Memory stays flat however large the corpus. The shards are written in a
@@ -38,22 +39,26 @@ from gpt_experiments.data.sources.base import TextSource
 from gpt_experiments.data.splits import SPLITS, split_by_chars, split_by_documents, tagged_chunks
 from gpt_experiments.data.text_stream import count_chars
 from gpt_experiments.data.token_view import ConcatenatedTokens, join_shards
-from gpt_experiments.tokenizer import GPT2_RANKS_SHA256, Tokenizer, encode
+from gpt_experiments.tokenizer import GPT2_RANKS_SHA256, CorpusPiece, Tokenizer, gpt2
 from gpt_experiments.tokenizer.tiktoken_bpe import TiktokenTokenizer
 
-CACHE_FORMAT = 3  # bump when the way tokens are produced or stored changes
+# Bump when the way tokens are produced or stored changes, so older entries are rebuilt.
+# 4: documents are ordinary text and separators ids (format 3 read a document's
+# "<|endoftext|>" as the separator, and a character split could cut a separator's text).
+CACHE_FORMAT = 4
 CHUNK_CHARS = 1 << 20  # characters per tokenization task
 # Below this many chunks, starting worker processes costs more than it saves.
 MIN_CHUNKS_FOR_WORKERS = 4
 SHARD_TOKENS = 100_000_000  # llm.c's shard size
 MANIFEST = "tokens.json"
 
-Item = TypeVar("Item")
+Tag = TypeVar("Tag")
+Task = TypeVar("Task")
 
 
 @dataclass(frozen=True)
 class TokenEncoder:
-    """What the cache needs of a tokenizer: an identity for the key, the id range, and text -> ids.
+    """What the cache needs of a tokenizer: an identity for the key, the id range, and corpus pieces -> ids.
 
     ``releases_gil``: ``encode`` lets other Python threads run while it works, so threads
     tokenize in parallel, with no process to start and no text or tokens to copy between
@@ -63,14 +68,19 @@ class TokenEncoder:
 
     identity: str
     vocab_size: int
-    encode: Callable[[str], list[int]]
+    encode: Callable[[list[CorpusPiece]], list[int]]
     releases_gil: bool = False
 
-    def to_array(self, text: str) -> np.ndarray:
-        return np.asarray(self.encode(text), dtype=token_dtype(self.vocab_size))
+    def to_array(self, pieces: list[CorpusPiece]) -> np.ndarray:
+        return np.asarray(self.encode(pieces), dtype=token_dtype(self.vocab_size))
 
 
-GPT2_ENCODER = TokenEncoder(f"gpt2:{GPT2_RANKS_SHA256}", 50257, encode, releases_gil=True)
+def gpt2_documents(pieces: list[CorpusPiece]) -> list[int]:
+    """GPT-2's ids of corpus pieces; a module-level function, so the encoding loads on first use."""
+    return gpt2().encode_documents(pieces)
+
+
+GPT2_ENCODER = TokenEncoder(f"gpt2:{GPT2_RANKS_SHA256}", 50257, gpt2_documents, releases_gil=True)
 
 
 def token_encoder(tokenizer: Tokenizer) -> TokenEncoder:
@@ -80,7 +90,7 @@ def token_encoder(tokenizer: Tokenizer) -> TokenEncoder:
     return TokenEncoder(
         f"{tokenizer.kind}:{tokenizer.identity}",
         tokenizer.vocab_size,
-        tokenizer.encode,
+        tokenizer.encode_documents,
         releases_gil=isinstance(tokenizer, TiktokenTokenizer),  # tiktoken's Rust core releases it
     )
 
@@ -102,28 +112,28 @@ def cache_key(fingerprint: str, split: SplitSettings, encoder: TokenEncoder) -> 
 
 
 def ordered_map(
-    fn: Callable[[str], np.ndarray],
-    items: Iterable[tuple[Item, str]],
+    fn: Callable[[Task], np.ndarray],
+    items: Iterable[tuple[Tag, Task]],
     executor: Executor | None,
     max_pending: int,
-) -> Iterator[tuple[Item, str, np.ndarray]]:
-    """``(tag, text, fn(text))`` in input order, with at most ``max_pending`` texts in flight.
+) -> Iterator[tuple[Tag, Task, np.ndarray]]:
+    """``(tag, task, fn(task))`` in input order, with at most ``max_pending`` tasks in flight.
 
     Unlike ``Pool.imap``, which reads its whole input ahead, this keeps memory bounded.
     """
     if executor is None:
-        for tag, text in items:
-            yield tag, text, fn(text)
+        for tag, task in items:
+            yield tag, task, fn(task)
         return
-    pending: deque[tuple[Item, str, Future]] = deque()
-    for tag, text in items:
-        pending.append((tag, text, executor.submit(fn, text)))
+    pending: deque[tuple[Tag, Task, Future]] = deque()
+    for tag, task in items:
+        pending.append((tag, task, executor.submit(fn, task)))
         if len(pending) >= max_pending:
-            done_tag, done_text, future = pending.popleft()
-            yield done_tag, done_text, future.result()
+            done_tag, done_task, future = pending.popleft()
+            yield done_tag, done_task, future.result()
     while pending:
-        done_tag, done_text, future = pending.popleft()
-        yield done_tag, done_text, future.result()
+        done_tag, done_task, future = pending.popleft()
+        yield done_tag, done_task, future.result()
 
 
 def make_executor(encoder: TokenEncoder, workers: int) -> Executor:
@@ -159,7 +169,7 @@ def tokenize_source(
             chunks = tagged_chunks(tagged, chunk_chars)
             for index, chunk, ids in ordered_map(encoder.to_array, chunks, executor, 2 * workers):
                 writers[index].write(ids)
-                progress.update(len(chunk))
+                progress.update(count_chars(chunk))
     finally:
         if executor is not None:
             executor.shutdown()

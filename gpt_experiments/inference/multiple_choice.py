@@ -126,8 +126,8 @@ def evaluate_multiple_choice(
     right = right_norm = 0
     try:
         for example in tqdm(examples, desc=task, unit="example", disable=not progress):
-            context = tokenizer.encode(example.context)
-            scores = choice_losses(model, context, [tokenizer.encode(c) for c in example.choices])
+            context = tokenizer.encode_ordinary(example.context)
+            scores = choice_losses(model, context, [tokenizer.encode_ordinary(c) for c in example.choices])
             sums = [total for total, _ in scores]
             means = [total / count for total, count in scores]
             right += sums.index(min(sums)) == example.label

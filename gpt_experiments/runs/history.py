@@ -4,11 +4,16 @@ a file. Kept free of Lightning, so the seed-reproduction scripts and reports loa
 from __future__ import annotations
 
 import csv
+import json
 import math
 import os
+from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 HISTORY_FIELDS = ("step", "epoch", "tokens_seen", "train_loss", "val_loss", "val_ppl")
+# The closing summary's numbers, beside history.csv: what compare_runs reports as wall time.
+SUMMARY_JSON = "summary.json"
 
 
 def perplexity(loss: float) -> float:
@@ -25,3 +30,38 @@ def write_history_csv(rows: list[dict[str, float]], output_dir: Path) -> None:
         writer.writeheader()
         writer.writerows(rows)
     os.replace(tmp, output_dir / "history.csv")
+
+
+def loss_points(history: list[dict[str, float]]) -> list[tuple[float, float]]:
+    """(tokens seen, val loss) of every row where both are finite, by tokens."""
+    rows = ((row.get("tokens_seen", math.nan), row.get("val_loss", math.nan)) for row in history)
+    return sorted((tokens, loss) for tokens, loss in rows if math.isfinite(tokens) and math.isfinite(loss))
+
+
+def val_loss_at_tokens(history: list[dict[str, float]], tokens: float) -> float:
+    """The val loss at ``tokens`` seen, linear between the two validations around it; NaN
+    outside the logged range (never extrapolated)."""
+    points = loss_points(history)
+    if not points or not points[0][0] <= tokens <= points[-1][0]:
+        return math.nan
+    for (t0, l0), (t1, l1) in pairwise(points):
+        if t0 <= tokens <= t1:
+            return l0 if t1 == t0 else l0 + (l1 - l0) * (tokens - t0) / (t1 - t0)
+    return points[-1][1]  # a single point, at exactly ``tokens``
+
+
+def write_summary_json(values: dict[str, Any], output_dir: Path) -> None:
+    """``output_dir/summary.json``, replaced whole (NaN written as null)."""
+    plain = {key: None if isinstance(v, float) and math.isnan(v) else v for key, v in values.items()}
+    tmp = output_dir / f".{SUMMARY_JSON}.tmp{os.getpid()}"
+    tmp.write_text(json.dumps(plain, indent=1) + "\n")
+    os.replace(tmp, output_dir / SUMMARY_JSON)
+
+
+def recorded_wall_time(run_dir: Path) -> float:
+    """The wall time the run's closing summary printed (all its legs); NaN without one."""
+    try:
+        value = json.loads((run_dir / SUMMARY_JSON).read_text()).get("wall_time_s")
+    except (OSError, ValueError, AttributeError):
+        return math.nan
+    return float(value) if isinstance(value, int | float) else math.nan

@@ -10,10 +10,16 @@ import csv
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from gpt_experiments.config import override_key
+from gpt_experiments.result_keys import SEED_KEY
+from gpt_experiments.runs.history import recorded_wall_time
+from gpt_experiments.runs.settings import read_settings
 from gpt_experiments.runs.status import failure_message, pruned_message
 from gpt_experiments.search import TRIAL_NUMBER_KEY
 
@@ -33,6 +39,14 @@ class RunRecord:
     history: list[dict[str, float]] = field(default_factory=list)  # rows of history.csv
     tokens_per_sec: float = math.nan
     wall_time_s: float = math.nan
+    # "fit": the time Trainer.fit took, from the run's summary.json (what its summary printed);
+    # "events": older runs without one, first to last TensorBoard event.
+    wall_time_source: str = ""
+    # The resolved config's result settings (seed and neutral keys left out); None if unreadable.
+    settings: dict[str, Any] | None = None
+    seed: Any = None
+    # Val loss at the token count every compared run reached (set by the comparison).
+    val_loss_at_tokens: float = math.nan
 
     @property
     def failed(self) -> bool:
@@ -114,8 +128,9 @@ def tokens_per_sec(scalars: dict[str, list]) -> float:
     return (counter[-1].value - counter[0].value) / (counter[-1].wall_time - counter[0].wall_time)
 
 
-def wall_time_s(scalars: dict[str, list], run_dir: Path) -> float:
-    """Seconds from the run's first to its last logged event, or between its files without logs."""
+def events_wall_time_s(scalars: dict[str, list], run_dir: Path) -> float:
+    """Seconds from the run's first to its last logged event, or between its files without logs:
+    the estimate for runs older than summary.json (it includes the set-up before the fit)."""
     wall_times = [event.wall_time for events in scalars.values() for event in events]
     if len(wall_times) > 1:
         return max(wall_times) - min(wall_times)
@@ -126,9 +141,33 @@ def wall_time_s(scalars: dict[str, list], run_dir: Path) -> float:
     return history.stat().st_mtime - (run_dir / ".hydra" / "config.yaml").stat().st_mtime
 
 
+def seed_of(overrides: list[str], config_file: Path) -> Any:
+    """The run's seed: from its saved config, else from its overrides (None if neither has it)."""
+    try:
+        saved = OmegaConf.load(config_file)
+        seed = saved.get(SEED_KEY) if isinstance(saved, DictConfig) else None
+    except (OSError, OmegaConfBaseException, ValueError):
+        seed = None
+    if seed is None:  # an unreadable or older config: the overrides may still say
+        seeds = [o.split("=", 1)[1] for o in overrides if override_key(o) == SEED_KEY]
+        seed = seeds[-1] if seeds else None
+    return seed
+
+
+def wall_time(scalars: dict[str, list], run_dir: Path) -> tuple[float, str]:
+    """The run's wall time and where it comes from (see ``RunRecord.wall_time_source``)."""
+    recorded = recorded_wall_time(run_dir)
+    if not math.isnan(recorded):
+        return recorded, "fit"
+    return events_wall_time_s(scalars, run_dir), "events"
+
+
 def read_run(run_dir: Path, root: Path) -> RunRecord:
-    """A run's overrides, loss history, throughput and wall time; failed if marked or without results."""
+    """A run's overrides, settings, loss history, throughput and wall time; failed if marked or
+    without results."""
     record = RunRecord(name=str(run_dir.relative_to(root)), overrides=read_overrides(run_dir))
+    record.settings = read_settings(run_dir)
+    record.seed = seed_of(record.overrides, run_dir / ".hydra" / "config.yaml")
     record.error = failure_message(run_dir)
     record.pruned = pruned_message(run_dir)
     record.history = read_history(run_dir)
@@ -137,5 +176,5 @@ def read_run(run_dir: Path, root: Path) -> RunRecord:
     if record.error is None:
         scalars = scalar_events(run_dir)
         record.tokens_per_sec = tokens_per_sec(scalars)
-        record.wall_time_s = wall_time_s(scalars, run_dir)
+        record.wall_time_s, record.wall_time_source = wall_time(scalars, run_dir)
     return record

@@ -1,147 +1,186 @@
 """Runs that differ only by their seed, taken together: how far apart two settings really are.
 
 One run per setting cannot tell a better setting from a lucky seed. With repeats
-(``-m seed=1,2,3 optimizer.lr=1e-3,3e-3``), each setting gets the mean, standard deviation
-and count of its runs' best validation losses, and Welch's t-test says how likely a gap
-at least that large between it and the best setting would be if both were equally good.
+(``-m seed=1,2,3 optimizer.lr=1e-3,3e-3``), each setting gets the mean, sample standard
+deviation, n and 95% confidence interval of a loss over its runs, and every other setting its
+difference to the best one (95% CI, Hedges' g, Welch's p-value, Holm-corrected): see stats.py.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from statistics import fmean, stdev
+from typing import Any
 
-from scipy.stats import t as student_t
-
-from gpt_experiments.config import override_key
 from gpt_experiments.runs.records import RunRecord
+from gpt_experiments.runs.settings import (
+    differing_keys,
+    identity,
+    label_of,
+    settings_from_overrides,
+)
+from gpt_experiments.runs.stats import SIGNIFICANCE_LEVEL, Difference, Sample, holm, versus_best
 
-# The override that only repeats a run; every other override defines the setting.
-SEED_KEY = "seed"
-# Differences with a smaller p-value are marked as significant.
-SIGNIFICANCE_LEVEL = 0.05
-
-
-def setting_of(record: RunRecord) -> tuple[str, ...]:
-    """A run's overrides without its seed: equal for runs that repeat one setting."""
-    return tuple(o for o in record.overrides if override_key(o) != SEED_KEY)
-
-
-class SampleStats:
-    """Count, mean and sample standard deviation of ``values`` (NaN where they cannot be had)."""
-
-    values: Sequence[float]
-
-    @property
-    def n(self) -> int:
-        return len(self.values)
-
-    @property
-    def mean(self) -> float:
-        return fmean(self.values) if self.values else math.nan
-
-    @property
-    def std(self) -> float:
-        """Sample standard deviation (n - 1 in the denominator); NaN for fewer than two values."""
-        return stdev(self.values) if self.n >= 2 else math.nan
+# Seeds a setting should have for its spread and its tests to mean something.
+WANTED_SEEDS = 3
+# What each compared loss is called in tables, the CSV and the plot.
+METRICS = {
+    "best_val_loss": "best val loss",
+    "val_loss_at_tokens": "val loss at equal tokens",
+}
 
 
 @dataclass
-class SettingStats(SampleStats):
-    """The runs of one setting and the spread of their best validation losses."""
+class Setting:
+    """The runs of one setting (equal result settings), and how the comparison names it."""
 
-    setting: tuple[str, ...]
+    settings: dict[str, Any]
     runs: list[RunRecord]
-    losses: list[float] = field(init=False)  # the finite best val losses of its runs
-    p_value: float | None = None  # Welch's t-test against the best setting; None when it cannot be had
+    label: str = ""
 
-    def __post_init__(self) -> None:
-        # Failed and pruned runs did not train to the end: their losses would not compare.
-        values = (run.best_val_loss for run in self.runs if run.status == "ok")
-        self.losses = [value for value in values if math.isfinite(value)]
+    def values(self, metric: str) -> tuple[float, ...]:
+        """``metric`` of its finished runs; failed and pruned runs did not train to the end."""
+        values = (getattr(run, metric) for run in self.runs if run.status == "ok")
+        return tuple(value for value in values if math.isfinite(value))
 
-    @property
-    def values(self) -> Sequence[float]:
-        return self.losses
+    def more_seeds(self, have: int) -> str:
+        """``seed=2,3``: unused seeds that would give it ``WANTED_SEEDS`` results."""
+        used = {str(run.seed) for run in self.runs}
+        free = (seed for seed in range(1, 10_000) if str(seed) not in used)
+        return "seed=" + ",".join(str(next(free)) for _ in range(WANTED_SEEDS - have))
+
+
+def settings_of(record: RunRecord, by_overrides: bool) -> dict[str, Any]:
+    return settings_from_overrides(record.overrides) if by_overrides else record.settings or {}
+
+
+def group_settings(records: list[RunRecord]) -> tuple[list[Setting], bool]:
+    """One ``Setting`` per distinct resolved config, labelled by the keys that differ between
+    them; the flag says the runs were grouped by their overrides (some config unreadable)."""
+    by_overrides = any(record.settings is None for record in records)
+    groups: dict[str, Setting] = {}
+    for record in records:
+        settings = settings_of(record, by_overrides)
+        groups.setdefault(identity(settings), Setting(settings, [])).runs.append(record)
+    settings = list(groups.values())
+    keys = differing_keys([s.settings for s in settings])
+    for setting in settings:
+        setting.label = label_of(setting.settings, keys) or "(one setting)"
+    return settings, by_overrides
+
+
+@dataclass
+class SettingRow:
+    """One setting's statistics for one loss, and its difference to the best setting's."""
+
+    setting: Setting
+    sample: Sample
+    vs_best: Difference | None = None
+    p_holm: float = math.nan
+    missing: str = ""  # why it has no comparison with the best
 
     @property
     def significant(self) -> bool:
-        return self.p_value is not None and self.p_value < SIGNIFICANCE_LEVEL
+        return self.p_holm < SIGNIFICANCE_LEVEL  # False for NaN
 
 
-def welch_t_test(a: list[float], b: list[float]) -> float:
-    """Two-sided p-value of Welch's t-test (unequal variances) that ``a`` and ``b`` share a mean.
+@dataclass
+class MetricTable:
+    """Every setting's statistics for one loss, best mean first (settings without results last)."""
 
-    t = (mean_a - mean_b) / sqrt(var_a/n_a + var_b/n_b), with the Welch-Satterthwaite
-    degrees of freedom. NaN when both samples have no spread (t is undefined).
-    """
-    if len(a) < 2 or len(b) < 2:
-        raise ValueError("Welch's t-test needs at least two values in each sample")
-    se2_a, se2_b = stdev(a) ** 2 / len(a), stdev(b) ** 2 / len(b)
-    se2 = se2_a + se2_b
-    if se2 == 0:
-        return math.nan
-    t = (fmean(a) - fmean(b)) / math.sqrt(se2)
-    df = se2**2 / (se2_a**2 / (len(a) - 1) + se2_b**2 / (len(b) - 1))
-    return float(2 * student_t.sf(abs(t), df))
+    metric: str
+    rows: list[SettingRow] = field(default_factory=list)
 
+    @property
+    def tests(self) -> int:
+        """How many settings were tested against the best: Holm's m."""
+        return sum(row.vs_best is not None and not math.isnan(row.vs_best.p_value) for row in self.rows)
 
-def group_by_setting(records: list[RunRecord]) -> list[SettingStats]:
-    """One entry per setting, best mean first (settings without results last), with p-values.
-
-    Each setting is tested against the best one; the test needs two runs or more on both sides.
-    """
-    by_setting: dict[tuple[str, ...], list[RunRecord]] = {}
-    for record in records:
-        by_setting.setdefault(setting_of(record), []).append(record)
-    groups = [SettingStats(setting, runs) for setting, runs in by_setting.items()]
-    groups.sort(key=lambda g: (g.n == 0, g.mean))
-    best = groups[0]
-    for group in groups[1:]:
-        if best.n >= 2 and group.n >= 2:
-            group.p_value = welch_t_test(group.losses, best.losses)
-    return groups
+    def row_of(self, setting: Setting) -> SettingRow:
+        return next(row for row in self.rows if row.setting is setting)
 
 
-def has_repeats(groups: list[SettingStats]) -> bool:
-    """Whether any setting was run more than once (otherwise the per-run table says it all)."""
-    return any(group.n >= 2 for group in groups)
-
-
-def setting_label(group: SettingStats, common: list[str]) -> str:
-    own = [o for o in group.setting if o not in common]
-    return " ".join(own) or "(shared settings only)"
-
-
-def p_value_text(group: SettingStats, best: SettingStats) -> str:
-    """The p-value column: the best setting, a p-value (starred if significant), or why there is none."""
-    if group is best:
-        return "best"
-    if group.n == 0:
+def missing_text(row: SettingRow, best: SettingRow) -> str:
+    """Why ``row`` cannot be tested against ``best``, and what run would make it possible."""
+    if row.sample.n == 0:
         return "no result"
-    if group.p_value is None:
-        return "n<2"
-    if math.isnan(group.p_value):
+    short = [r for r in (best, row) if r.sample.n < 2]
+    return "; ".join(f"run {r.setting.more_seeds(r.sample.n)} for {r.setting.label}" for r in short)
+
+
+def compare_settings(settings: list[Setting], metric: str) -> MetricTable:
+    """Each setting's sample of ``metric``; each against the best (lowest mean) with Welch's
+    test where both have two results or more; p-values Holm-corrected over those tests."""
+    rows = [SettingRow(setting, Sample(setting.values(metric))) for setting in settings]
+    rows.sort(key=lambda row: (row.sample.n == 0, row.sample.mean))
+    best = rows[0]
+    for row in rows[1:]:
+        if best.sample.n >= 2 and row.sample.n >= 2:
+            row.vs_best = versus_best(row.sample.values, best.sample.values)
+        else:
+            row.missing = missing_text(row, best)
+    tested = [row for row in rows if row.vs_best is not None]
+    for row, adjusted in zip(tested, holm([row.vs_best.p_value for row in tested]), strict=True):
+        row.p_holm = adjusted
+    return MetricTable(metric, rows)
+
+
+def has_repeats(settings: list[Setting]) -> bool:
+    """Whether any setting has two runs or more (otherwise the per-run table says it all)."""
+    return any(len(setting.runs) >= 2 for setting in settings)
+
+
+def _num(value: float, digits: int = 4) -> str:
+    return "-" if math.isnan(value) else f"{value:.{digits}f}"
+
+
+def _interval(low: float, high: float) -> str:
+    return "-" if math.isnan(low) else f"[{low:.4f}, {high:.4f}]"
+
+
+def p_text(row: SettingRow, best: SettingRow) -> str:
+    """The Holm p column: the best setting, a p-value (starred if significant), or why there is none."""
+    if row is best:
+        return "best"
+    if row.vs_best is None:
+        return "no result" if row.sample.n == 0 else "n<2"
+    if math.isnan(row.vs_best.p_value):
         return "no spread"
-    return f"{group.p_value:.3g}{' *' if group.significant else ''}"
+    return f"{row.p_holm:.3g}{' *' if row.significant else ''}"
 
 
-def format_repeats_table(groups: list[SettingStats], common: list[str]) -> str:
-    """Settings ranked by mean best val loss, with spread, count and p-value against the best."""
+def format_metric_table(table: MetricTable) -> str:
+    """Settings ranked by their mean ``table.metric``, with spread, CI, difference to the best,
+    g and Holm p."""
     lines = [
-        "Settings run more than once (runs that differ only by seed), by mean best val loss:",
-        f"{'rank':>4}  {'mean best val loss':>18}  {'std':>7}  {'n':>2}  {'p vs best':>11}  setting",
+        f"{'rank':>4}  {'mean':>8}  {'std':>7}  {'n':>2}  {'95% CI of mean':>18}"
+        f"  {'diff vs best':>12}  {'95% CI of diff':>18}  {'g':>6}  {'p (Holm)':>10}  setting"
     ]
-    for rank, group in enumerate(groups, start=1):
-        std = "-" if group.n < 2 else f"{group.std:.4f}"
+    best = table.rows[0]
+    for rank, row in enumerate(table.rows, start=1):
+        diff = row.vs_best
         lines.append(
-            f"{rank:>4}  {group.mean:>18.4f}  {std:>7}  {group.n:>2}"
-            f"  {p_value_text(group, groups[0]):>11}  {setting_label(group, common)}"
+            f"{rank:>4}  {_num(row.sample.mean):>8}  {_num(row.sample.std):>7}  {row.sample.n:>2}"
+            f"  {_interval(*row.sample.ci):>18}  {_num(diff.diff) if diff else '-':>12}"
+            f"  {_interval(*diff.ci) if diff else '-':>18}  {_num(diff.hedges_g, 2) if diff else '-':>6}"
+            f"  {p_text(row, best):>10}  {row.setting.label}"
         )
-    lines.append(
-        f"std: sample standard deviation. p vs best: Welch's t-test against the best setting; "
-        f"* marks p < {SIGNIFICANCE_LEVEL} (a difference unlikely to come from the seed alone)."
-    )
+    lines.append(footer(table))
+    return "\n".join(lines)
+
+
+def footer(table: MetricTable) -> str:
+    """How to read the table, and what is missing for the tests that could not be made."""
+    lines = ["std: sample standard deviation; CI: 95% confidence interval of the mean (t distribution)."]
+    if len(table.rows) > 1:
+        tested = f"{table.tests} setting{'' if table.tests == 1 else 's'}"
+        lines += [
+            "diff vs best: mean minus the best mean, with its 95% CI (Welch); g: Hedges' g (the "
+            "difference in pooled standard deviations, corrected for small samples).",
+            f"p (Holm): Welch's t-test against the best, Holm-corrected for the {tested} tested; "
+            f"* marks p < {SIGNIFICANCE_LEVEL}. The best is picked after the fact: a lead it shows "
+            "without * may be luck.",
+        ]
+    parts = (part for row in table.rows for part in row.missing.split("; "))
+    lines += [f"missing: {part}" for part in dict.fromkeys(parts) if part and part != "no result"]
     return "\n".join(lines)

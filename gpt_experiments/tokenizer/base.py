@@ -4,6 +4,11 @@ A tokenizer turns text into ids and back, says how many ids there are and which 
 ends a document, and can be written as a plain dict (strings, numbers, lists, dicts) that
 rebuilds it exactly. That dict is saved in checkpoints, which are loaded with
 ``torch.load(weights_only=True)``, and hashed into the token cache's key.
+
+Two ways to encode: a corpus's documents are ordinary text (:meth:`Tokenizer.encode_ordinary`),
+so a page that quotes ``<|endoftext|>`` trains on those characters, and the separator between
+documents is inserted as an id (:meth:`Tokenizer.encode_documents`), never as text. A prompt
+(:meth:`Tokenizer.encode`) is typed by a user, who may mean ``<|endoftext|>`` as the token.
 """
 
 from __future__ import annotations
@@ -11,13 +16,35 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from functools import cached_property
 from typing import Any
 
 import numpy as np
 
-# Separates documents in a corpus; each tokenizer maps it to its end-of-text id, if it has one.
+from gpt_experiments.errors import ConfigError
+
+# The end-of-text token's text: a prompt may type it; a corpus separates documents by its id.
 END_OF_TEXT = "<|endoftext|>"
+
+
+class DocumentBreak:
+    """Where one document of a corpus stream ends and the next begins: not text, so no
+    document can produce it. Tokenized as the separator id (:meth:`Tokenizer.encode_documents`)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "DOCUMENT_BREAK"
+
+    def __reduce__(self) -> str:
+        # Unpickled (in a tokenizing worker process) as the module's one instance.
+        return "DOCUMENT_BREAK"
+
+
+DOCUMENT_BREAK = DocumentBreak()
+# A piece of a corpus stream: some of a document's text, or the break between two documents.
+CorpusPiece = str | DocumentBreak
 
 
 class Tokenizer(ABC):
@@ -29,7 +56,32 @@ class Tokenizer(ABC):
 
     @abstractmethod
     def encode(self, text: str) -> list[int]:
-        """Ids of ``text``; ``<|endoftext|>`` in it is :attr:`eot_id` when there is one."""
+        """Ids of a prompt; ``<|endoftext|>`` in it is :attr:`eot_id` when there is one."""
+
+    @abstractmethod
+    def encode_ordinary(self, text: str) -> list[int]:
+        """Ids of a document's text: all of it is text, ``<|endoftext|>`` and other special
+        tokens' text included (as tiktoken's ``encode_ordinary``, which llm.c and nanoGPT use)."""
+
+    def encode_documents(self, pieces: Iterable[CorpusPiece]) -> list[int]:
+        """Ids of a stretch of a corpus stream: text as :meth:`encode_ordinary`, each
+        :data:`DOCUMENT_BREAK` as :attr:`eot_id`."""
+        ids: list[int] = []
+        for piece in pieces:
+            if isinstance(piece, str):
+                ids.extend(self.encode_ordinary(piece))
+            else:
+                ids.append(self.separator_id())
+        return ids
+
+    def separator_id(self) -> int:
+        """:attr:`eot_id`, which a corpus of several documents needs between them."""
+        if self.eot_id is None:
+            raise ConfigError(
+                f"the corpus has several documents but {self.describe()} has no {END_OF_TEXT} "
+                "token to separate them: add it to the tokenizer, or give a corpus of one document"
+            )
+        return self.eot_id
 
     @abstractmethod
     def decode(self, ids: list[int]) -> str: ...

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from gpt_experiments.errors import ConfigError
-from gpt_experiments.tokenizer.base import Tokenizer
+from gpt_experiments.tokenizer.base import CorpusPiece, Tokenizer
 from gpt_experiments.tokenizer.char import CharTokenizer
 from gpt_experiments.tokenizer.gpt2 import GPT2_RANKS_SHA256, gpt2
 from gpt_experiments.tokenizer.huggingface import huggingface_from_spec
@@ -20,10 +20,10 @@ KINDS = ("gpt2", "tiktoken", "huggingface", "char")
 
 
 def build_tokenizer(
-    spec: Mapping[str, Any] | Tokenizer | None, corpus: Callable[[], Iterable[str]] | None = None
+    spec: Mapping[str, Any] | Tokenizer | None, corpus: Callable[[], Iterable[CorpusPiece]] | None = None
 ) -> Tokenizer:
-    """The tokenizer ``spec`` describes (None: GPT-2's). ``corpus`` yields the training text
-    and is read only by a ``char`` tokenizer that has no saved vocabulary yet."""
+    """The tokenizer ``spec`` describes (None: GPT-2's). ``corpus`` yields the training corpus
+    stream and is read only by a ``char`` tokenizer that has no saved vocabulary yet."""
     if isinstance(spec, Tokenizer):
         return spec
     spec = dict(spec or {"kind": "gpt2"})

@@ -32,6 +32,22 @@ def byte_level_alphabet() -> dict[str, int]:
     return chars
 
 
+def without_special_tokens(json_text: str) -> str:
+    """The tokenizer JSON with no special added tokens (nor ``<|endoftext|>``, however marked).
+
+    Its encoding is a document's text read as text. (The library's ``encode_special_tokens``
+    leaves ``<|endoftext|>`` a token where a file adds it as an ordinary token. Other ordinary
+    added tokens stay: they are vocabulary, e.g. runs of spaces in code.)
+    """
+    spec = json.loads(json_text)
+    spec["added_tokens"] = [
+        token
+        for token in spec.get("added_tokens") or []
+        if not token.get("special") and token.get("content") != END_OF_TEXT
+    ]
+    return json.dumps(spec)
+
+
 class HuggingFaceTokenizer(Tokenizer):
     kind = "huggingface"
 
@@ -40,6 +56,7 @@ class HuggingFaceTokenizer(Tokenizer):
 
         try:
             self._tokenizer = HFTokenizer.from_str(json_text)
+            self._ordinary = HFTokenizer.from_str(without_special_tokens(json_text))
         except Exception as err:  # the Rust side raises plain Exceptions
             raise ConfigError(
                 f"the tokenizer JSON cannot be read ({err}): give a tokenizers JSON file"
@@ -61,13 +78,16 @@ class HuggingFaceTokenizer(Tokenizer):
             if index:
                 if self.eot_id is None:
                     raise ConfigError(
-                        f"the text holds {END_OF_TEXT} but the tokenizer has no such token: "
-                        "add it to the tokenizer, or give a corpus of one document"
+                        f"the prompt holds {END_OF_TEXT} but the tokenizer has no such token: "
+                        "add it to the tokenizer, or remove it from the prompt"
                     )
                 ids.append(self.eot_id)
             if piece:
                 ids.extend(self._tokenizer.encode(piece, add_special_tokens=False).ids)
         return ids
+
+    def encode_ordinary(self, text: str) -> list[int]:
+        return self._ordinary.encode(text, add_special_tokens=False).ids
 
     def decode(self, ids: list[int]) -> str:
         return self._tokenizer.decode(ids, skip_special_tokens=False)

@@ -32,6 +32,9 @@ class TiktokenTokenizer(Tokenizer):
     def encode(self, text: str) -> list[int]:
         return self.encoding.encode(text, allowed_special="all", disallowed_special=())
 
+    def encode_ordinary(self, text: str) -> list[int]:
+        return self.encoding.encode_ordinary(text)
+
     def decode(self, ids: list[int]) -> str:
         return self.encoding.decode(ids)
 

@@ -17,6 +17,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from gpt_experiments.data.datamodule import GPTDataModule
+from gpt_experiments.runs.history import recorded_wall_time
 from gpt_experiments.training.callbacks.history import LossHistory
 from gpt_experiments.training.callbacks.hparams_session import HParamsSession
 from gpt_experiments.training.callbacks.log_interval import LogEveryEpoch
@@ -32,7 +33,7 @@ from gpt_experiments.training.hparams import CommandLine, select_hparams
 from gpt_experiments.training.lit_module import GPTLitModule
 from gpt_experiments.training.quiet import quiet_third_party_messages
 from gpt_experiments.training.run_checks import check_run_settings
-from gpt_experiments.training.summary import RunSummary, format_summary
+from gpt_experiments.training.summary import RunSummary, format_summary, save_summary
 
 # Lightning cannot tell that GPTDataModule restores the position in the epoch itself.
 warnings.filterwarnings(
@@ -136,11 +137,16 @@ def train(
     if cfg.get("max_tokens"):
         steps = apply_token_budget(trainer, cfg.max_tokens, cfg.data)
         print(f"max_tokens={cfg.max_tokens:,}: training for {steps:,} optimizer steps")
+    # A resumed run continues in its folder: its wall time adds the legs before this one.
+    earlier_legs_s = recorded_wall_time(output_dir) if cfg.get("ckpt_path") else math.nan
+    earlier_legs_s = 0.0 if math.isnan(earlier_legs_s) else earlier_legs_s
     started = time.monotonic()
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
         compare_dir = Path(sweep_dir) if sweep_dir is not None else output_dir
-        summary = summarize_run(trainer, module, output_dir, time.monotonic() - started, compare_dir)
+        wall_time_s = time.monotonic() - started + earlier_legs_s
+        summary = summarize_run(trainer, module, output_dir, wall_time_s, compare_dir)
+        rank_zero_only(save_summary)(summary)
         rank_zero_only(print)(format_summary(summary))
         return float(module.best_val_loss)
     finally:

@@ -5,10 +5,16 @@ from __future__ import annotations
 import math
 import re
 import shlex
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from gpt_experiments.runs.history import perplexity
+from gpt_experiments.runs.history import perplexity, write_summary_json
+
+# The repository's scripts/, where a checkout or an editable install has it (a wheel has not).
+SCRIPTS_DIR = Path(__file__).resolve().parents[2] / "scripts"
+# The console scripts pyproject.toml installs beside the interpreter, for a wheel install.
+CONSOLE_SCRIPTS = {"compare_runs.py": "gpt-compare", "generate.py": "gpt-generate"}
 
 # Characters a Hydra override value may hold unquoted (``=`` and ``,`` would split it).
 _PLAIN_HYDRA_VALUE = re.compile(r"[\w./-]+")
@@ -20,7 +26,10 @@ class RunSummary:
     best_checkpoint: Path | None
     best_val_loss: float  # NaN: never validated
     tokens_seen: int
-    wall_time_s: float  # the whole fit, validation included
+    # Seconds Trainer.fit ran (sanity check, validation, checkpoints included; imports, data
+    # and model set-up before it left out), summed over the legs of a resumed run. Saved in
+    # summary.json, it is also the wall time compare_runs reports.
+    wall_time_s: float
     tokens_per_sec: float  # training tokens / training time (NaN without a speed monitor)
     compare_dir: Path  # the sweep folder for a sweep's job, the run folder otherwise
 
@@ -33,9 +42,32 @@ def shown(path: Path) -> str:
         return str(path)
 
 
+def interpreter() -> str:
+    """This Python, absolute but not resolved: a venv's ``bin/python`` link keeps its packages."""
+    return str(Path(sys.executable).absolute())
+
+
+def script_command(script: str) -> list[str]:
+    """How to run one of scripts/ from anywhere: this Python and the script's absolute path,
+    or its console script beside this Python when installed from a wheel."""
+    if (SCRIPTS_DIR / script).is_file():
+        return [interpreter(), str(SCRIPTS_DIR / script)]
+    return [str(Path(interpreter()).parent / CONSOLE_SCRIPTS[script])]
+
+
+def tensorboard_command() -> list[str]:
+    """TensorBoard from anywhere: the executable beside this Python, else its module."""
+    beside = Path(interpreter()).parent / "tensorboard"
+    return [str(beside)] if beside.is_file() else [interpreter(), "-m", "tensorboard.main"]
+
+
+def command(words: list[str]) -> str:
+    return " ".join(shlex.quote(word) for word in words)
+
+
 def hydra_arg(key: str, path: Path) -> str:
     """``key=path`` as one shell word that Hydra reads as one value (run folders hold ``=`` and ``,``)."""
-    value = shown(path)
+    value = str(path.absolute())
     if _PLAIN_HYDRA_VALUE.fullmatch(value):
         return f"{key}={value}"
     if not set(value) & set("\"'$`\\!"):
@@ -52,12 +84,23 @@ def format_summary(summary: RunSummary) -> str:
         )
     speed = "" if math.isnan(summary.tokens_per_sec) else f", {summary.tokens_per_sec:,.0f} tokens/s training"
     lines.append(f"Trained on:       {summary.tokens_seen:,} tokens in {summary.wall_time_s:,.1f} s{speed}")
-    lines.append(f"TensorBoard:      tensorboard --logdir {shlex.quote(shown(summary.compare_dir))}")
-    lines.append(
-        f"Compare runs:     python scripts/compare_runs.py {shlex.quote(shown(summary.compare_dir))}"
-    )
+    # Commands that work pasted anywhere: absolute interpreter, scripts and folders.
+    compare_dir = str(summary.compare_dir.absolute())
+    lines.append(f"TensorBoard:      {command([*tensorboard_command(), '--logdir', compare_dir])}")
+    lines.append(f"Compare runs:     {command([*script_command('compare_runs.py'), compare_dir])}")
     if summary.best_checkpoint is not None:
         ckpt = hydra_arg("ckpt", summary.best_checkpoint)
         prompt = shlex.quote('prompt="Every effort moves you"')
-        lines.append(f"Generate:         python scripts/generate.py {ckpt} {prompt}")
+        lines.append(f"Generate:         {command(script_command('generate.py'))} {ckpt} {prompt}")
     return "\n".join(lines)
+
+
+def save_summary(summary: RunSummary) -> None:
+    """The summary's numbers in the run folder's summary.json, for compare_runs."""
+    values = {
+        "best_val_loss": summary.best_val_loss,
+        "tokens_seen": summary.tokens_seen,
+        "wall_time_s": summary.wall_time_s,
+        "tokens_per_sec": summary.tokens_per_sec,
+    }
+    write_summary_json(values, summary.run_dir)

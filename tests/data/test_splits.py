@@ -9,7 +9,7 @@ from gpt_experiments.config import asset_path
 from gpt_experiments.data.datamodule import GPTDataModule
 from gpt_experiments.data.splits import split_by_documents
 from gpt_experiments.errors import DataError
-from gpt_experiments.tokenizer import END_OF_TEXT, decode
+from gpt_experiments.tokenizer import DOCUMENT_BREAK, END_OF_TEXT, decode
 from tests.data.corpora import DOCUMENTS as CORPUS
 from tests.data.corpora import write_jsonl
 
@@ -17,10 +17,13 @@ DOCUMENTS = [f"document number {index}." for index in range(1_000)]
 
 
 def documents_per_split(seed: int) -> tuple[set[str], set[str]]:
-    texts = ["", ""]
-    for split, piece in split_by_documents(DOCUMENTS, 0.9, seed):
-        texts[split] += piece
-    train, val = (set(text.split(END_OF_TEXT)) for text in texts)
+    tagged = list(split_by_documents(DOCUMENTS, 0.9, seed))
+    for split in (0, 1):  # a break between two documents of a split, never at its ends
+        pieces = [piece for tag, piece in tagged if tag == split]
+        assert pieces[1::2] == [DOCUMENT_BREAK] * (len(pieces) // 2) and len(pieces) % 2
+    train, val = (
+        {piece for tag, piece in tagged if tag == split and piece is not DOCUMENT_BREAK} for split in (0, 1)
+    )
     return train, val
 
 
@@ -41,7 +44,7 @@ def test_document_split_through_the_data_module(tmp_path):
     }
     expected = [set(), set()]
     for split, piece in split_by_documents(CORPUS, 0.5, 3):
-        if piece != END_OF_TEXT:
+        if piece is not DOCUMENT_BREAK:
             expected[split].add(piece)
     assert decoded == {"train": expected[0], "val": expected[1]}
     assert decoded["train"] and decoded["val"] and decoded["train"].isdisjoint(decoded["val"])

@@ -1,40 +1,89 @@
-"""Seed repeats in compare_runs: settings grouped over seeds, mean +- std, Welch's t-test against the best."""
+"""Seed repeats in compare_runs: settings grouped over seeds; mean, std, CI, Welch, Hedges' g and
+Holm against scipy and hand-worked values."""
 
 from __future__ import annotations
 
 import csv
 import math
 
+import numpy as np
 import pytest
 from scipy import stats
 
 from gpt_experiments.runs.compare import compare_runs
-from gpt_experiments.runs.repeats import format_repeats_table, group_by_setting, welch_t_test
+from gpt_experiments.runs.repeats import format_metric_table
+from gpt_experiments.runs.stats import Sample, hedges_g, holm, versus_best, welch_p_value
 from gpt_experiments.runs.status import mark_pruned
 from tests.helpers import run_script
 from tests.runs.test_sweeps import fake_run
 
+SAMPLES = [
+    ([4.01, 4.03, 3.98], [4.20, 4.31, 4.12]),  # clearly apart
+    ([4.01, 4.03, 3.98], [4.02, 3.99, 4.05, 4.00]),  # unequal sizes, close means
+    ([1.0, 2.0], [1.5, 9.0, 3.0, 0.2, 7.7]),  # very unequal spreads
+]
+
+
+@pytest.mark.parametrize("a, b", SAMPLES)
+def test_mean_std_ci_and_welch_equal_scipy(a, b):
+    sample = Sample(tuple(a))
+    assert sample.mean == pytest.approx(np.mean(a)) and sample.std == pytest.approx(stats.tstd(a))
+    expected_ci = stats.t.interval(0.95, len(a) - 1, loc=np.mean(a), scale=stats.sem(a))
+    assert sample.ci == pytest.approx(expected_ci, rel=1e-12)
+
+    welch = stats.ttest_ind(a, b, equal_var=False)
+    diff = versus_best(a, b)
+    assert diff.diff == pytest.approx(np.mean(a) - np.mean(b))
+    assert diff.p_value == pytest.approx(welch.pvalue, rel=1e-12) == welch_p_value(a, b)
+    interval = welch.confidence_interval(0.95)
+    assert diff.ci == pytest.approx((interval.low, interval.high), rel=1e-12)
+
+
+def test_the_difference_ci_is_welchs_by_hand():
+    a, b = [4.01, 4.03, 3.98], [4.20, 4.31, 4.12]
+    se2_a, se2_b = np.var(a, ddof=1) / 3, np.var(b, ddof=1) / 3
+    df = (se2_a + se2_b) ** 2 / (se2_a**2 / 2 + se2_b**2 / 2)
+    half = stats.t.ppf(0.975, df) * math.sqrt(se2_a + se2_b)
+    diff = np.mean(a) - np.mean(b)
+    assert versus_best(a, b).ci == pytest.approx((diff - half, diff + half), rel=1e-12)
+
+
+def test_hedges_g_by_hand():
+    # a: mean 2, var 1; b: mean 4, var 4; pooled sd = sqrt((2*1 + 2*4) / 4) = 1.58114; d = -1.26491;
+    # df 4: J = Gamma(2) / (sqrt(2) Gamma(1.5)) = 1 / (1.41421 * 0.886227) = 0.797885; g = -1.00925.
+    assert hedges_g([1, 2, 3], [2, 4, 6]) == pytest.approx(-1.00925, abs=1e-5)
+    assert math.isnan(hedges_g([1, 1], [2, 2]))
+
 
 @pytest.mark.parametrize(
-    "a, b",
+    "p_values, adjusted",
     [
-        ([4.01, 4.03, 3.98], [4.20, 4.31, 4.12]),  # clearly apart
-        ([4.01, 4.03, 3.98], [4.02, 3.99, 4.05, 4.00]),  # unequal sizes, close means
-        ([1.0, 2.0], [1.5, 9.0, 3.0, 0.2, 7.7]),  # very unequal spreads
+        # m = 3: 0.01 * 3 = 0.03; 0.03 * 2 = 0.06; 0.04 * 1 = 0.04, raised to the 0.06 before it.
+        ([0.01, 0.04, 0.03, math.nan], [0.03, 0.06, 0.06, math.nan]),
+        ([0.5, 0.001], [0.5, 0.002]),  # 0.001 * 2; 0.5 * 1
+        ([0.4, 0.6], [0.8, 0.8]),  # 0.4 * 2 = 0.8; 0.6 raised to 0.8
+        ([0.6, 0.7], [1.0, 1.0]),  # capped at 1
+        ([0.02], [0.02]),  # one test: nothing to correct
+        ([], []),
     ],
 )
-def test_welch_p_value_equals_scipy(a, b):
-    assert welch_t_test(a, b) == pytest.approx(stats.ttest_ind(a, b, equal_var=False).pvalue, rel=1e-10)
+def test_holm_equals_hand_worked_values(p_values, adjusted):
+    assert holm(p_values) == pytest.approx(adjusted, nan_ok=True)
 
 
-def test_welch_without_spread_has_no_p_value_and_needs_two_values_a_side():
-    assert math.isnan(welch_t_test([4.0, 4.0], [5.0, 5.0]))
+def test_without_spread_there_is_no_p_value_and_welch_needs_two_values_a_side():
+    assert math.isnan(welch_p_value([4.0, 4.0], [5.0, 5.0]))  # scipy itself would say p = 0
+    assert math.isnan(versus_best([4.0, 4.0], [5.0, 5.0]).p_value)
     with pytest.raises(ValueError, match="two values"):
-        welch_t_test([4.0], [5.0, 5.1])
+        welch_p_value([4.0], [5.0, 5.1])
 
 
 # Best val loss of each seed for three learning rates; lr=9e-3 was run once.
-SEEDS = {"optimizer.lr=0.003": [4.01, 4.03, 3.98], "optimizer.lr=0.001": [4.20, 4.25, 4.22]}
+SEEDS = {
+    "optimizer.lr=0.003": [4.01, 4.03, 3.98],
+    "optimizer.lr=0.001": [4.20, 4.25, 4.22],
+    "optimizer.lr=0.002": [4.02, 4.10, 4.00],
+}
 
 
 def fake_repeats(root):
@@ -49,47 +98,66 @@ def fake_repeats(root):
     )
 
 
-def test_runs_differing_only_by_seed_are_grouped_with_mean_std_and_p_value(tmp_path):
+def test_settings_over_seeds_with_ci_difference_g_and_holm_p(tmp_path):
     fake_repeats(tmp_path)
-    records, common = compare_runs(tmp_path)
-    best, worse, single, pruned = group_by_setting(records)
+    _, comparison = compare_runs(tmp_path)
+    best, close, worse, single, pruned = comparison.tables["best_val_loss"].rows
 
-    assert best.setting == ("model=tiny", "optimizer.lr=0.003") and best.n == 3
-    assert best.mean == pytest.approx(sum(SEEDS["optimizer.lr=0.003"]) / 3)
-    assert best.std == pytest.approx(stats.tstd(SEEDS["optimizer.lr=0.003"]))
-    expected_p = stats.ttest_ind(
-        SEEDS["optimizer.lr=0.001"], SEEDS["optimizer.lr=0.003"], equal_var=False
-    ).pvalue
-    assert worse.p_value == pytest.approx(expected_p, rel=1e-10) and worse.significant
-    # One run: a mean but no spread and no test; a pruned run does not count as a result.
-    assert (single.n, math.isnan(single.std), single.p_value) == (1, True, None)
-    assert (pruned.n, pruned.p_value) == (0, None)
+    assert best.setting.label == "optimizer.lr=0.003" and best.sample.n == 3
+    assert best.sample.mean == pytest.approx(np.mean(SEEDS["optimizer.lr=0.003"]))
+    raw = {
+        name: stats.ttest_ind(SEEDS[name], SEEDS["optimizer.lr=0.003"], equal_var=False).pvalue
+        for name in ("optimizer.lr=0.002", "optimizer.lr=0.001")
+    }
+    assert worse.vs_best.p_value == pytest.approx(raw["optimizer.lr=0.001"], rel=1e-10)
+    # Two settings tested against the best: Holm multiplies the smaller p by 2, the larger by 1.
+    low, high = sorted(raw.values())
+    holm_by_hand = {name: min(1, 2 * low) if p == low else max(2 * low, high) for name, p in raw.items()}
+    assert worse.p_holm == pytest.approx(holm_by_hand["optimizer.lr=0.001"], rel=1e-10) and worse.significant
+    assert close.p_holm == pytest.approx(holm_by_hand["optimizer.lr=0.002"], rel=1e-10)
+    # One run: a mean but no spread and no test, and it says which seeds to run.
+    assert (single.sample.n, math.isnan(single.sample.std), single.vs_best) == (1, True, None)
+    assert single.missing == "run seed=2,3 for optimizer.lr=0.009"
+    assert (pruned.sample.n, pruned.vs_best) == (0, None)
 
-    table = format_repeats_table([best, worse, single, pruned], common)
-    assert f"{expected_p:.3g} *  optimizer.lr=0.001" in table
-    assert "n<2  optimizer.lr=9e-3" in table and "best  optimizer.lr=0.003" in table
+    table = format_metric_table(comparison.tables["best_val_loss"])
+    assert f"{holm_by_hand['optimizer.lr=0.001']:.3g} *  optimizer.lr=0.001" in table
+    assert "n<2  optimizer.lr=0.009" in table and "best  optimizer.lr=0.003" in table
+    assert "Holm-corrected for the 2 settings tested" in table
+    assert "missing: run seed=2,3 for optimizer.lr=0.009" in table
 
     with open(tmp_path / "comparison.csv") as f:
         rows = {row["run"]: row for row in csv.DictReader(f)}
-    assert rows["3_seed=1"]["setting"] == "optimizer.lr=0.001"
-    assert float(rows["3_seed=1"]["p_value_vs_best"]) == pytest.approx(expected_p, rel=1e-10)
-    assert rows["3_seed=1"]["significant"] == "True" and rows["0_seed=1"]["p_value_vs_best"] == ""
-    assert float(rows["0_seed=1"]["setting_std_best_val_loss"]) == pytest.approx(best.std)
-    assert rows["6_lr=9e-3"]["setting_n"] == "1" and rows["6_lr=9e-3"]["setting_std_best_val_loss"] == ""
-    assert rows["7_lr=1"]["status"] == "pruned"
+    row = rows["3_seed=1"]
+    assert (row["setting"], row["seed"]) == ("optimizer.lr=0.001", "1")
+    assert float(row["p_welch_best_val_loss"]) == pytest.approx(raw["optimizer.lr=0.001"], rel=1e-10)
+    assert float(row["p_holm_best_val_loss"]) == pytest.approx(worse.p_holm, rel=1e-10)
+    assert float(row["hedges_g_best_val_loss"]) == pytest.approx(worse.vs_best.hedges_g)
+    assert float(row["diff_ci_low_best_val_loss"]) == pytest.approx(worse.vs_best.ci[0])
+    assert row["significant_best_val_loss"] == "True" and rows["0_seed=1"]["p_holm_best_val_loss"] == ""
+    assert float(rows["0_seed=1"]["setting_ci_high_best_val_loss"]) == pytest.approx(best.sample.ci[1])
+    assert rows["9_lr=9e-3"]["setting_n_best_val_loss"] == "1"
+    assert rows["9_lr=9e-3"]["setting_std_best_val_loss"] == ""
+    assert rows["10_lr=1"]["status"] == "pruned"
 
 
-def test_compare_cli_prints_the_repeats_table_and_pruned_runs(tmp_path):
+def test_a_single_best_run_says_what_is_missing_instead_of_testing(tmp_path):
+    fake_run(tmp_path, "0", ["optimizer.lr=0.1", "seed=1"], [4.0])
+    for seed, loss in enumerate([4.5, 4.6], start=1):
+        fake_run(tmp_path, f"{seed}_b", ["optimizer.lr=0.2", f"seed={seed}"], [loss])
+    _, comparison = compare_runs(tmp_path)
+    table = comparison.tables["best_val_loss"]
+    assert all(row.vs_best is None for row in table.rows)
+    assert table.rows[1].missing == "run seed=2,3 for optimizer.lr=0.1"
+    assert "Holm-corrected for the 0 settings tested" in format_metric_table(table)
+
+
+def test_compare_cli_prints_the_settings_tables_and_pruned_runs(tmp_path):
     fake_repeats(tmp_path)
     result = run_script("compare_runs.py", str(tmp_path), cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "(0 failed, 1 pruned)" in result.stdout
     assert "PRUNED: at step 2" in result.stdout
-    assert "Settings run more than once" in result.stdout and "no result  optimizer.lr=1" in result.stdout
-
-
-def test_without_repeats_no_p_values_are_claimed(tmp_path):
-    fake_run(tmp_path, "0", ["optimizer.lr=0.1", "seed=1"], [4.0])
-    fake_run(tmp_path, "1", ["optimizer.lr=0.2", "seed=1"], [4.5])
-    records, _ = compare_runs(tmp_path)
-    assert all(group.p_value is None for group in group_by_setting(records))
+    assert "Settings: 5 (runs are one setting when their resolved configs agree" in result.stdout
+    assert "no result  optimizer.lr=1" in result.stdout
+    assert "At equal tokens: val loss at 64 tokens" in result.stdout

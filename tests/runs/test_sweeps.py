@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 
 from gpt_experiments.config import MAX_JOB_DIRNAME_CHARS, job_dirname
 from gpt_experiments.errors import UserError
-from gpt_experiments.runs.compare import compare_runs, format_table
+from gpt_experiments.runs.compare import common_overrides, compare_runs, format_table
 from gpt_experiments.runs.history import HISTORY_FIELDS
 from gpt_experiments.runs.status import mark_failed
 from gpt_experiments.training.compose import check_sweep
@@ -100,7 +100,8 @@ def test_launcher_configs_extend_the_hydra_plugins(choice, launcher):
 def fake_run(root: Path, name: str, overrides: list[str], val_losses: list[float]) -> Path:
     run_dir = root / name
     (run_dir / ".hydra").mkdir(parents=True)
-    (run_dir / ".hydra" / "config.yaml").write_text("seed: 1\n")
+    # The config these overrides would give, in miniature: settings are told apart by it.
+    OmegaConf.save(OmegaConf.from_dotlist(overrides), run_dir / ".hydra" / "config.yaml")
     OmegaConf.save(OmegaConf.create(overrides), run_dir / ".hydra" / "overrides.yaml")
     if val_losses:
         with open(run_dir / "history.csv", "w", newline="") as f:
@@ -117,14 +118,14 @@ def test_compare_ranks_by_best_val_loss_and_lists_failed_runs_last(tmp_path):
     fake_run(tmp_path, "2_lr=9", ["model=tiny", "optimizer.lr=9"], [])  # crashed without a marker
     mark_failed(fake_run(tmp_path, "3_lr=-1", ["model=tiny", "optimizer.lr=-1"], []), "lr must be > 0")
 
-    records, common = compare_runs(tmp_path)
+    records, comparison = compare_runs(tmp_path)
 
     assert [r.name for r in records[:2]] == ["0_lr=0.1", "1_lr=0.2"]
     assert {r.name for r in records[2:]} == {"2_lr=9", "3_lr=-1"}
     assert (records[0].best_val_loss, records[0].final_val_loss) == (4.0, 4.5)
-    assert common == ["model=tiny"]
+    assert common_overrides(records) == ["model=tiny"]
     assert [r.failed for r in records] == [False, False, True, True]
-    table = format_table(records, common)
+    table = format_table(comparison)
     assert "optimizer.lr=-1: lr must be > 0" in table and "FAILED  optimizer.lr=9: no validation" in table
     with open(tmp_path / "comparison.csv") as f:
         rows = list(csv.DictReader(f))

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import io
+import json
 import pickle
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from gpt_experiments.data.token_cache import SplitSettings, cache_key, token_encoder
 from gpt_experiments.errors import ConfigError, DataError
-from gpt_experiments.tokenizer import END_OF_TEXT, build_tokenizer, gpt2
+from gpt_experiments.tokenizer import DOCUMENT_BREAK, END_OF_TEXT, KINDS, build_tokenizer, gpt2
 from gpt_experiments.tokenizer.char import CharTokenizer
+from gpt_experiments.tokenizer.huggingface import HuggingFaceTokenizer
 from tests.tokenizer.sample_files import MERGES, write_huggingface_json, write_ranks_file
 
 TEXT = "the naïve café — 東京 then the end"
+# A document quoting the separator's text, as a web page or a code file may.
+QUOTING = "It was written <|endoftext|> in"
 
 
 @pytest.fixture
@@ -32,7 +37,7 @@ def tokenizers(tmp_path):
         "huggingface": build_tokenizer(
             {"kind": "huggingface", "path": str(write_huggingface_json(tmp_path / "t.json", TEXT * 20))}
         ),
-        "char": build_tokenizer({"kind": "char"}, corpus=lambda: iter([TEXT, END_OF_TEXT, "!"])),
+        "char": build_tokenizer({"kind": "char"}, corpus=lambda: iter([TEXT, DOCUMENT_BREAK, "!", QUOTING])),
     }
 
 
@@ -70,8 +75,51 @@ def test_custom_ranks_merge_as_written(tokenizers):
     assert tokenizer.encode("the the") == [256 + MERGES.index(b"the"), 256 + MERGES.index(b" the")]
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_document_text_is_ordinary_text_and_separators_are_ids(tokenizers, kind):
+    tokenizer = tokenizers[kind]
+    ordinary = tokenizer.encode_ordinary(QUOTING)
+    assert tokenizer.eot_id not in ordinary and tokenizer.decode(ordinary) == QUOTING
+    pieces = [QUOTING, DOCUMENT_BREAK, "the end!"]
+    assert tokenizer.encode_documents(pieces) == [
+        *ordinary,
+        tokenizer.eot_id,
+        *tokenizer.encode_ordinary("the end!"),
+    ]
+    # A prompt is typed by a user, who may mean the token.
+    assert tokenizer.encode(QUOTING).count(tokenizer.eot_id) == 1
+
+
+# GPT-2's ids of " written <|endoftext|> in" as a document (encode_ordinary, as llm.c's and
+# nanoGPT's data scripts call it: " <", "|", "end", "of", "text", "|", ">") and as a prompt.
+DOCUMENT_IDS = [3194, 1279, 91, 437, 1659, 5239, 91, 29, 287]
+PROMPT_IDS = [3194, 220, 50256, 287]
+
+
+def test_gpt2_reads_documents_as_llmc_and_nanogpt_do():
+    assert gpt2().encode_ordinary(" written <|endoftext|> in") == DOCUMENT_IDS
+    assert gpt2().encode(" written <|endoftext|> in") == PROMPT_IDS
+
+
+def test_huggingface_end_of_text_added_as_an_ordinary_token_is_still_text(tmp_path):
+    path = write_huggingface_json(tmp_path / "t.json", TEXT * 20)
+    spec = json.loads(path.read_text())
+    for token in spec["added_tokens"]:
+        token["special"] = False
+    tokenizer = HuggingFaceTokenizer(json.dumps(spec))
+    assert tokenizer.eot_id is not None and tokenizer.eot_id not in tokenizer.encode_ordinary(QUOTING)
+
+
+def test_several_documents_need_a_separator_token(tmp_path):
+    ranks = write_ranks_file(tmp_path / "r.tiktoken")
+    tokenizer = build_tokenizer({"kind": "tiktoken", "path": str(ranks)})  # no special tokens
+    assert tokenizer.encode_documents(["one document"]) == tokenizer.encode_ordinary("one document")
+    with pytest.raises(ConfigError, match="has no <\\|endoftext\\|> token to separate them"):
+        tokenizer.encode_documents(["one", DOCUMENT_BREAK, "two"])
+
+
 def test_char_vocabulary_is_the_corpus_characters():
-    tokenizer = CharTokenizer.from_corpus(["hello", END_OF_TEXT, "world"])
+    tokenizer = CharTokenizer.from_corpus(["hello", DOCUMENT_BREAK, "world"])
     assert tokenizer.chars == "dehlorw" and tokenizer.vocab_size == 8 and tokenizer.eot_id == 7
     assert tokenizer.encode("hold") == [2, 4, 3, 0]  # d e h l o r w
     with pytest.raises(DataError, match="'z' is not in the char tokenizer's vocabulary"):
@@ -114,4 +162,13 @@ def test_a_tokenizer_pickles_as_its_saved_form(tokenizers):
     """Worker processes receive the tokenizer pickled: it must arrive tokenizing the same."""
     for tokenizer in tokenizers.values():
         copy = pickle.loads(pickle.dumps(token_encoder(tokenizer).encode))
-        assert copy(TEXT) == tokenizer.encode(TEXT)
+        pieces = pickle.loads(pickle.dumps([TEXT, DOCUMENT_BREAK, QUOTING]))
+        assert pieces[1] is DOCUMENT_BREAK and copy(pieces) == tokenizer.encode_documents(pieces)
+
+
+def test_evaluated_text_files_are_ordinary_text(tmp_path):
+    from gpt_experiments.cli.evaluate import perplexity_tokens
+
+    (tmp_path / "notes.txt").write_text(" written <|endoftext|> in", encoding="utf-8")
+    _, tokens = perplexity_tokens(OmegaConf.create({"text_path": str(tmp_path / "notes.txt")}), gpt2())
+    assert tokens == DOCUMENT_IDS

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import shlex
+import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -22,7 +23,7 @@ from gpt_experiments.training.callbacks.tensorboard import RunTensorBoardLogger
 from gpt_experiments.training.callbacks.throughput import SpeedMonitor
 from gpt_experiments.training.lit_module import GPTLitModule
 from gpt_experiments.training.summary import RunSummary, format_summary
-from tests.helpers import quiet_trainer
+from tests.helpers import ROOT, quiet_trainer
 
 TINY = dict(vocab_size=101, context_length=8, emb_dim=12, n_heads=3, n_layers=1, drop_rate=0.0)
 VALIDATION_PAUSE_S = 0.4
@@ -94,19 +95,21 @@ def test_summary_names_the_best_checkpoint_and_commands_that_parse(tmp_path, mon
     summary = RunSummary(run, best, 4.5, 4096, 12.34, 1234.4, run.parent)
     text = format_summary(summary)
     rel_run = run.relative_to(tmp_path)
+    tensorboard, compare = Path(sys.executable).parent / "tensorboard", ROOT / "scripts" / "compare_runs.py"
     assert text.splitlines() == [
         f"Run folder:       {rel_run}",
         f"Best checkpoint:  {best.relative_to(tmp_path)} (val loss 4.5000, perplexity {math.exp(4.5):,.2f})",
         "Trained on:       4,096 tokens in 12.3 s, 1,234 tokens/s training",
-        f"TensorBoard:      tensorboard --logdir {rel_run.parent}",
-        f"Compare runs:     python scripts/compare_runs.py {rel_run.parent}",
+        f"TensorBoard:      {shlex.join([str(tensorboard), '--logdir', str(run.parent)])}",
+        f"Compare runs:     {shlex.join([sys.executable, str(compare), str(run.parent)])}",
         text.splitlines()[-1],
     ]
-    # The generate command, as the shell splits it and Hydra parses it, names the checkpoint.
+    # The generate command, as the shell splits it and Hydra parses it, names the checkpoint:
+    # absolute paths, so it works pasted anywhere.
     args = shlex.split(text.splitlines()[-1].split(":", 1)[1])
-    assert args[:2] == ["python", "scripts/generate.py"]
+    assert args[:2] == [sys.executable, str(ROOT / "scripts" / "generate.py")]
     parsed = {o.key_or_group: o.value() for o in OverridesParser.create().parse_overrides(args[2:])}
-    assert parsed == {"ckpt": str(best.relative_to(tmp_path)), "prompt": "Every effort moves you"}
+    assert parsed == {"ckpt": str(best), "prompt": "Every effort moves you"}
 
 
 def test_progress_bar_counts_epochs_from_one_and_estimates_the_whole_run():

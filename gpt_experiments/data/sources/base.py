@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 
 from gpt_experiments.data.file_digests import FileDigests
-from gpt_experiments.tokenizer import END_OF_TEXT
+from gpt_experiments.tokenizer import DOCUMENT_BREAK, CorpusPiece
 
 
 class TextSource(ABC):
@@ -23,9 +23,9 @@ class TextSource(ABC):
     def documents(self) -> Iterator[str]:
         """The documents in a stable order, empty ones left out."""
 
-    def stream(self) -> Iterator[str]:
-        """The corpus as text pieces: the documents joined with ``<|endoftext|>``."""
+    def stream(self) -> Iterator[CorpusPiece]:
+        """The corpus as pieces: the documents' text, a break (not text) between two documents."""
         for index, document in enumerate(self.documents()):
             if index:
-                yield END_OF_TEXT
+                yield DOCUMENT_BREAK
             yield document

@@ -10,6 +10,7 @@ from gpt_experiments.data.file_digests import FileDigests, files_digest
 from gpt_experiments.data.sources.base import TextSource
 from gpt_experiments.data.text_stream import corpus_text, read_blocks
 from gpt_experiments.errors import DataError
+from gpt_experiments.tokenizer import CorpusPiece
 
 TEXT_SUFFIXES = {".txt", ".md", ".text"}
 
@@ -58,6 +59,6 @@ class TextFiles(TextSource):
         for path in self.files:
             yield "".join(read_blocks(path, self.encoding_errors))
 
-    def stream(self) -> Iterator[str]:
+    def stream(self) -> Iterator[CorpusPiece]:
         # Block by block: one file larger than memory streams through the character split.
         return corpus_text(self.files, self.encoding_errors)
