@@ -17,8 +17,9 @@ RESULT_NEUTRAL_KEYS = (
     "resume",
     "ckpt_path",
     "hparams_search",
-    # An Optuna search's pruning callback (and its trial number): it only stops a run early,
-    # and a stopped run is marked PRUNED and compared apart; a finished trial trained as any run.
+    # An Optuna search's pruning callback: its trial number, seed and where the study is (the
+    # search's bookkeeping, set by the sweeper). It only stops a run early, and a stopped run is
+    # marked PRUNED and compared apart: a finished trial trained as any run.
     "callbacks.optuna_pruning",
     "trainer.default_root_dir",
     "trainer.enable_progress_bar",

@@ -36,6 +36,10 @@ class CheckpointError(UserError):
     """A file is missing, unreadable, unsafe or not a checkpoint of this project."""
 
 
+class UnsafeCheckpointError(CheckpointError):
+    """A checkpoint holds pickled code: refused, and never passed over for an older one."""
+
+
 def safe_torch_load(path: str | Path, mmap: bool = False) -> Any:
     """``torch.load`` that never executes code from the file and fails with one clear line.
 
@@ -45,6 +49,9 @@ def safe_torch_load(path: str | Path, mmap: bool = False) -> Any:
     """
     path = Path(path)
     if (path / ".metadata").is_file():  # a torch.distributed.checkpoint folder
+        from gpt_experiments.convert.safe_dcp import check_sharded_checkpoint  # DCP: only for folders
+
+        check_sharded_checkpoint(path)  # never advise gathering a folder that would run code
         raise CheckpointError(
             f"{path} is a sharded checkpoint: gather it into one file with "
             f"python scripts/consolidate_checkpoint.py {path} <file.ckpt>"
@@ -61,7 +68,7 @@ def safe_torch_load(path: str | Path, mmap: bool = False) -> Any:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap and zipfile.is_zipfile(path))
     except pickle.UnpicklingError as err:
         reason = ANSI_ESCAPE.sub("", str(err)).splitlines()[0][:120]  # torch colours its text
-        raise CheckpointError(
+        raise UnsafeCheckpointError(
             f"{path} was refused: it contains pickled objects that could run code "
             f"({reason}); only load checkpoints you trust, converted to weights"
         ) from err

@@ -23,9 +23,10 @@ from gpt_experiments.runs.settings import read_settings
 from gpt_experiments.runs.status import failure_message, pruned_message
 from gpt_experiments.search import TRIAL_NUMBER_KEY
 
-# The run's training tokens / training time, logged by SpeedMonitor (its last value is final).
-RUN_THROUGHPUT_TAG = "hp/tokens_per_sec"
-# Runs logged before RUN_THROUGHPUT_TAG existed: per-window throughputs, averaged here.
+# The run's training tokens / training time, logged by SpeedMonitor (its last value is final);
+# named hp/tokens_per_sec in runs logged before the HParams metrics became run/*.
+RUN_THROUGHPUT_TAGS = ("run/tokens_per_sec", "hp/tokens_per_sec")
+# Runs logged before RUN_THROUGHPUT_TAGS existed: per-window throughputs, averaged here.
 THROUGHPUT_TAG = "perf/tokens_per_sec"
 TOKENS_SEEN_TAG = "train/tokens_seen"
 
@@ -117,8 +118,9 @@ def tokens_per_sec(scalars: dict[str, list]) -> float:
     The estimate divides tokens by the wall time between the counter's first and last
     events, so it includes the time spent validating in between.
     """
-    if RUN_THROUGHPUT_TAG in scalars:
-        return max(scalars[RUN_THROUGHPUT_TAG], key=lambda event: (event.step, event.wall_time)).value
+    for tag in RUN_THROUGHPUT_TAGS:
+        if tag in scalars:
+            return max(scalars[tag], key=lambda event: (event.step, event.wall_time)).value
     if THROUGHPUT_TAG in scalars:
         values = [event.value for event in scalars[THROUGHPUT_TAG]]
         return sum(values) / len(values)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
+from typing import Any
 
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
@@ -24,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from gpt_experiments.errors import ConfigError
+from gpt_experiments.result_keys import SEED_KEY, is_result_neutral, result_settings
 
 
 def compose_config(conf_dir: Path, config_name: str, overrides: list[str]) -> DictConfig:
@@ -88,7 +90,11 @@ def check_sweep(conf_dir: Path, config_name: str, overrides: list[str]) -> list[
     for variant in variants:
         cfg = compose_config(conf_dir, config_name, variant)
     excluded = list(cfg.hydra.job.config.override_dirname.exclude_keys)
-    excluded += [key for key in fixed_keys(overrides) if key not in excluded]
+    # A search that repeats each trial over seeds sets the seed per job: keep it in folder names.
+    per_job_seed = cfg.hydra.sweeper.get("seeds_per_trial") is not None
+    excluded += [
+        key for key in fixed_keys(overrides) if key not in excluded and not (per_job_seed and key == SEED_KEY)
+    ]
     listed = ",".join(f"'{key}'" for key in excluded)
     return [*overrides, f"hydra.job.config.override_dirname.exclude_keys=[{listed}]"]
 
@@ -99,6 +105,34 @@ def fixed_keys(overrides: list[str]) -> list[str]:
     return [
         o.key_or_group for o in parsed if not o.is_sweep_override() and not o.key_or_group.startswith("hydra")
     ]
+
+
+def resolved_result_settings(cfg: DictConfig) -> dict[str, Any]:
+    """What decides a composed config's results: its dotted keys but the seed and the neutral ones
+    (result_keys.py), interpolations resolved, as JSON-ready values.
+
+    Neutral keys stand as placeholders while resolving, so ``${paths.output_dir}/checkpoints`` reads
+    the same in every job folder, and ``${hydra:...}`` needs no running Hydra.
+    """
+    config = OmegaConf.to_container(cfg, resolve=False)
+    config.pop("hydra", None)
+    try:
+        resolved = OmegaConf.to_container(OmegaConf.create(_neutral_as_placeholders(config)), resolve=True)
+    except OmegaConfBaseException as err:
+        raise ConfigError(f"cannot resolve the config: {_first_line(err)}") from None
+    return result_settings(resolved)
+
+
+def _neutral_as_placeholders(node: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``node`` with every value under a result-neutral key replaced by ``<key>``."""
+    replaced: dict[str, Any] = {}
+    for name, value in node.items():
+        key = f"{prefix}{name}"
+        if isinstance(value, dict):
+            replaced[name] = _neutral_as_placeholders(value, f"{key}.")
+        else:
+            replaced[name] = f"<{key}>" if is_result_neutral(key) else value
+    return replaced
 
 
 def _first_line(err: Exception) -> str:

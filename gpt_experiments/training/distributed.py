@@ -17,7 +17,13 @@ from torch.distributed.fsdp import fully_shard
 
 from gpt_experiments.errors import ConfigError
 from gpt_experiments.model import GPT, Block
-from gpt_experiments.training.sharded_checkpoint import LIGHTNING_META, replace_folder, staging_path
+from gpt_experiments.training.sharded_checkpoint import (
+    LIGHTNING_META,
+    is_sharded_checkpoint,
+    load_sharded,
+    replace_folder,
+    staging_path,
+)
 
 # full: one ordinary checkpoint file gathered on rank 0; sharded: a torch.distributed.checkpoint folder.
 CHECKPOINT_FORMATS = ("full", "sharded")
@@ -89,6 +95,14 @@ class FSDP2Strategy(ModelParallelStrategy):
         else:
             super().save_checkpoint(checkpoint, staging, storage_options)
             self._put_in_place(staging, path)
+
+    def load_checkpoint(self, checkpoint_path: Any, weights_only: bool | None = None) -> dict[str, Any]:
+        """A sharded checkpoint is loaded through the safe reader (Lightning's own loader hands the
+        folder to DCP, which unpickles its metadata and settings as they are)."""
+        path = Path(self.broadcast(str(checkpoint_path)))
+        if not is_sharded_checkpoint(path):
+            return super().load_checkpoint(checkpoint_path, weights_only)
+        return load_sharded(path, self.model, self.optimizers, strict=self.lightning_module.strict_loading)
 
     def _start_async_save(self, checkpoint: dict[str, Any], staging: Path, path: Path) -> None:
         """Copy this rank's slices to CPU memory now; a thread writes them while training goes on."""

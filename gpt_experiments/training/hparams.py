@@ -2,17 +2,20 @@
 
 Logged: the keys set on the command line (in a sweep, the swept ones first, marked as
 differing, so they are the table's first columns), then a short fixed set that says what
-was trained (model size, learning rate, batch size, context length, precision, seed).
+was trained (model size, learning rate, batch size, context length, precision).
 Never paths or run-specific switches. The metrics are declared here without a value; the
 module and the speed monitor log them as scalars as the run goes, and the plugin shows
 each one's last value.
 
 Every job of a sweep declares the same keys (its overrides have the same keys), which
-matters: TensorBoard takes the column list from the first run it reads.
+matters: TensorBoard takes the column list from the first run it reads. Runs of one setting
+(the same result settings, any seed) share one session group, so the table shows them together.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,11 +25,12 @@ from omegaconf import DictConfig, OmegaConf
 from tensorboard.compat.proto.summary_pb2 import Summary
 from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
 
-from gpt_experiments.result_keys import RESULT_NEUTRAL_KEYS, matches
+from gpt_experiments.result_keys import RESULT_NEUTRAL_KEYS, SEED_KEY, matches
+from gpt_experiments.training.compose import resolved_result_settings
 from gpt_experiments.training.lit_module import VALIDATION_HPARAMS_METRICS
 
 # Declared metrics: best and last validation loss and perplexity, tokens trained on, speed.
-HPARAMS_METRICS = (*VALIDATION_HPARAMS_METRICS, "hp/tokens_per_sec")
+HPARAMS_METRICS = (*VALIDATION_HPARAMS_METRICS, "run/tokens_per_sec")
 # Always logged after the command-line keys: what was trained, and how.
 FIXED_KEYS = (
     "model.n_layers",
@@ -35,11 +39,11 @@ FIXED_KEYS = (
     "optimizer.lr",
     "data.batch_size",
     "trainer.precision",
-    "seed",
 )
-# Set on a command line, but not hyperparameters: what never changes results, and the data's path
-# (a machine-specific spelling of the data; its content is what matters).
-NOT_HPARAMS = (*RESULT_NEUTRAL_KEYS, "data.path")
+# Set on a command line, but not hyperparameters: what never changes results, the data's path
+# (a machine-specific spelling of the data; its content is what matters), and the seed: a row of
+# the table is a setting, and shows one of its runs' values (each run's seed is in its name).
+NOT_HPARAMS = (*RESULT_NEUTRAL_KEYS, "data.path", SEED_KEY)
 
 
 @dataclass
@@ -93,6 +97,13 @@ def select_hparams(cfg: DictConfig, command_line: CommandLine) -> dict[str, floa
         if key not in params and OmegaConf.select(cfg, key) is not None:
             params[key] = hparam_value(OmegaConf.select(cfg, key))
     return params
+
+
+def setting_group_name(cfg: DictConfig) -> str:
+    """The HParams session group of a run: a hash of its resolved result settings, the same for
+    every seed of a setting (and for its runs in other sweeps), different for anything else."""
+    settings = json.dumps(resolved_result_settings(cfg), sort_keys=True, default=str)
+    return f"setting {hashlib.sha256(settings.encode()).hexdigest()[:10]}"
 
 
 def _summary(tag: str, data: plugin_data_pb2.HParamsPluginData) -> Summary:

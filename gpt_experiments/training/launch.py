@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 
 from gpt_experiments.config import override_key, resolved_values
 from gpt_experiments.convert.formats import check_pretrained_fits
-from gpt_experiments.convert.project import CheckpointError, safe_torch_load
+from gpt_experiments.convert.project import CheckpointError
 from gpt_experiments.data.windowed_data import WindowedData
 from gpt_experiments.errors import ConfigError, warn
 from gpt_experiments.model import GPTConfig
@@ -33,7 +33,7 @@ from gpt_experiments.training.resume import (
 )
 from gpt_experiments.training.run_checks import check_run_settings
 from gpt_experiments.training.run_lock import lock_run_dir
-from gpt_experiments.training.sharded_checkpoint import LIGHTNING_META, is_sharded_checkpoint
+from gpt_experiments.training.sharded_checkpoint import is_sharded_checkpoint, read_checkpoint_settings
 
 
 def prepare_run(
@@ -125,8 +125,8 @@ def quote(path: Path) -> str:
 def check_checkpoint(path: Path, model: dict[str, Any]) -> None:
     """The file must be a training checkpoint of a model shaped like the configured one."""
     sharded = is_sharded_checkpoint(path)  # its optimizer state is in the DCP files
-    # Only the settings are read here.
-    checkpoint = safe_torch_load(path / LIGHTNING_META if sharded else path, mmap=True)
+    # Only the settings are read here (of a sharded folder, after its DCP files pass the check).
+    checkpoint = read_checkpoint_settings(path, mmap=True)
     saved = checkpoint.get("hyper_parameters", {}).get("model") if isinstance(checkpoint, dict) else None
     if saved is None or not (sharded or "optimizer_states" in checkpoint):
         raise CheckpointError(

@@ -13,23 +13,25 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from hydra.utils import instantiate
+from lightning.pytorch.plugins.precision import MixedPrecision
 
 from gpt_experiments.model import GPT, GPTConfig
 from gpt_experiments.tokenizer import build_tokenizer
 from gpt_experiments.training.distributed import FSDP2Strategy, shard_blocks
 from gpt_experiments.training.host_memory import reuse_freed_host_memory
 from gpt_experiments.training.legacy import upgrade_scheduler
-from gpt_experiments.training.optimizers import build_optimizer
+from gpt_experiments.training.optimizers import build_optimizer, clip_gradients
 
 # Validation dataloader index -> metric prefix (see GPTDataModule.val_dataloader).
 EVAL_SPLITS = ("val", "train_eval")
 # Logged after each validation; declared as metrics of TensorBoard's HParams tab (training/hparams.py).
+# Named run/*: the Scalars tab orders its sections by name, and opens on the first (loss_vs_tokens).
 VALIDATION_HPARAMS_METRICS = (
-    "hp/best_val_loss",
-    "hp/best_val_ppl",
-    "hp/final_val_loss",
-    "hp/final_val_ppl",
-    "hp/tokens_seen",
+    "run/best_val_loss",
+    "run/best_val_ppl",
+    "run/final_val_loss",
+    "run/final_val_ppl",
+    "run/tokens_seen",
 )
 
 
@@ -164,6 +166,16 @@ class GPTLitModule(L.LightningModule):
         # Free the gradients now: Lightning would zero them only after the next forward
         # pass, holding a model-sized buffer through it (~500 MB for GPT-2 small).
         optimizer.zero_grad(set_to_none=True)
+
+    def configure_gradient_clipping(
+        self, optimizer, gradient_clip_val: float | None = None, gradient_clip_algorithm: str | None = None
+    ) -> None:
+        precision = self.trainer.precision_plugin
+        if gradient_clip_val and isinstance(precision, MixedPrecision):
+            # Lightning's check would refuse the fused AdamW here: see clip_gradients.
+            clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm or "norm", precision.scaler)
+        else:
+            super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
 
     def configure_optimizers(self):
         optimizer = build_optimizer(self.model, self.hparams.optimizer)

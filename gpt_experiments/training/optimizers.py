@@ -49,3 +49,29 @@ def build_optimizer(model: nn.Module, spec: dict[str, Any]) -> torch.optim.Optim
     if spec.get("fused") == "auto":
         spec["fused"] = all(p.device.type in FUSED_DEVICE_TYPES for p in model.parameters())
     return instantiate(spec, params=parameter_groups(model, weight_decay), _convert_="all")
+
+
+def unscales_in_step(optimizer: torch.optim.Optimizer) -> bool:
+    """Whether the optimizer divides out an AMP loss scale inside its own step (fused kernels do)."""
+    return getattr(optimizer, "_step_supports_amp_scaling", False)
+
+
+def clip_gradients(
+    optimizer: torch.optim.Optimizer, max_value: float, algorithm: str, scaler: torch.amp.GradScaler | None
+) -> None:
+    """Clip the gradients of ``optimizer``'s parameters by global norm (or by ``value``).
+
+    Lightning refuses to clip for an optimizer that unscales inside its step, the fused AdamW
+    that is the default here, even under bf16-mixed, which has no loss scale at all. That
+    refusal only matters with a scaler (16-mixed): the gradients would still be scaled when
+    clipped. So unscale them first; torch's ``GradScaler.step`` knows a fused optimizer's
+    gradients may already be unscaled and then steps without dividing again. The fused kernel
+    stays on (it is the faster step) and every precision clips the true gradients.
+    """
+    if scaler is not None and unscales_in_step(optimizer):
+        scaler.unscale_(optimizer)
+    params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+    if algorithm == "value":
+        torch.nn.utils.clip_grad_value_(params, max_value)
+    else:
+        torch.nn.utils.clip_grad_norm_(params, max_value)

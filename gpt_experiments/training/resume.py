@@ -18,11 +18,11 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from gpt_experiments.config import override_key
-from gpt_experiments.convert.project import CheckpointError, safe_torch_load
+from gpt_experiments.convert.project import CheckpointError, UnsafeCheckpointError
 from gpt_experiments.errors import ConfigError, warn
 from gpt_experiments.result_keys import LENGTH_KEYS, RESULT_NEUTRAL_KEYS, flatten
 from gpt_experiments.training.legacy import drop_key, upgrade_config
-from gpt_experiments.training.sharded_checkpoint import LIGHTNING_META, is_sharded_checkpoint
+from gpt_experiments.training.sharded_checkpoint import is_sharded_checkpoint, read_checkpoint_settings
 
 # Keys that may differ between the legs of one run: those that never change results, and
 # how long to train (a finished run can be continued for more epochs).
@@ -70,9 +70,10 @@ def newest_loadable_checkpoint(run_dir: Path) -> Path | None:
     """The newest checkpoint of the run that loads; unreadable ones are skipped with a warning."""
     for path in checkpoints_newest_first(run_dir):
         try:
-            # A sharded checkpoint (a folder) is complete once DCP wrote its metadata.
-            safe_torch_load(path / LIGHTNING_META if is_sharded_checkpoint(path) else path)
+            read_checkpoint_settings(path)
             return path
+        except UnsafeCheckpointError:
+            raise  # planted code is not a crash in the middle of a save: never passed over
         except CheckpointError as err:
             warn(f"{err}; falling back to an older checkpoint")
     return None
@@ -151,7 +152,7 @@ def plan_resume(resume: str, cfg: DictConfig, rebuild: Rebuild | None = None) ->
 def plan_resume_from_path(resume: str) -> ResumePlan:
     """``resume=<run folder>`` (its newest loadable checkpoint) or ``resume=<file.ckpt>``."""
     path = Path(resume).expanduser()
-    if path.is_dir():
+    if path.is_dir() and not is_sharded_checkpoint(path):  # a sharded checkpoint is a folder too
         checkpoint = newest_loadable_checkpoint(path)
         if checkpoint is None:
             raise CheckpointError(
@@ -159,7 +160,7 @@ def plan_resume_from_path(resume: str) -> ResumePlan:
                 "pass a run folder that has saved one, or leave resume out to start afresh"
             )
         return ResumePlan(checkpoint, path)
-    if path.is_file():
+    if path.is_file() or is_sharded_checkpoint(path):
         in_run = path.parent.name == "checkpoints" and (path.parent.parent / ".hydra").is_dir()
         return ResumePlan(path, path.parent.parent if in_run else None)
     raise ConfigError(f"resume={resume} does not exist: pass resume=auto, a run folder or a .ckpt file")

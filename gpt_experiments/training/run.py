@@ -29,7 +29,7 @@ from gpt_experiments.training.callbacks.signals import SaveAndStopOnSignal
 from gpt_experiments.training.callbacks.throughput import SpeedMonitor
 from gpt_experiments.training.checkpoint_io import AtomicCheckpointIO
 from gpt_experiments.training.config_checks import model_settings, validate_config
-from gpt_experiments.training.hparams import CommandLine, select_hparams
+from gpt_experiments.training.hparams import CommandLine, select_hparams, setting_group_name
 from gpt_experiments.training.lit_module import GPTLitModule
 from gpt_experiments.training.quiet import quiet_third_party_messages
 from gpt_experiments.training.run_checks import check_run_settings
@@ -59,7 +59,7 @@ def build_callbacks(cfg: DictConfig, output_dir: Path, command_line: CommandLine
         StopOnNonFiniteLoss(),
         SaveAndStopOnSignal(output_dir),
     ]
-    hparams = HParamsSession(select_hparams(cfg, command_line), command_line.swept, output_dir.name)
+    hparams = HParamsSession(select_hparams(cfg, command_line), command_line.swept, setting_group_name(cfg))
     console = [hparams, LogEveryEpoch()]
     if cfg.trainer.get("enable_progress_bar", True):
         console.append(RunProgressBar())

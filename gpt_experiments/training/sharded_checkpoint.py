@@ -5,21 +5,35 @@ the weights and optimizer state in parallel, instead of gathering everything on 
 The folder (still named ``last.ckpt``) holds DCP's ``.metadata`` and ``__<rank>_0.distcp``
 files and Lightning's ``meta.pt`` (step, loops, callbacks, hyperparameters). DCP records
 each tensor's global shape, so a folder written by N processes loads in M.
+
+DCP's own loaders would run code planted in such a folder: everything here reads it through
+:mod:`gpt_experiments.convert.safe_dcp` (checked first, then loaded with its reader).
 """
 
 from __future__ import annotations
 
 import shutil
-import tempfile
+import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from torch.distributed.checkpoint.format_utils import dcp_to_torch_save
+import torch
+import torch.distributed.checkpoint as dcp
+from torch import nn
+from torch.distributed.checkpoint.metadata import Metadata, TensorStorageMetadata
+from torch.distributed.checkpoint.state_dict import (
+    StateDictOptions,
+    get_model_state_dict,
+    get_optimizer_state_dict,
+    set_optimizer_state_dict,
+)
 
 from gpt_experiments.convert.project import CheckpointError, atomic_torch_save, safe_torch_load
+from gpt_experiments.convert.safe_dcp import DCP_METADATA, SafeFileSystemReader, check_sharded_checkpoint
 
 LIGHTNING_META = "meta.pt"  # Lightning's name for the non-tensor part of a sharded checkpoint
-DCP_METADATA = ".metadata"  # written last by DCP: a folder without it is incomplete
+WEIGHTS = "state_dict"  # the key of the module's tensors in a sharded checkpoint (Lightning's)
 
 
 def is_sharded_checkpoint(path: Path) -> bool:
@@ -48,22 +62,67 @@ def replace_folder(new: Path, path: Path) -> None:
         shutil.rmtree(previous)
 
 
+def read_sharded_meta(folder: Path) -> dict[str, Any]:
+    """Lightning's ``meta.pt`` of a sharded checkpoint, once the folder's DCP files pass
+    :func:`check_sharded_checkpoint`: the one way in for everything that reads such a folder."""
+    check_sharded_checkpoint(folder)
+    return safe_torch_load(folder / LIGHTNING_META)
+
+
+def read_checkpoint_settings(path: Path, mmap: bool = False) -> Any:
+    """What a checkpoint holds besides its sharded tensors: a file whole (``mmap``: mapped),
+    a sharded folder's ``meta.pt`` (after its check)."""
+    return read_sharded_meta(path) if is_sharded_checkpoint(path) else safe_torch_load(path, mmap=mmap)
+
+
+def load_sharded(
+    folder: Path, module: nn.Module, optimizers: Sequence[torch.optim.Optimizer], strict: bool = True
+) -> dict[str, Any]:
+    """Load a sharded checkpoint into the (FSDP2) ``module`` and its ``optimizers``, in place;
+    returns the rest (``meta.pt``) for Lightning to restore its loops and callbacks from.
+
+    The steps of Lightning's ``ModelParallelStrategy``, with DCP given the safe reader.
+    """
+    meta = read_sharded_meta(folder)
+    weights = {WEIGHTS: get_model_state_dict(module)}
+    dcp.load(weights, storage_reader=SafeFileSystemReader(folder))
+    module.load_state_dict(weights[WEIGHTS], strict=strict)
+    for index, optimizer in enumerate(optimizers):
+        key = f"optimizer_{index}"
+        state = {key: get_optimizer_state_dict(module, optimizer)}
+        dcp.load(state, storage_reader=SafeFileSystemReader(folder))
+        options = StateDictOptions(cpu_offload=True)
+        set_optimizer_state_dict(module, optimizer, optim_state_dict=state[key], options=options)
+    return meta
+
+
+def empty_weights(metadata: Metadata) -> dict[str, torch.Tensor]:
+    """An uninitialised tensor of the saved shape and dtype for each of the module's entries."""
+    prefix = f"{WEIGHTS}."
+    return {
+        name.removeprefix(prefix): torch.empty(item.size, dtype=item.properties.dtype)
+        for name, item in metadata.state_dict_metadata.items()
+        if name.startswith(prefix) and isinstance(item, TensorStorageMetadata)
+    }
+
+
 def consolidate(sharded: Path, output: Path) -> dict[str, Any]:
     """Gather a sharded checkpoint into one file that generate, evaluate and convert read.
 
-    The file holds the full weights and the run's settings; the optimizer state is left out
-    (resume a run from the sharded folder itself). Written atomically; returns its contents.
+    The file holds the full weights and the run's settings; the optimizer state is neither
+    read nor written (resume a run from the sharded folder itself). Written atomically;
+    returns its contents.
     """
     if not is_sharded_checkpoint(sharded):
         raise CheckpointError(
             f"{sharded} is not a complete sharded checkpoint (a folder with {DCP_METADATA} and "
             f"{LIGHTNING_META}): pass a folder written with trainer.strategy.checkpoint=sharded"
         )
-    meta = safe_torch_load(sharded / LIGHTNING_META)
-    with tempfile.TemporaryDirectory() as scratch:
-        gathered = Path(scratch) / "gathered.pt"
-        dcp_to_torch_save(sharded, gathered)  # reads every rank's slices in this one process
-        state = safe_torch_load(gathered)
-    checkpoint = {**meta, "state_dict": state["state_dict"]}
+    meta = read_sharded_meta(sharded)
+    weights = {WEIGHTS: empty_weights(SafeFileSystemReader(sharded).read_metadata())}
+    with warnings.catch_warnings():  # one process reading every rank's slices is the intent here
+        warnings.filterwarnings("ignore", message="torch.distributed is disabled")
+        dcp.load(weights, storage_reader=SafeFileSystemReader(sharded), no_dist=True)
+    checkpoint = {**meta, WEIGHTS: weights[WEIGHTS]}
     atomic_torch_save(checkpoint, output)
     return checkpoint

@@ -25,6 +25,8 @@ class GptOptunaSweeperConf:
     n_trials: int = 20
     # Trials asked for and launched together (run in parallel by a parallel launcher).
     n_jobs: int = 1
+    # Seeds each trial's parameters are trained with (seed, seed + 1, ...): its value is their mean.
+    seeds_per_trial: int = 1
     # Optuna sampler and pruner, instantiated by Hydra (_target_: optuna.samplers.TPESampler, ...).
     sampler: Any = field(default_factory=lambda: {"_target_": "optuna.samplers.TPESampler", "seed": None})
     pruner: Any = field(default_factory=lambda: {"_target_": "optuna.pruners.NopPruner"})

@@ -180,31 +180,35 @@ def test_grid_sweep_names_jobs_by_what_varies_and_tensorboard_serves_their_hpara
     columns = [info["name"] for info in experiment["hparamInfos"]]
     assert columns[:2] == ["model.drop_rate", "optimizer.lr"]  # the swept keys lead, marked as differing
     assert [info["name"] for info in experiment["hparamInfos"] if info.get("differs")] == columns[:2]
-    assert {"model.n_layers", "model.emb_dim", "data.batch_size", "trainer.precision", "seed"} <= set(columns)
+    assert {"model.n_layers", "model.emb_dim", "data.batch_size", "trainer.precision"} <= set(columns)
+    assert "seed" not in columns  # a row is a setting, whatever its seeds
     never = ("paths", "data.path", "data.cache_dir", "trainer.enable")
     assert not any(key.startswith(never) for key in columns)
     assert len(columns) <= 16
     assert [m["name"]["tag"] for m in experiment["metricInfos"]] == list(HPARAMS_METRICS)
-    assert sorted(group["name"] for group in groups) == [job.name for job in jobs]  # run name = job folder
+    # One row (session group) per setting, each holding its one run, named by its job folder.
+    assert [len(group["sessions"]) for group in groups] == [1] * len(jobs)
+    assert sorted(group["sessions"][0]["name"] for group in groups) == [job.name for job in jobs]
     served = {}
     for group in groups:
-        saved = OmegaConf.load(sweep / group["name"] / ".hydra" / "overrides.yaml")
+        run = group["sessions"][0]["name"]
+        saved = OmegaConf.load(sweep / run / ".hydra" / "overrides.yaml")
         overrides = dict(o.split("=") for o in saved)
         assert group["hparams"]["optimizer.lr"] == pytest.approx(float(overrides["optimizer.lr"]))
         assert group["hparams"]["model.drop_rate"] == pytest.approx(float(overrides["model.drop_rate"]))
         metrics = {m["name"]["tag"]: m["value"] for m in group["metricValues"]}
         assert set(metrics) == set(HPARAMS_METRICS) and all(math.isfinite(v) for v in metrics.values())
         assert group["sessions"][0]["status"] == "STATUS_SUCCESS"
-        served[group["name"]] = metrics
+        served[run] = metrics
 
     # The sweep ends with the comparison; it ranks as TensorBoard shows, with the same tokens/s.
     assert f"Sweep finished: {sweep.relative_to(tmp_path)}" in result.stdout
     assert "Shared by all runs: model=tiny" in result.stdout
     with open(sweep / "comparison.csv") as f:
         rows = list(csv.DictReader(f))
-    assert [row["run"] for row in rows] == sorted(served, key=lambda run: served[run]["hp/best_val_loss"])
+    assert [row["run"] for row in rows] == sorted(served, key=lambda run: served[run]["run/best_val_loss"])
     for row in rows:
-        tokens_per_sec = served[row["run"]]["hp/tokens_per_sec"]
+        tokens_per_sec = served[row["run"]]["run/tokens_per_sec"]
         assert float(row["tokens_per_sec"]) == pytest.approx(tokens_per_sec, rel=1e-6)
         # ... and the job's own closing summary printed the same number.
         job_folder = sweep.relative_to(tmp_path) / row["run"]

@@ -67,7 +67,7 @@ def test_a_four_step_epoch_logs_its_training_curve(tmp_path):
     fit_four_step_epochs(tmp_path / "run", LogEveryEpoch(), SpeedMonitor())
     scalars = scalar_events(tmp_path / "run")
     for tag in ("train/loss", "train/lr", "perf/tokens_per_sec"):
-        assert [event.step for event in scalars[tag]] == [3, 7], tag  # the last step of each epoch
+        assert [event.step for event in scalars[tag]] == [4, 8], tag  # after each epoch's last step
     assert "epoch" not in scalars
 
 
@@ -82,7 +82,7 @@ def test_one_throughput_in_bar_tensorboard_summary_and_compare(tmp_path):
 
     assert float(trainer.progress_bar_metrics["tokens/s"]) == pytest.approx(final, rel=0.05)
     scalars = scalar_events(tmp_path)
-    assert scalars["hp/tokens_per_sec"][-1].value == pytest.approx(final, rel=1e-6)  # TensorBoard, HParams
+    assert scalars["run/tokens_per_sec"][-1].value == pytest.approx(final, rel=1e-6)  # TensorBoard, HParams
     assert tokens_per_sec(scalars) == pytest.approx(final, rel=1e-6)  # what compare_runs reads
     summary = RunSummary(tmp_path, None, math.nan, monitor.measured_tokens, wall_s, final, tmp_path)
     assert f"{final:,.0f} tokens/s training" in format_summary(summary)

@@ -1,13 +1,19 @@
 """Sharded (torch.distributed.checkpoint) checkpoints: written by 2 processes, loaded by 1 and back,
-gathered into one file, and replaced atomically."""
+gathered into one file, and replaced atomically; a folder with a planted pickle is refused by
+every command that reads one, before the pickle can run."""
 
 from __future__ import annotations
 
+import dataclasses
+import io
+import os
+import pickle
 import shutil
 from pathlib import Path
 
 import pytest
 import torch
+from torch.distributed.checkpoint.metadata import Metadata
 
 from gpt_experiments.convert.project import CheckpointError, safe_torch_load
 from gpt_experiments.training.resume import newest_loadable_checkpoint
@@ -82,7 +88,7 @@ def test_saved_by_two_processes_loaded_by_one_and_back_and_gathered_into_one_fil
 
 def make_sharded(path: Path, step: int) -> None:
     path.mkdir(parents=True)
-    (path / ".metadata").write_bytes(b"dcp")
+    (path / ".metadata").write_bytes(pickle.dumps(Metadata(state_dict_metadata={}, storage_data={})))
     torch.save({"global_step": step}, path / "meta.pt")
 
 
@@ -103,3 +109,133 @@ def test_a_crash_in_a_sharded_save_leaves_the_previous_checkpoint_loadable(tmp_p
     replace_folder(staging_path(last), last)
     assert safe_torch_load(last / "meta.pt")["global_step"] == 6
     assert sorted(p.name for p in last.parent.iterdir()) == ["last.ckpt"]
+
+
+class RunsCommand:
+    """Unpickling this runs ``touch <marker>``: the proof that a file's pickle executed code."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.fixture(scope="module")
+def sharded_run(tmp_path_factory) -> Path:
+    """A folder holding outputs/runs/<run> of a real 3-step run with a sharded last.ckpt."""
+    root = tmp_path_factory.mktemp("sharded")
+    result = run_script("train.py", *SHARDED_RUN, "trainer.max_steps=3", cwd=root)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return root
+
+
+def copy_run(sharded_run: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of the run under ``tmp_path``: (its run folder, its sharded last.ckpt)."""
+    shutil.copytree(sharded_run / "outputs", tmp_path / "outputs")
+    [last] = (tmp_path / "outputs" / "runs").glob("*/*/checkpoints/last.ckpt")
+    return last.parent.parent, last
+
+
+def quoted(path: Path) -> str:
+    """A path as a Hydra override value: run folder names hold '=' and ','."""
+    return f"'{path}'"
+
+
+def plant(folder: Path, marker: Path) -> None:
+    """Replace the metadata of a sharded checkpoint with a pickle that runs a command."""
+    (folder / ".metadata").write_bytes(pickle.dumps(RunsCommand(marker)))
+
+
+def assert_refused(result, marker: Path, refused: str) -> None:
+    """Exit status 1, one ``error:`` line naming ``refused``, and the planted command never ran."""
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert len(errors) == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert refused in errors[0] and "refused" in errors[0], errors[0]
+    assert not marker.exists()
+
+
+def test_a_planted_metadata_pickle_is_refused_by_consolidate(tmp_path):
+    marker, folder = tmp_path / "MARKER", tmp_path / "last.ckpt"
+    folder.mkdir()
+    torch.save({"global_step": 0}, folder / "meta.pt")
+    plant(folder, marker)
+    result = run_script("consolidate_checkpoint.py", str(folder), str(tmp_path / "out.ckpt"), cwd=tmp_path)
+    assert_refused(result, marker, str(folder / ".metadata"))
+    assert not (tmp_path / "out.ckpt").exists()
+
+
+FSDP2_SHARDED = ["trainer=fsdp2", "trainer.strategy.checkpoint=sharded"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "how",
+    [
+        "resume=<run>",
+        "resume=<last>",
+        "resume=auto",
+        "ckpt_path=<last>",
+        "resume=<run> without fsdp2",
+        "generate ckpt=<run>",
+    ],
+)
+def test_a_planted_metadata_pickle_is_refused_by_every_command_that_reads_the_folder(
+    sharded_run, tmp_path, how
+):
+    run, last = copy_run(sharded_run, tmp_path)
+    marker = tmp_path / "MARKER"
+    plant(last, marker)
+    if how == "generate ckpt=<run>":
+        result = run_script("generate.py", f"ckpt={quoted(run)}", "prompt=Every", cwd=tmp_path)
+    else:
+        overrides = [*SHARDED_RUN, "trainer.max_steps=6"]
+        if how.endswith("without fsdp2"):
+            overrides = [o for o in overrides if o not in FSDP2_SHARDED]
+        where = {"<run>": quoted(run), "<last>": quoted(last)}
+        key, value = how.split()[0].split("=")
+        result = run_script("train.py", *overrides, f"{key}={where.get(value, value)}", cwd=tmp_path)
+    assert_refused(result, marker, str((last / ".metadata").relative_to(tmp_path)))
+
+
+@pytest.mark.slow
+def test_a_planted_pickle_among_the_non_tensor_values_is_refused(sharded_run, tmp_path):
+    """The optimizer's settings (lr, betas, ...) are pickles inside the .distcp file, which DCP
+    unpickles with torch.load(weights_only=False). Here the learning rate's entry of a real
+    checkpoint is pointed at a payload appended to that file; the metadata stays harmless."""
+    run, last = copy_run(sharded_run, tmp_path)
+    marker = tmp_path / "MARKER"
+    with open(last / ".metadata", "rb") as f:
+        metadata = pickle.load(f)  # our own checkpoint: trusted
+    [index] = [i for i in metadata.storage_data if i.fqn == "optimizer_0.param_groups.0.lr"]
+    payload = io.BytesIO()
+    torch.save(RunsCommand(marker), payload)
+    shard = last / metadata.storage_data[index].relative_path
+    offset = shard.stat().st_size
+    with open(shard, "ab") as f:
+        f.write(payload.getvalue())
+    metadata.storage_data[index] = dataclasses.replace(
+        metadata.storage_data[index], offset=offset, length=len(payload.getvalue())
+    )
+    (last / ".metadata").write_bytes(pickle.dumps(metadata))
+    result = run_script(
+        "train.py", *SHARDED_RUN, "trainer.max_steps=6", f"resume={quoted(run)}", cwd=tmp_path
+    )
+    assert_refused(result, marker, str(shard.relative_to(tmp_path)))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("resume", ["auto", "<last>"])
+def test_a_real_sharded_checkpoint_passes_the_check_resumes_and_is_gathered(sharded_run, tmp_path, resume):
+    run, last = copy_run(sharded_run, tmp_path)
+    resume = quoted(last) if resume == "<last>" else resume
+    resumed = run_script("train.py", *SHARDED_RUN, "trainer.max_steps=6", f"resume={resume}", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "Resuming from" in resumed.stdout
+    gathered = run_script("consolidate_checkpoint.py", str(last), str(tmp_path / "model.ckpt"), cwd=tmp_path)
+    assert gathered.returncode == 0, gathered.stderr[-3000:]
+    assert "Wrote" in gathered.stdout and gathered.stderr == ""
+    checkpoint = safe_torch_load(tmp_path / "model.ckpt")
+    assert checkpoint["global_step"] == 6 and "optimizer_states" not in checkpoint
+    assert checkpoint["state_dict"]["model.wte.weight"].shape[1] == 24  # model=tiny's emb_dim

@@ -108,7 +108,7 @@ def test_training_run_writes_logs_checkpoints_and_plots(tmp_path):
         "train_eval/loss",
         "loss_vs_tokens/val",
         "loss_vs_tokens/train_eval",
-        "hp/best_val_loss",
+        "run/best_val_loss",
     }
     assert expected <= scalars
     assert "epoch" not in scalars  # Lightning's 0-based epoch chart is dropped
@@ -118,7 +118,7 @@ def test_training_run_writes_logs_checkpoints_and_plots(tmp_path):
     val_loss = [e.value for e in events.Scalars("val/loss")]
     val_ppl = [e.value for e in events.Scalars("val/ppl")]
     assert val_ppl[-1] == pytest.approx(math.exp(val_loss[-1]), rel=1e-4)
-    best = [e.value for e in events.Scalars("hp/best_val_loss")]
+    best = [e.value for e in events.Scalars("run/best_val_loss")]
     assert best[-1] == pytest.approx(min(val_loss), rel=1e-6)
     assert [e.step for e in events.Scalars("loss_vs_tokens/val")] == [int(r["tokens_seen"]) for r in history]
     samples = [t for t in events.Tags()["tensors"] if t.startswith("samples/")]
@@ -135,13 +135,12 @@ def test_training_run_writes_logs_checkpoints_and_plots(tmp_path):
             "model.n_layers",
             "model.emb_dim",
             "data.batch_size",
-            "seed",
         ),
     ]
     assert params["optimizer.lr"] == pytest.approx(3e-3) and params["model"] == "tiny"
     assert params["model.context_length"] == 32 and params["model.n_layers"] == 2
     assert metric_names == list(HPARAMS_METRICS)
-    assert events.Scalars("hp/tokens_seen")[-1].value == int(history[-1]["tokens_seen"])
+    assert events.Scalars("run/tokens_seen")[-1].value == int(history[-1]["tokens_seen"])
 
     # The closing summary says where everything is and how to go on.
     summary = result.stdout[result.stdout.index("Run folder:") :]

@@ -14,7 +14,8 @@ from gpt_experiments.training.hparams import hparams_summaries, session_end_summ
 class HParamsSession(L.Callback):
     """The HParams plugin's session: its start (settings, metric names) when the fit starts,
     its end (success or failure) before Lightning closes the logs. No scalar is written: the
-    metrics are the ``hp/*`` scalars the run logs as it goes, so no NaN placeholder point."""
+    metrics are the ``run/*`` scalars the run logs as it goes, so no NaN placeholder point.
+    ``name``: the session group; runs that share it are one row of the HParams table."""
 
     def __init__(self, params: dict[str, Any], differing: list[str], name: str) -> None:
         self.params = params

@@ -1,10 +1,13 @@
-"""At least one point of the training curves per epoch, however short the epoch."""
+"""At least one point of the training curves per epoch, however short the epoch, at the step
+history.csv and the checkpoints use."""
 
 from __future__ import annotations
 
 import math
 
 import lightning as L
+
+from gpt_experiments.training.callbacks.tensorboard import RunTensorBoardLogger
 
 
 def epoch_logging_interval(configured: int, batches_per_epoch: float, accumulate: int) -> int:
@@ -24,6 +27,11 @@ class LogEveryEpoch(L.Callback):
     With ``trainer.log_every_n_steps=10`` and 4 steps an epoch (``debug=limit``), Lightning
     would log no ``train/loss``, ``train/lr`` or ``perf/*`` at all; here it logs every 4 steps.
     """
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        for logger in trainer.loggers:  # scalars at the optimizer steps done, as everything else
+            if isinstance(logger, RunTensorBoardLogger):
+                logger.follow(trainer)
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         trainer.log_every_n_steps = epoch_logging_interval(

@@ -19,8 +19,9 @@ from gpt_experiments.runs.status import mark_pruned
 class OptunaPruning(L.Callback):
     """After every validation, reports ``monitor`` to the trial; when the pruner says so, stops the run.
 
-    A pruned run stops as after its last epoch (checkpoints and history intact) and leaves a
-    ``PRUNED`` file in ``run_dir``, which the sweeper and compare_runs read.
+    A trial run over several seeds is judged by its first seed (see ``report_seed``). A pruned
+    run stops as after its last epoch (checkpoints and history intact) and leaves a ``PRUNED``
+    file in ``run_dir``, which the sweeper and compare_runs read.
     """
 
     def __init__(
@@ -30,6 +31,7 @@ class OptunaPruning(L.Callback):
         run_dir: str,
         pruner: object,
         trial_number: int | None = None,
+        seed: int = 0,
         monitor: str = "val/loss",
     ) -> None:
         self.storage = storage
@@ -37,21 +39,18 @@ class OptunaPruning(L.Callback):
         self.run_dir = Path(run_dir)
         self.pruner = pruner
         self.trial_number = trial_number
+        self.seed = seed
         self.monitor = monitor
-        self._trial = None
 
     @rank_zero_only
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         value = trainer.callback_metrics.get(self.monitor)
         if self.trial_number is None or trainer.sanity_checking or value is None:
             return
-        if self._trial is None:
-            from gpt_experiments.search.storage import load_trial  # optuna only inside a search
+        from gpt_experiments.search.storage import report_seed  # optuna only inside a search
 
-            self._trial = load_trial(self.storage, self.study_name, self.trial_number, self.pruner)
         step, loss = trainer.global_step, float(value)
-        self._trial.report(loss, step)
-        if self._trial.should_prune():
+        if report_seed(self.storage, self.study_name, self.trial_number, self.pruner, self.seed, step, loss):
             shown = f"{loss:.4f}" if math.isfinite(loss) else str(loss)
             mark_pruned(
                 self.run_dir, f"stopped at step {step}, {self.monitor} {shown}: worse than earlier trials"

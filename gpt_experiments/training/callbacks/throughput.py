@@ -41,7 +41,7 @@ class SpeedMonitor(L.Callback):
     The clock runs while training batches run and stops for validation, text samples and
     anything else between epochs. Every ``log_every_n_steps`` optimizer steps (the trainer's
     interval when None) the run's average so far is logged as ``perf/tokens_per_sec`` and
-    ``hp/tokens_per_sec`` (the HParams metric) and shown as ``tokens/s`` in the progress bar,
+    ``run/tokens_per_sec`` (the HParams metric) and shown as ``tokens/s`` in the progress bar,
     with ``perf/mfu`` and ``perf/peak_memory_mb``; the end of training logs the final average,
     which compare_runs and the run's summary report. MFU needs the device's peak FLOP/s:
     ``peak_flops_per_sec`` (per device), or Lightning's table of known GPUs when it is null.
@@ -108,7 +108,7 @@ class SpeedMonitor(L.Callback):
         tokens_per_sec = self.tokens_per_sec
         pl_module.log("perf/tokens_per_sec", tokens_per_sec, on_step=True, on_epoch=False)
         pl_module.log("tokens/s", tokens_per_sec, on_step=True, on_epoch=False, prog_bar=True, logger=False)
-        pl_module.log("hp/tokens_per_sec", tokens_per_sec, on_step=True, on_epoch=False)
+        pl_module.log("run/tokens_per_sec", tokens_per_sec, on_step=True, on_epoch=False)
         pl_module.log("perf/peak_memory_mb", peak_memory_mb(pl_module.device), on_step=True, on_epoch=False)
         if self.peak_flops_per_sec:
             achieved = tokens_per_sec * self._flops_per_token / world_size
@@ -133,4 +133,4 @@ class SpeedMonitor(L.Callback):
         if not self._total_time:
             return
         for logger in trainer.loggers:  # self.log is not allowed here; the loggers still are
-            logger.log_metrics({"hp/tokens_per_sec": self.tokens_per_sec}, step=trainer.global_step)
+            logger.log_metrics({"run/tokens_per_sec": self.tokens_per_sec}, step=trainer.global_step)
