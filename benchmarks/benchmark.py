@@ -20,6 +20,8 @@ Sections:
             tokens/s, and peak RSS growth of the main process (flat: it must not grow with the corpus).
   memory    peak RSS while training a small model on a ~10M-token corpus with stride 1
             (10M windows) against stride = context (no overlap).
+  parts     tokens/s and peak RSS of every `ablation` option (rope, rmsnorm, swiglu, ..., muon)
+            against GPT-2's own parts, at each precision, in the plain loop; alternated rounds.
 """
 
 from __future__ import annotations
@@ -36,11 +38,12 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from benchmarks.model_parts import BASELINE, ablation_options, ablation_setup
 from gpt_experiments.tokenizer import build_tokenizer
 from gpt_experiments.training.config_checks import model_settings
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ("profile", "train", "generate", "tokenize", "prepare", "memory")
+SECTIONS = ("profile", "train", "generate", "tokenize", "prepare", "memory", "parts")
 
 
 def run_worker(section: str, settings: dict[str, Any]) -> dict[str, Any]:
@@ -100,6 +103,32 @@ def train_section(args: argparse.Namespace, model: dict[str, Any], cache_dir: st
     return {"summary": summary, "comparisons": comparisons, "runs": runs}
 
 
+def parts_section(args: argparse.Namespace, model: dict[str, Any], cache_dir: str) -> dict[str, Any]:
+    """Each ablation option's training speed and memory, relative to GPT-2's parts, same runs."""
+    options = {name: ablation_setup(name, model) for name in ablation_options()}
+    base = {"batch_size": args.batch_size, "steps": args.steps, "warmup_steps": args.warmup}
+    runs: dict[str, list[dict[str, Any]]] = {
+        f"{name}/{precision}": [] for name in options for precision in args.precisions
+    }
+    for round_index in range(args.rounds):
+        print(f"parts round {round_index + 1}/{args.rounds}", file=sys.stderr, flush=True)
+        order = list(runs) if round_index % 2 == 0 else list(runs)[::-1]
+        for key in order:
+            name, precision = key.split("/")
+            parts_model, optimizer = options[name]
+            settings = {**base, "variant": "plain", "precision": precision, "cache_dir": cache_dir}
+            runs[key].append(run_worker("train", {**settings, "model": parts_model, "optimizer": optimizer}))
+    summary = {
+        key: {figure: statistics.median(r[figure] for r in results) for figure in TRAIN_FIGURES[:2]}
+        for key, results in runs.items()
+    }
+    for key, figures in summary.items():
+        baseline = summary[f"{BASELINE}/{key.split('/')[1]}"]
+        figures["speed_vs_gpt2"] = figures["tokens_per_sec"] / baseline["tokens_per_sec"]
+        figures["rss_vs_gpt2"] = figures["peak_rss_mb"] / baseline["peak_rss_mb"]
+    return {"summary": summary, "parts": {name: setup[0] for name, setup in options.items()}, "runs": runs}
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -155,6 +184,8 @@ def main() -> None:
             }
         if "train" in sections:
             report["train"] = train_section(args, model, cache_dir)
+        if "parts" in sections:
+            report["parts"] = parts_section(args, model, cache_dir)
         if "generate" in sections:
             # The project's KV-cache generate against the seed's uncached loop, side by side.
             report["generate"] = run_worker("generate", {"model": model, "new_tokens": args.new_tokens})

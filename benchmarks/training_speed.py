@@ -50,6 +50,8 @@ class TrainSetup:
     corpus: str = field(default_factory=lambda: asset_path("tinyshakespeare.txt"))
     cache_dir: str | None = None
     seed: int = 123
+    # A full optimizer spec (a conf/optimizer group's values) instead of AdamW with the fields above.
+    optimizer: dict[str, Any] | None = None
 
     @property
     def context_length(self) -> int:
@@ -74,6 +76,8 @@ def project_data(setup: TrainSetup) -> GPTDataModule:
 
 
 def optimizer_spec(setup: TrainSetup) -> dict[str, Any]:
+    if setup.optimizer is not None:
+        return setup.optimizer
     return {
         "_target_": "torch.optim.AdamW",
         "lr": setup.lr,

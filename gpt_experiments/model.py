@@ -3,6 +3,10 @@
 Parameter names follow OpenAI / Hugging Face / nanoGPT (``wte``, ``wpe``,
 ``h.N.attn.c_attn``, ``ln_f``, ``lm_head``) so converting checkpoints is a table of
 renames and transposes. ``lm_head.weight`` *is* ``wte.weight`` (one shared tensor).
+
+The parts that later models swap in are settings, each defaulting to GPT-2's choice, so an
+ablation is a sweep: rotary or no position embeddings, RMSNorm, SwiGLU or squared-ReLU
+MLPs, QK-normalisation and bias-free layers (``GPTConfig``; docs/ablations.md).
 """
 
 from __future__ import annotations
@@ -18,6 +22,14 @@ from torch import nn
 from gpt_experiments.errors import ConfigError
 
 INIT_SCHEMES = ("gpt2", "pytorch")
+# Each component setting's choices, GPT-2's first.
+POS_EMBEDDINGS = ("learned", "rope", "none")
+NORMS = ("layernorm", "rmsnorm")
+MLPS = ("gelu", "swiglu", "relu2")
+# The settings of GPT-2's own architecture: OpenAI's and Hugging Face's formats hold nothing else.
+GPT2_PARTS = {"pos_embedding": "learned", "norm": "layernorm", "mlp": "gelu", "qk_norm": False, "bias": True}
+# LayerNorm's epsilon in GPT-2; RMSNorm uses the same.
+NORM_EPS = 1e-5
 
 
 @dataclass
@@ -39,6 +51,20 @@ class GPTConfig:
     # Round the embedding/head rows up to a multiple of this (64 suits GPU matmul tiles);
     # the extra ids are never produced: logits are cut back to vocab_size.
     pad_vocab_to_multiple: int = 1
+    # "learned" (GPT-2's wpe table), "rope" (rotary, RoFormer) or "none" (causal attention alone).
+    pos_embedding: str = "learned"
+    rope_base: float = 10000.0
+    # "layernorm" (GPT-2) or "rmsnorm" (x / rms(x) * g: no mean, no bias).
+    norm: str = "layernorm"
+    # "gelu" (GPT-2, tanh form), "swiglu" (silu(x W1) * (x W3), then W2) or "relu2" (relu(x)^2).
+    mlp: str = "gelu"
+    # The MLP's hidden width; null: 4 x emb_dim, or for swiglu 8/3 x emb_dim rounded up to a
+    # multiple of 8, which keeps its three matrices at the parameter count of GPT-2's two.
+    mlp_hidden: int | None = None
+    # RMS-normalise each head's queries and keys before attention (a learned gain per channel).
+    qk_norm: bool = False
+    # Biases in every linear layer and norm (GPT-2); false removes them all, qkv_bias included.
+    bias: bool = True
 
     def __post_init__(self) -> None:
         validate_gpt_config(self)
@@ -46,6 +72,27 @@ class GPTConfig:
     @property
     def padded_vocab_size(self) -> int:
         return math.ceil(self.vocab_size / self.pad_vocab_to_multiple) * self.pad_vocab_to_multiple
+
+    @property
+    def head_dim(self) -> int:
+        return self.emb_dim // self.n_heads
+
+    @property
+    def hidden_dim(self) -> int:
+        """The MLP's hidden width (see ``mlp_hidden``)."""
+        if self.mlp_hidden is not None:
+            return self.mlp_hidden
+        if self.mlp == "swiglu":
+            return math.ceil(8 * self.emb_dim / 3 / 8) * 8
+        return 4 * self.emb_dim
+
+    def non_gpt2_parts(self) -> list[str]:
+        """``key=value`` of each setting where this model departs from GPT-2's architecture."""
+        return [
+            f"model.{key}={getattr(self, key)}"
+            for key, gpt2 in GPT2_PARTS.items()
+            if getattr(self, key) != gpt2
+        ]
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -64,10 +111,51 @@ def validate_gpt_config(cfg: GPTConfig) -> None:
         )
     if not 0.0 <= cfg.drop_rate < 1.0:
         raise ConfigError(f"model.drop_rate={cfg.drop_rate} is invalid: it must be in [0, 1)")
-    if cfg.weight_init not in INIT_SCHEMES:
+    for key, choices in (
+        ("weight_init", INIT_SCHEMES),
+        ("pos_embedding", POS_EMBEDDINGS),
+        ("norm", NORMS),
+        ("mlp", MLPS),
+    ):
+        if getattr(cfg, key) not in choices:
+            raise ConfigError(
+                f"model.{key}={getattr(cfg, key)!r} is unknown: use one of {', '.join(choices)}"
+            )
+    if cfg.pos_embedding == "rope" and cfg.head_dim % 2:
         raise ConfigError(
-            f"model.weight_init={cfg.weight_init!r} is unknown: use one of {', '.join(INIT_SCHEMES)}"
+            f"model.pos_embedding=rope rotates pairs of channels, but a head has {cfg.head_dim} "
+            "(emb_dim / n_heads): choose an even head size"
         )
+    if not (isinstance(cfg.rope_base, int | float) and cfg.rope_base > 1):
+        raise ConfigError(f"model.rope_base={cfg.rope_base!r} is invalid: it must be a number above 1")
+    if cfg.mlp_hidden is not None and (not isinstance(cfg.mlp_hidden, int) or cfg.mlp_hidden <= 0):
+        raise ConfigError(f"model.mlp_hidden={cfg.mlp_hidden!r} is invalid: a positive integer, or null")
+
+
+def make_norm(cfg: GPTConfig, dim: int) -> nn.Module:
+    """The configured normalisation over the last ``dim`` channels."""
+    if cfg.norm == "rmsnorm":
+        return nn.RMSNorm(dim, eps=NORM_EPS)
+    return nn.LayerNorm(dim, eps=NORM_EPS, bias=cfg.bias)
+
+
+def rotate(x: torch.Tensor, start: int, base: float) -> torch.Tensor:
+    """Rotary position embedding of ``x`` ``[batch, heads, seq, head_dim]`` at positions
+    ``start..start+seq-1``: channel ``j`` of the first half and channel ``j`` of the second
+    half form a pair, rotated by the angle position x base^(-2j / head_dim).
+
+    Computed in fp32 (angles of late positions lose their digits in bf16), returned in
+    ``x``'s dtype. Cheap enough to recompute each call, so nothing position-sized is stored.
+    """
+    seq, head_dim = x.shape[2], x.shape[3]
+    half = head_dim // 2
+    frequencies = base ** (-torch.arange(half, device=x.device, dtype=torch.float32) * 2 / head_dim)
+    positions = torch.arange(start, start + seq, device=x.device, dtype=torch.float32)
+    angles = positions[:, None] * frequencies[None, :]
+    cos, sin = angles.cos(), angles.sin()
+    first, second = x.float().split(half, dim=-1)
+    rotated = torch.cat((first * cos - second * sin, first * sin + second * cos), dim=-1)
+    return rotated.to(x.dtype)
 
 
 class KVCache:
@@ -114,18 +202,28 @@ class CausalSelfAttention(nn.Module):
     def __init__(self, cfg: GPTConfig) -> None:
         super().__init__()
         self.n_heads = cfg.n_heads
-        self.head_dim = cfg.emb_dim // cfg.n_heads
+        self.head_dim = cfg.head_dim
         # One projection for queries, keys and values, as in OpenAI's checkpoints.
-        self.c_attn = nn.Linear(cfg.emb_dim, 3 * cfg.emb_dim, bias=cfg.qkv_bias)
-        self.c_proj = nn.Linear(cfg.emb_dim, cfg.emb_dim)
+        self.c_attn = nn.Linear(cfg.emb_dim, 3 * cfg.emb_dim, bias=cfg.qkv_bias and cfg.bias)
+        self.c_proj = nn.Linear(cfg.emb_dim, cfg.emb_dim, bias=cfg.bias)
         self.drop_rate = cfg.drop_rate
         self.resid_dropout = nn.Dropout(cfg.drop_rate)
+        # A gain per head channel, shared by the heads (as the query/key projections' scale is).
+        self.q_norm = nn.RMSNorm(cfg.head_dim, eps=NORM_EPS) if cfg.qk_norm else None
+        self.k_norm = nn.RMSNorm(cfg.head_dim, eps=NORM_EPS) if cfg.qk_norm else None
+        self.rope_base = cfg.rope_base if cfg.pos_embedding == "rope" else None
 
     def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
         batch, seq_len, emb_dim = x.shape
         q, k, v = self.c_attn(x).split(emb_dim, dim=2)
         # (batch, seq, emb) -> (batch, heads, seq, head_dim)
         q, k, v = (t.view(batch, seq_len, self.n_heads, self.head_dim).transpose(1, 2) for t in (q, k, v))
+        if self.q_norm is not None:
+            q, k = self.q_norm(q), self.k_norm(k)
+        if self.rope_base is not None:
+            # Keys are cached rotated: each keeps the rotation of its own position.
+            start = cache.lengths[layer] if cache is not None else 0
+            q, k = rotate(q, start, self.rope_base), rotate(k, start, self.rope_base)
         if cache is not None:
             k, v = cache.update(layer, k, v)
             q = q.to(k.dtype)  # the cache may hold a wider dtype than the model's (see KVCache)
@@ -147,15 +245,30 @@ class CausalSelfAttention(nn.Module):
 
 
 class MLP(nn.Module):
+    """GPT-2's MLP (gelu), or the SwiGLU / squared-ReLU variants (``GPTConfig.mlp``).
+
+    SwiGLU's two input matrices (gate W1 and value W3) are one ``c_fc`` of twice the hidden
+    width, split after the product: one matrix product instead of two.
+    """
+
     def __init__(self, cfg: GPTConfig) -> None:
         super().__init__()
-        self.c_fc = nn.Linear(cfg.emb_dim, 4 * cfg.emb_dim)
-        self.gelu = nn.GELU(approximate="tanh")  # GPT-2 was trained with the tanh form
-        self.c_proj = nn.Linear(4 * cfg.emb_dim, cfg.emb_dim)
+        self.kind = cfg.mlp
+        inputs = 2 * cfg.hidden_dim if cfg.mlp == "swiglu" else cfg.hidden_dim
+        self.c_fc = nn.Linear(cfg.emb_dim, inputs, bias=cfg.bias)
+        self.c_proj = nn.Linear(cfg.hidden_dim, cfg.emb_dim, bias=cfg.bias)
         self.dropout = nn.Dropout(cfg.drop_rate)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
+        hidden = self.c_fc(x)
+        if self.kind == "swiglu":
+            gate, value = hidden.chunk(2, dim=-1)
+            hidden = F.silu(gate) * value
+        elif self.kind == "relu2":
+            hidden = F.relu(hidden).square()
+        else:
+            hidden = F.gelu(hidden, approximate="tanh")  # GPT-2 was trained with the tanh form
+        return self.dropout(self.c_proj(hidden))
 
 
 class Block(nn.Module):
@@ -163,9 +276,9 @@ class Block(nn.Module):
 
     def __init__(self, cfg: GPTConfig) -> None:
         super().__init__()
-        self.ln_1 = nn.LayerNorm(cfg.emb_dim, eps=1e-5)
+        self.ln_1 = make_norm(cfg, cfg.emb_dim)
         self.attn = CausalSelfAttention(cfg)
-        self.ln_2 = nn.LayerNorm(cfg.emb_dim, eps=1e-5)
+        self.ln_2 = make_norm(cfg, cfg.emb_dim)
         self.mlp = MLP(cfg)
 
     def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
@@ -178,10 +291,11 @@ class GPT(nn.Module):
         super().__init__()
         self.config = cfg
         self.wte = nn.Embedding(cfg.padded_vocab_size, cfg.emb_dim)
-        self.wpe = nn.Embedding(cfg.context_length, cfg.emb_dim)
+        # Only learned positions have a table; rotary ones live in attention, "none" has none.
+        self.wpe = nn.Embedding(cfg.context_length, cfg.emb_dim) if cfg.pos_embedding == "learned" else None
         self.drop = nn.Dropout(cfg.drop_rate)
         self.h = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
-        self.ln_f = nn.LayerNorm(cfg.emb_dim, eps=1e-5)
+        self.ln_f = make_norm(cfg, cfg.emb_dim)
         self.lm_head = nn.Linear(cfg.emb_dim, cfg.padded_vocab_size, bias=False)
         if cfg.tie_embeddings:
             self.lm_head.weight = self.wte.weight  # weight tying: one tensor, not a copy
@@ -250,8 +364,10 @@ class GPT(nn.Module):
                 f"sequence of {start + seq_len} tokens exceeds the model's context length "
                 f"{self.config.context_length}: crop the input or raise model.context_length"
             )
-        positions = torch.arange(start, start + seq_len, device=idx.device)
-        x = self.drop(self.wte(idx) + self.wpe(positions))
+        x = self.wte(idx)
+        if self.wpe is not None:
+            x = x + self.wpe(torch.arange(start, start + seq_len, device=idx.device))
+        x = self.drop(x)
         for layer, block in enumerate(self.h):
             x = block(x, cache, layer)
         x = self.ln_f(x)

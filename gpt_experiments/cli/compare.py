@@ -28,8 +28,14 @@ from gpt_experiments.runs.repeats import format_metric_table, has_repeats
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", help="a sweep folder, a run folder, or a folder of runs")
+    parser.add_argument(
+        "--baseline",
+        metavar="OVERRIDE",
+        help="compare every setting with the one whose runs were started with OVERRIDE "
+        "(e.g. ablation=gpt2) instead of the best",
+    )
     args = parser.parse_args(argv)
-    print_comparison(args.folder)
+    print_comparison(args.folder, args.baseline)
 
 
 def print_settings(comparison: Comparison) -> None:
@@ -53,9 +59,9 @@ def print_settings(comparison: Comparison) -> None:
     print(format_metric_table(comparison.tables["val_loss_at_tokens"]))
 
 
-def print_comparison(folder: str) -> None:
+def print_comparison(folder: str, baseline: str | None = None) -> None:
     """Rank the runs under ``folder``, print the tables and write the CSV and plot there."""
-    records, comparison = compare_runs(folder)
+    records, comparison = compare_runs(folder, baseline)
     failed = sum(record.failed for record in records)
     pruned = sum(record.pruned is not None for record in records)
     counts = f"{failed} failed" + (f", {pruned} pruned" if pruned else "")

@@ -118,4 +118,10 @@ def convert(source: str | Path, dest: str | Path, to: str, fmt: str = "auto") ->
         return save_model(
             load_any_model(source, fmt), dest, tokenizer=load_any_tokenizer(source, fmt).to_dict()
         )
-    return WRITERS[to](load_any_model(source, fmt), dest)
+    model = load_any_model(source, fmt)
+    if departures := model.config.non_gpt2_parts():
+        raise CheckpointError(
+            f"{source} has parts GPT-2's formats cannot hold ({' '.join(departures)}): "
+            "keep it a project checkpoint (--to project), which generate.py and evaluate.py read"
+        )
+    return WRITERS[to](model, dest)

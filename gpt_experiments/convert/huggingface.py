@@ -56,7 +56,7 @@ def hf_config_from(config: GPTConfig) -> dict:
         "n_embd": config.emb_dim,
         "n_head": config.n_heads,
         "n_layer": config.n_layers,
-        "n_inner": None,
+        "n_inner": None if config.hidden_dim == 4 * config.emb_dim else config.hidden_dim,
         "activation_function": "gelu_new",  # the tanh approximation, as in model.MLP
         "layer_norm_epsilon": 1e-5,
         "resid_pdrop": config.drop_rate,

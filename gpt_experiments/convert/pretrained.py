@@ -12,8 +12,21 @@ from gpt_experiments.model import GPT, GPTConfig
 # OpenAI and Hugging Face store these as Conv1D weights [in, out]; nn.Linear wants [out, in].
 CONV1D_WEIGHTS = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
 
-# Keys that must agree exactly between a checkpoint and the model it is loaded into.
-ARCHITECTURE_KEYS = ("vocab_size", "emb_dim", "n_heads", "n_layers")
+# Keys that must agree exactly between a checkpoint and the model it is loaded into (the
+# swappable parts too: GPT-2's weights in an RMSNorm model would load and compute nonsense).
+ARCHITECTURE_KEYS = (
+    "vocab_size",
+    "emb_dim",
+    "n_heads",
+    "n_layers",
+    "pos_embedding",
+    "rope_base",
+    "norm",
+    "mlp",
+    "hidden_dim",
+    "qk_norm",
+    "bias",
+)
 
 
 @dataclass

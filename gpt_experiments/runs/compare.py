@@ -260,7 +260,9 @@ def plot_setting_means(ax: Axes, table: MetricTable, colors: dict[int, str], num
     ax.invert_yaxis()
     ax.margins(x=0.15, y=0.15)
     ax.set_xlabel(f"{METRICS[table.metric].capitalize()}: mean and 95% CI over seeds")
-    ax.set_title("Settings (* : Holm-corrected Welch p < 0.05 against the best)", fontsize="medium")
+    ax.set_title(
+        f"Settings (* : Holm-corrected Welch p < 0.05 against the {table.reference_name})", fontsize="medium"
+    )
     ax.grid(axis="x", alpha=0.3)
 
 
@@ -285,8 +287,21 @@ def plot_comparison(comparison: Comparison, path: Path) -> None:
     comparison_figure(comparison).savefig(path, dpi=120)
 
 
-def read_comparison(root: Path) -> Comparison:
-    """Every run under ``root``, ranked and grouped into settings, with both sets of statistics."""
+def baseline_setting(settings: list[Setting], override: str) -> Setting:
+    """The setting whose runs were started with ``override`` (e.g. ``ablation=gpt2``)."""
+    matching = [s for s in settings if any(override in run.overrides for run in s.runs)]
+    if len(matching) != 1:
+        found = "no run was" if not matching else f"runs of {len(matching)} settings were"
+        raise UserError(
+            f"--baseline {override}: {found} started with it: pass one override that names one "
+            "setting, as the run folders show it (e.g. ablation=gpt2)"
+        )
+    return matching[0]
+
+
+def read_comparison(root: Path, baseline: str | None = None) -> Comparison:
+    """Every run under ``root``, ranked and grouped into settings, with both sets of statistics,
+    against the best setting or the ``baseline`` override's."""
     run_dirs = find_run_dirs(root)
     if not run_dirs:
         raise UserError(f"no runs under {root}: no folder there has a .hydra/config.yaml")
@@ -297,16 +312,17 @@ def read_comparison(root: Path) -> Comparison:
     order = {id(row.setting): i for i, row in enumerate(compare_settings(settings, "best_val_loss").rows)}
     settings.sort(key=lambda s: order[id(s)])
     comparison = Comparison(records, settings, by_overrides, tokens, notes)
-    comparison.tables = {metric: compare_settings(settings, metric) for metric in METRICS}
+    reference = None if baseline is None else baseline_setting(settings, baseline)
+    comparison.tables = {metric: compare_settings(settings, metric, reference) for metric in METRICS}
     return comparison
 
 
-def compare_runs(root: str | Path) -> tuple[list[RunRecord], Comparison]:
+def compare_runs(root: str | Path, baseline: str | None = None) -> tuple[list[RunRecord], Comparison]:
     """Read, rank and write out every run under ``root``; returns the ranked runs and their comparison."""
     root = Path(root)
     if not root.is_dir():
         raise UserError(f"{root} is not a folder: give a sweep folder (outputs/multirun/...) or outputs/runs")
-    comparison = read_comparison(root)
+    comparison = read_comparison(root, baseline)
     write_csv(comparison, root / CSV_NAME)
     plot_comparison(comparison, root / PLOT_NAME)
     return comparison.records, comparison

@@ -86,10 +86,20 @@ class SettingRow:
 
 @dataclass
 class MetricTable:
-    """Every setting's statistics for one loss, best mean first (settings without results last)."""
+    """Every setting's statistics for one loss, best mean first (settings without results last),
+    each compared with the reference setting: the best one, or a baseline the user named."""
 
     metric: str
     rows: list[SettingRow] = field(default_factory=list)
+    baseline: Setting | None = None
+
+    @property
+    def reference(self) -> SettingRow:
+        return self.rows[0] if self.baseline is None else self.row_of(self.baseline)
+
+    @property
+    def reference_name(self) -> str:
+        return "best" if self.baseline is None else "baseline"
 
     @property
     def tests(self) -> int:
@@ -108,21 +118,25 @@ def missing_text(row: SettingRow, best: SettingRow) -> str:
     return "; ".join(f"run {r.setting.more_seeds(r.sample.n)} for {r.setting.label}" for r in short)
 
 
-def compare_settings(settings: list[Setting], metric: str) -> MetricTable:
-    """Each setting's sample of ``metric``; each against the best (lowest mean) with Welch's
-    test where both have two results or more; p-values Holm-corrected over those tests."""
+def compare_settings(settings: list[Setting], metric: str, baseline: Setting | None = None) -> MetricTable:
+    """Each setting's sample of ``metric``; each against the reference (the best, lowest mean,
+    or ``baseline``) with Welch's test where both have two results or more; p-values
+    Holm-corrected over those tests."""
     rows = [SettingRow(setting, Sample(setting.values(metric))) for setting in settings]
     rows.sort(key=lambda row: (row.sample.n == 0, row.sample.mean))
-    best = rows[0]
-    for row in rows[1:]:
-        if best.sample.n >= 2 and row.sample.n >= 2:
-            row.vs_best = versus_best(row.sample.values, best.sample.values)
+    table = MetricTable(metric, rows, baseline)
+    reference = table.reference
+    for row in rows:
+        if row is reference:
+            continue
+        if reference.sample.n >= 2 and row.sample.n >= 2:
+            row.vs_best = versus_best(row.sample.values, reference.sample.values)
         else:
-            row.missing = missing_text(row, best)
+            row.missing = missing_text(row, reference)
     tested = [row for row in rows if row.vs_best is not None]
     for row, adjusted in zip(tested, holm([row.vs_best.p_value for row in tested]), strict=True):
         row.p_holm = adjusted
-    return MetricTable(metric, rows)
+    return table
 
 
 def has_repeats(settings: list[Setting]) -> bool:
@@ -138,10 +152,10 @@ def _interval(low: float, high: float) -> str:
     return "-" if math.isnan(low) else f"[{low:.4f}, {high:.4f}]"
 
 
-def p_text(row: SettingRow, best: SettingRow) -> str:
-    """The Holm p column: the best setting, a p-value (starred if significant), or why there is none."""
-    if row is best:
-        return "best"
+def p_text(row: SettingRow, table: MetricTable) -> str:
+    """The Holm p column: the reference, a p-value (starred if significant), or why there is none."""
+    if row is table.reference:
+        return table.reference_name
     if row.vs_best is None:
         return "no result" if row.sample.n == 0 else "n<2"
     if math.isnan(row.vs_best.p_value):
@@ -152,18 +166,18 @@ def p_text(row: SettingRow, best: SettingRow) -> str:
 def format_metric_table(table: MetricTable) -> str:
     """Settings ranked by their mean ``table.metric``, with spread, CI, difference to the best,
     g and Holm p."""
+    versus = f"diff vs {table.reference_name}"
     lines = [
         f"{'rank':>4}  {'mean':>8}  {'std':>7}  {'n':>2}  {'95% CI of mean':>18}"
-        f"  {'diff vs best':>12}  {'95% CI of diff':>18}  {'g':>6}  {'p (Holm)':>10}  setting"
+        f"  {versus:>16}  {'95% CI of diff':>18}  {'g':>6}  {'p (Holm)':>10}  setting"
     ]
-    best = table.rows[0]
     for rank, row in enumerate(table.rows, start=1):
         diff = row.vs_best
         lines.append(
             f"{rank:>4}  {_num(row.sample.mean):>8}  {_num(row.sample.std):>7}  {row.sample.n:>2}"
-            f"  {_interval(*row.sample.ci):>18}  {_num(diff.diff) if diff else '-':>12}"
+            f"  {_interval(*row.sample.ci):>18}  {_num(diff.diff) if diff else '-':>16}"
             f"  {_interval(*diff.ci) if diff else '-':>18}  {_num(diff.hedges_g, 2) if diff else '-':>6}"
-            f"  {p_text(row, best):>10}  {row.setting.label}"
+            f"  {p_text(row, table):>10}  {row.setting.label}"
         )
     lines.append(footer(table))
     return "\n".join(lines)
@@ -174,12 +188,17 @@ def footer(table: MetricTable) -> str:
     lines = ["std: sample standard deviation; CI: 95% confidence interval of the mean (t distribution)."]
     if len(table.rows) > 1:
         tested = f"{table.tests} setting{'' if table.tests == 1 else 's'}"
+        name = table.reference_name
         lines += [
-            "diff vs best: mean minus the best mean, with its 95% CI (Welch); g: Hedges' g (the "
+            f"diff vs {name}: mean minus the {name} mean, with its 95% CI (Welch); g: Hedges' g (the "
             "difference in pooled standard deviations, corrected for small samples).",
-            f"p (Holm): Welch's t-test against the best, Holm-corrected for the {tested} tested; "
-            f"* marks p < {SIGNIFICANCE_LEVEL}. The best is picked after the fact: a lead it shows "
-            "without * may be luck.",
+            f"p (Holm): Welch's t-test against the {name}, Holm-corrected for the {tested} tested; "
+            f"* marks p < {SIGNIFICANCE_LEVEL}. "
+            + (
+                "The best is picked after the fact: a lead it shows without * may be luck."
+                if table.baseline is None
+                else f"The baseline: {table.baseline.label}."
+            ),
         ]
     parts = (part for row in table.rows for part in row.missing.split("; "))
     lines += [f"missing: {part}" for part in dict.fromkeys(parts) if part and part != "no result"]

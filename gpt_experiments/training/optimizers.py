@@ -10,8 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from torch import nn
+
+from gpt_experiments.training.muon import MuonWithAdamW, muon_parameter_groups
 
 
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -34,10 +36,16 @@ def build_optimizer(model: nn.Module, spec: dict[str, Any]) -> torch.optim.Optim
     """The optimizer a Hydra ``_target_`` spec names, over :func:`parameter_groups` of ``model``.
 
     ``fused: auto`` turns on the fused kernel when every parameter is on a device that has
-    one; an explicit ``true``/``false`` is passed through.
+    one; an explicit ``true``/``false`` is passed through. Muon (``optimizer=muon``) takes the
+    blocks' matrices and leaves the rest to its AdamW (:mod:`gpt_experiments.training.muon`).
     """
     spec = dict(spec)
     weight_decay = float(spec.pop("weight_decay", 0.0))
+    if issubclass(get_class(spec["_target_"]), MuonWithAdamW):
+        adamw_decay = float((spec.get("adamw") or {}).get("weight_decay", 0.0))
+        return instantiate(
+            spec, params=muon_parameter_groups(model, weight_decay, adamw_decay), _convert_="all"
+        )
     if spec.get("fused") == "auto":
         spec["fused"] = all(p.device.type in FUSED_DEVICE_TYPES for p in model.parameters())
     return instantiate(spec, params=parameter_groups(model, weight_decay), _convert_="all")

@@ -25,8 +25,20 @@ def check_run_settings(cfg: DictConfig) -> None:
         check_accelerator(cfg.trainer.get("accelerator", "auto"))
     if "optimizer" in cfg:
         check_optimizer(resolved_values(cfg.optimizer, "optimizer"))
+        if "trainer" in cfg:
+            check_muon_strategy(cfg.optimizer.get("_target_", ""), cfg.trainer.get("strategy"))
     if cfg.get("init") is not None:
         resolved_values(cfg.init, "init")  # names an unset init.path
+
+
+def check_muon_strategy(optimizer_target: str, strategy: Any) -> None:
+    """Muon orthogonalises each weight matrix whole; FSDP holds a slice of it on each rank."""
+    named = strategy.get("_target_", "") if isinstance(strategy, DictConfig) else str(strategy)
+    if optimizer_target.endswith(".MuonWithAdamW") and "fsdp" in named.lower():
+        raise ConfigError(
+            "optimizer=muon orthogonalises whole weight matrices, which FSDP shards across ranks: "
+            "train it with trainer=ddp or on one device"
+        )
 
 
 def accelerator_available(name: Any) -> bool:
@@ -53,9 +65,10 @@ def check_accelerator(name: Any) -> None:
 
 
 def check_optimizer(spec: dict[str, Any]) -> None:
-    """Build the optimizer over one stand-in parameter: a value torch refuses is refused now."""
+    """Build the optimizer over a stand-in block (a matrix and a vector, named like the GPT's,
+    so Muon's and AdamW's settings are both built): a value torch refuses is refused now."""
     try:
-        build_optimizer(nn.Linear(1, 1), spec)
+        build_optimizer(nn.ModuleDict({"h": nn.Linear(2, 2)}), spec)
     except InstantiationException as err:
         refusal = err.__cause__
         if not isinstance(refusal, ValueError):

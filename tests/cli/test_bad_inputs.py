@@ -317,6 +317,20 @@ IN_PROCESS_CASES = {
         ["resume=auto", f"ckpt_path={EARLIER}"],
         "resume= and ckpt_path= are both set: use resume= alone",
     ),
+    "muon under fsdp": (
+        ["optimizer=muon", "trainer=fsdp2"],
+        "optimizer=muon orthogonalises whole weight matrices, which FSDP shards across ranks: "
+        "train it with trainer=ddp or on one device",
+    ),
+    "muon refuses a value": (
+        ["optimizer=muon", "optimizer.momentum=-0.5"],
+        "gpt_experiments.training.muon.MuonWithAdamW refused the optimizer settings "
+        "(momentum should be >= 0 but is: -0.5): fix that optimizer.* value",
+    ),
+    "unknown model part": (
+        ["model.norm=batchnorm"],
+        "model.norm='batchnorm' is unknown: use one of layernorm, rmsnorm",
+    ),
 }
 
 

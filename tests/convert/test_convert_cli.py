@@ -9,9 +9,10 @@ import sys
 import pytest
 import torch
 
-from gpt_experiments.checkpoints.project import load_model
+from gpt_experiments.checkpoints.project import load_model, save_model
 from gpt_experiments.cli.convert import main as convert_main
 from gpt_experiments.convert.formats import load_any_model
+from gpt_experiments.model import GPT, GPTConfig
 from tests.helpers import ROOT
 
 SCRIPT = ROOT / "scripts" / "convert_checkpoint.py"
@@ -55,3 +56,29 @@ def test_script_exits_non_zero_without_traceback(tmp_path):
     assert (
         result.stderr == f"error: {tmp_path / 'missing'} does not exist: pass a checkpoint folder or file\n"
     )
+
+
+def test_a_rotary_model_is_refused_by_gpt2_formats_and_generates_from_its_own_checkpoint(tmp_path, capsys):
+    torch.manual_seed(0)
+    config = GPTConfig(
+        vocab_size=50257, context_length=32, emb_dim=16, n_heads=2, n_layers=1, pos_embedding="rope"
+    )
+    checkpoint = save_model(GPT(config), tmp_path / "rope.ckpt")
+    with pytest.raises(SystemExit) as exited:
+        convert_main([str(checkpoint), str(tmp_path / "hf"), "--to", "huggingface"])
+    assert exited.value.code == 1
+    err = capsys.readouterr().err
+    assert err == (
+        f"error: {checkpoint} has parts GPT-2's formats cannot hold (model.pos_embedding=rope): keep it a "
+        "project checkpoint (--to project), which generate.py and evaluate.py read\n"
+    )
+    assert not (tmp_path / "hf").exists()
+    generated = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "generate.py"), f"ckpt={checkpoint}", "prompt=Every effort"],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert generated.returncode == 0, generated.stderr
+    assert generated.stdout.startswith("Every effort") and len(generated.stdout) > len("Every effort\n")

@@ -161,3 +161,33 @@ def test_compare_cli_prints_the_settings_tables_and_pruned_runs(tmp_path):
     assert "Settings: 5 (runs are one setting when their resolved configs agree" in result.stdout
     assert "no result  optimizer.lr=1" in result.stdout
     assert "At equal tokens: val loss at 64 tokens" in result.stdout
+
+
+def test_a_named_baseline_is_the_reference_of_every_test(tmp_path):
+    fake_repeats(tmp_path)
+    _, comparison = compare_runs(tmp_path, baseline="optimizer.lr=0.001")
+    table = comparison.tables["best_val_loss"]
+    assert table.reference.setting.label == "optimizer.lr=0.001"
+    by_label = {row.setting.label: row for row in table.rows}
+    raw = {
+        name: stats.ttest_ind(SEEDS[name], SEEDS["optimizer.lr=0.001"], equal_var=False).pvalue
+        for name in ("optimizer.lr=0.003", "optimizer.lr=0.002")
+    }
+    low, high = sorted(raw.values())
+    for name, p in raw.items():
+        assert by_label[name].vs_best.p_value == pytest.approx(p, rel=1e-10)
+        assert by_label[name].p_holm == pytest.approx(min(1, 2 * low) if p == low else max(2 * low, high))
+    assert by_label["optimizer.lr=0.001"].vs_best is None
+    text = format_metric_table(table)
+    assert "baseline  optimizer.lr=0.001" in text and "diff vs baseline" in text
+    assert "The baseline: optimizer.lr=0.001." in text
+
+
+def test_a_baseline_no_run_was_started_with_is_one_line(tmp_path):
+    fake_repeats(tmp_path)
+    result = run_script("compare_runs.py", str(tmp_path), "--baseline", "optimizer.lr=5", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr == (
+        "error: --baseline optimizer.lr=5: no run was started with it: pass one override that names one "
+        "setting, as the run folders show it (e.g. ablation=gpt2)\n"
+    )
