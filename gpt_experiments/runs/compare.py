@@ -32,6 +32,7 @@ from gpt_experiments.runs.repeats import (
     group_settings,
     has_repeats,
 )
+from gpt_experiments.runs.settings import differing_keys, label_of
 
 CSV_NAME = "comparison.csv"
 PLOT_NAME = "comparison.png"
@@ -288,15 +289,35 @@ def plot_comparison(comparison: Comparison, path: Path) -> None:
 
 
 def baseline_setting(settings: list[Setting], override: str) -> Setting:
-    """The setting whose runs were started with ``override`` (e.g. ``ablation=gpt2``)."""
-    matching = [s for s in settings if any(override in run.overrides for run in s.runs)]
-    if len(matching) != 1:
-        found = "no run was" if not matching else f"runs of {len(matching)} settings were"
+    """The setting whose runs were started with ``override`` (e.g. ``ablation=gpt2``) and the
+    fewest other overrides: with ``optimizer.lr=0.001`` and ``optimizer.lr=0.001
+    model.drop_rate=0.2`` both run, the first."""
+    matching = [s for s in settings if all(override in run.overrides for run in s.runs)]
+    extra = {id(s): len(set().union(*(own_overrides(run) for run in s.runs))) for s in matching}
+    fewest = [s for s in matching if extra[id(s)] == min(extra.values())]
+    if len(fewest) != 1:
+        found = "no run was" if not fewest else f"runs of {len(fewest)} settings were"
         raise UserError(
             f"--baseline {override}: {found} started with it: pass one override that names one "
             "setting, as the run folders show it (e.g. ablation=gpt2)"
         )
-    return matching[0]
+    return fewest[0]
+
+
+def own_overrides(record: RunRecord) -> set[str]:
+    """The run's overrides that can set it apart: all but its seed and the result-neutral ones."""
+    return {
+        o for o in record.overrides if override_key(o) != SEED_KEY and not is_result_neutral(override_key(o))
+    }
+
+
+def label_against(settings: list[Setting], baseline: Setting, override: str) -> None:
+    """Label each setting by the keys where it departs from the baseline (``model.norm=rmsnorm``),
+    not by every key that differs anywhere: the question asked is "what changed from it?". The
+    baseline is labelled by the override that named it."""
+    for setting in settings:
+        keys = differing_keys([setting.settings, baseline.settings])
+        setting.label = override if setting is baseline else label_of(setting.settings, keys)
 
 
 def read_comparison(root: Path, baseline: str | None = None) -> Comparison:
@@ -313,6 +334,8 @@ def read_comparison(root: Path, baseline: str | None = None) -> Comparison:
     settings.sort(key=lambda s: order[id(s)])
     comparison = Comparison(records, settings, by_overrides, tokens, notes)
     reference = None if baseline is None else baseline_setting(settings, baseline)
+    if reference is not None:
+        label_against(settings, reference, baseline)
     comparison.tables = {metric: compare_settings(settings, metric, reference) for metric in METRICS}
     return comparison
 

@@ -167,6 +167,7 @@ def test_a_named_baseline_is_the_reference_of_every_test(tmp_path):
     fake_repeats(tmp_path)
     _, comparison = compare_runs(tmp_path, baseline="optimizer.lr=0.001")
     table = comparison.tables["best_val_loss"]
+    # Each setting is labelled by what departs from the baseline.
     assert table.reference.setting.label == "optimizer.lr=0.001"
     by_label = {row.setting.label: row for row in table.rows}
     raw = {
@@ -191,3 +192,15 @@ def test_a_baseline_no_run_was_started_with_is_one_line(tmp_path):
         "error: --baseline optimizer.lr=5: no run was started with it: pass one override that names one "
         "setting, as the run folders show it (e.g. ablation=gpt2)\n"
     )
+
+
+def test_with_a_baseline_each_setting_is_labelled_by_what_departs_from_it(tmp_path):
+    # Three settings that differ in two keys: each label names only its own departure.
+    for n, overrides in enumerate(
+        [["optimizer.lr=0.001"], ["optimizer.lr=0.003"], ["optimizer.lr=0.001", "data.batch_size=4"]]
+    ):
+        for seed in (1, 2):
+            fake_run(tmp_path, f"{n}_{seed}", ["model=tiny", *overrides, f"seed={seed}"], [5.0 - n, 4.0 - n])
+    _, comparison = compare_runs(tmp_path, baseline="optimizer.lr=0.001")
+    labels = sorted(setting.label for setting in comparison.settings)
+    assert labels == ["data.batch_size=4", "optimizer.lr=0.001", "optimizer.lr=0.003"]
