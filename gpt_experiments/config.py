@@ -12,6 +12,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
 
 from gpt_experiments.errors import ConfigError
+from gpt_experiments.result_keys import is_result_neutral
 
 
 def find_conf_dir() -> Path:
@@ -52,11 +53,13 @@ def job_dirname(prefix: object, override_dirname: str = "") -> str:
     """A short, safe folder name: ``prefix`` then the overrides that set this run apart.
 
     ``job_dirname(3, "model.drop_rate=0.1,optimizer.lr=0.0010684")`` is
-    ``3_drop_rate=0.1,lr=0.00107``; with no overrides it is the prefix alone. Which keys
-    appear is chosen by Hydra's ``override_dirname`` (see ``exclude_keys`` in
-    conf/hydra/default.yaml); the run's full overrides stay in ``.hydra/overrides.yaml``.
+    ``3_drop_rate=0.1,lr=0.00107``; with no overrides it is the prefix alone. Keys that never
+    change results (``result_keys.py``) are left out, and so are those Hydra's
+    ``override_dirname`` leaves out (a sweep's fixed keys, added to its ``exclude_keys``); the
+    run's full overrides stay in ``.hydra/overrides.yaml``.
     """
-    items = [short_override(item) for item in _ITEM_START.split(override_dirname) if item]
+    own = [item for item in _ITEM_START.split(override_dirname) if item]
+    items = [short_override(item) for item in own if not is_result_neutral(override_key(item))]
     name = _UNSAFE_IN_DIRNAME.sub("_", ",".join([str(prefix), *items]).replace(",", "_", 1))
     return name[:MAX_JOB_DIRNAME_CHARS]
 

@@ -262,3 +262,12 @@ def test_memory_stays_flat_over_ten_jobs_in_one_process(tmp_path):
     # about 20 MB a job. The first jobs warm caches (imports, allocator pools); the resident size
     # then moves by about +-50 MB from job to job, hence a loose bound on the averages.
     assert sum(rss_mb[-3:]) / 3 - sum(rss_mb[2:5]) / 3 < 100, rss_mb
+
+
+@pytest.mark.parametrize(
+    "neutral",
+    ["trainer.enable_progress_bar=false", "paths.log_dir=elsewhere", "logger.name=x", "data.num_workers=2"],
+)
+def test_keys_that_never_change_results_stay_out_of_folder_names(neutral):
+    # One list decides it (result_keys.py), whatever conf/hydra/default.yaml's exclude_keys hold.
+    assert job_dirname(3, f"optimizer.lr=0.003,{neutral}") == "3_lr=0.003"
