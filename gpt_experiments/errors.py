@@ -31,6 +31,11 @@ class UnsafeCheckpointError(CheckpointError):
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
+def refusal_reason(err: BaseException) -> str:
+    """The first line of a library's refusal (torch colours its text), short enough for one line."""
+    return ANSI_ESCAPE.sub("", str(err)).splitlines()[0][:120]
+
+
 def warn(message: str) -> None:
     """A one-line warning for the user, on stderr beside the ``error: ...`` lines."""
     print(f"warning: {message}", file=sys.stderr)

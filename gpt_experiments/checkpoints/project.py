@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from gpt_experiments.errors import ANSI_ESCAPE, CheckpointError, UnsafeCheckpointError
+from gpt_experiments.errors import CheckpointError, UnsafeCheckpointError, refusal_reason
 from gpt_experiments.files import atomic_torch_save
 from gpt_experiments.model import GPT, GPTConfig
 from gpt_experiments.tokenizer import Tokenizer, build_tokenizer, gpt2
@@ -54,7 +54,7 @@ def safe_torch_load(path: str | Path, mmap: bool = False) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap and zipfile.is_zipfile(path))
     except pickle.UnpicklingError as err:
-        reason = ANSI_ESCAPE.sub("", str(err)).splitlines()[0][:120]  # torch colours its text
+        reason = refusal_reason(err)
         raise UnsafeCheckpointError(
             f"{path} was refused: it contains pickled objects that could run code "
             f"({reason}); only load checkpoints you trust, converted to weights"

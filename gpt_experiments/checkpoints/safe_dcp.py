@@ -22,7 +22,7 @@ from torch.distributed.checkpoint.default_planner import DefaultLoadPlanner
 from torch.distributed.checkpoint.metadata import BytesStorageMetadata, Metadata, StorageMeta
 from torch.distributed.checkpoint.planner import LoadPlan, LoadPlanner, ReadItem
 
-from gpt_experiments.errors import ANSI_ESCAPE, CheckpointError, UnsafeCheckpointError
+from gpt_experiments.errors import CheckpointError, UnsafeCheckpointError, refusal_reason
 
 DCP_METADATA = ".metadata"  # written last by DCP: a folder without it is incomplete
 
@@ -97,7 +97,7 @@ def check_pickled_value(value: BinaryIO, file: Path) -> None:
     try:
         torch.load(value, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        reason = ANSI_ESCAPE.sub("", str(err)).splitlines()[0][:120]  # torch colours its text
+        reason = refusal_reason(err)
         raise refusal(file, f"a value in it is not plain data ({reason})") from None
     finally:
         value.seek(0)
