@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from gpt_experiments.data.text_stream import read_blocks
 from gpt_experiments.errors import ConfigError, DataError
+from gpt_experiments.inference.eval_mode import eval_mode
 from gpt_experiments.model import GPT
 from gpt_experiments.tokenizer import Tokenizer, gpt2
 
@@ -90,10 +91,8 @@ def sliding_window_perplexity(
     device = next(model.parameters()).device
     ids = torch.from_numpy(np.asarray(token_ids, dtype=np.int64)).to(device)
     byte_lengths = torch.from_numpy((tokenizer or gpt2()).byte_lengths).to(device)
-    was_training = model.training
-    model.eval()
     nll_sum, tokens_scored, bytes_scored = 0.0, 0, 0
-    try:
+    with eval_mode(model):
         for begin, end, new in tqdm(spans, desc="perplexity", unit="window", disable=not progress):
             window = ids[begin:end]
             # Position i predicts token i + 1, so the last position has nothing to score.
@@ -101,8 +100,6 @@ def sliding_window_perplexity(
             nll_sum += F.cross_entropy(logits.float(), window[-new:], reduction="sum").item()
             tokens_scored += new
             bytes_scored += int(byte_lengths[window[-new:]].sum())
-    finally:
-        model.train(was_training)
     cross_entropy = nll_sum / tokens_scored
     return PerplexityResult(
         cross_entropy=cross_entropy,

@@ -28,6 +28,7 @@ from torch import nn
 from tqdm import tqdm
 
 from gpt_experiments.errors import DataError
+from gpt_experiments.inference.eval_mode import eval_mode
 from gpt_experiments.tokenizer import Tokenizer
 
 # task -> (context key, choices key, text put between context and choice)
@@ -121,10 +122,8 @@ def evaluate_multiple_choice(
     model: nn.Module, tokenizer: Tokenizer, examples: list[ChoiceExample], task: str, progress: bool = True
 ) -> MultipleChoiceResult:
     """Accuracy (lowest summed loss) and length-normalised accuracy (lowest mean loss) over ``examples``."""
-    was_training = model.training
-    model.eval()
     right = right_norm = 0
-    try:
+    with eval_mode(model):
         for example in tqdm(examples, desc=task, unit="example", disable=not progress):
             context = tokenizer.encode_ordinary(example.context)
             scores = choice_losses(model, context, [tokenizer.encode_ordinary(c) for c in example.choices])
@@ -132,8 +131,6 @@ def evaluate_multiple_choice(
             means = [total / count for total, count in scores]
             right += sums.index(min(sums)) == example.label
             right_norm += means.index(min(means)) == example.label
-    finally:
-        model.train(was_training)
     return MultipleChoiceResult(
         task=task, examples=len(examples), acc=right / len(examples), acc_norm=right_norm / len(examples)
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import typing
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
 
@@ -12,6 +11,7 @@ import torch
 
 from gpt_experiments.config_types import describe, matches
 from gpt_experiments.errors import ConfigError
+from gpt_experiments.inference.eval_mode import eval_mode
 from gpt_experiments.model import GPT
 
 
@@ -138,7 +138,7 @@ def stream_tokens(
 ) -> Iterator[int]:
     """Yield new tokens one at a time for a single prompt (for printing as they come)."""
     _check(model, [prompt_ids], sampler)
-    with _eval_mode(model):
+    with eval_mode(model):
         idx = _as_batch(model, [prompt_ids])
         for step in _decode(model, idx, sampler, _generator(model, sampler.seed), use_cache):
             token = int(step[0])
@@ -165,7 +165,7 @@ def generate(
     _check(model, prompts, sampler)
     generator = _generator(model, sampler.seed)
     outputs = [list(p) for p in prompts]
-    with _eval_mode(model):
+    with eval_mode(model):
         for rows in _batches_by_length(prompts, batch_size):
             idx = _as_batch(model, [prompts[r] for r in rows])
             finished = [False] * len(rows)
@@ -193,17 +193,6 @@ def _generator(model: GPT, seed: int | None) -> torch.Generator | None:
 
 def _as_batch(model: GPT, prompts: list[list[int]]) -> torch.Tensor:
     return torch.tensor(prompts, dtype=torch.long, device=next(model.parameters()).device)
-
-
-@contextmanager
-def _eval_mode(model: GPT) -> Iterator[None]:
-    """Switch dropout off while generating and restore the caller's mode afterwards."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(was_training)
 
 
 def _batches_by_length(prompts: list[list[int]], batch_size: int | None) -> list[list[int]]:
