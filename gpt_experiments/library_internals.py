@@ -33,6 +33,24 @@ def batches_in_fit(trainer: Any) -> int:
     return trainer.fit_loop.epoch_loop.total_batch_idx
 
 
+def validation_due(trainer: Any, epoch: int, batches_in_epoch: int, batches_in_fit: int) -> bool:
+    """Whether Lightning validates once ``batches_in_epoch`` batches of epoch ``epoch`` (0-based)
+    and ``batches_in_fit`` batches of the whole fit are trained. Its rule (``TrainingEpochLoop.
+    _should_check_val_fx``): in the epochs ``check_val_every_n_epoch`` picks, after every
+    ``val_check_batch`` batches counted within the epoch, or across epochs when that is
+    ``None``; an epoch's last batch is no exception. The Trainer has no public way to ask;
+    time-based intervals (``val_check_batch`` is ``None``) are not predicted.
+    """
+    if not trainer.enable_validation or trainer.val_check_batch is None:
+        return False
+    if trainer.val_check_batch == float("inf"):  # a loader without a length: at its end
+        return batches_in_epoch >= trainer.num_training_batches
+    every_n_epochs = trainer.check_val_every_n_epoch
+    if every_n_epochs is None:
+        return batches_in_fit % trainer.val_check_batch == 0
+    return (epoch + 1) % every_n_epochs == 0 and batches_in_epoch % trainer.val_check_batch == 0
+
+
 def steps_logged_by_lightning(trainer: Any) -> int:
     """The step Lightning logs training values at (optimizer steps before the current one);
     ``trainer.global_step`` can differ from it with several optimizers or manual optimization."""

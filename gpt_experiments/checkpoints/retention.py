@@ -144,17 +144,9 @@ def max_steps_reached(trainer: L.Trainer) -> bool:
 
 
 def validation_follows(trainer: L.Trainer, batch_idx: int) -> bool:
-    """Whether Lightning validates right after training batch ``batch_idx`` (its rule for a
-    validation every N batches or at an epoch's end; time-based intervals are not predicted)."""
-    if not trainer.enable_validation or trainer.val_check_batch is None:
-        return False
-    every_n_epochs = trainer.check_val_every_n_epoch
-    if every_n_epochs is None:  # every val_check_batch batches of the run, across epochs
-        return (internals.batches_in_fit(trainer) + 1) % trainer.val_check_batch == 0
-    if (trainer.current_epoch + 1) % every_n_epochs:
-        return False
-    last_of_epoch = batch_idx + 1 >= trainer.num_training_batches
-    return last_of_epoch or (batch_idx + 1) % trainer.val_check_batch == 0
+    """Whether Lightning validates right after training batch ``batch_idx`` of this epoch."""
+    batches_in_fit = internals.batches_in_fit(trainer) + 1
+    return internals.validation_due(trainer, trainer.current_epoch, batch_idx + 1, batches_in_fit)
 
 
 def link_atomically(source: Path, link: Path) -> None:

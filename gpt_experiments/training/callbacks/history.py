@@ -105,9 +105,10 @@ def validation_skipped_by_resume(trainer: L.Trainer, rows: list[dict[str, float]
     at_epoch_start = batches == 0 or batches >= trainer.num_training_batches
     if trainer.ckpt_path is None or trainer.global_step == 0 or not at_epoch_start:
         return False
-    if not trainer.enable_validation or any(row["step"] == trainer.global_step for row in rows):
+    if any(row["step"] == trainer.global_step for row in rows):
         return False
-    every_n_epochs = trainer.check_val_every_n_epoch
-    if every_n_epochs is None:  # validations every val_check_batch steps, across epochs
-        return trainer.global_step % trainer.val_check_batch == 0
-    return trainer.current_epoch % every_n_epochs == 0
+    # The previous epoch is over: was a validation due after its last batch?
+    previous_epoch = trainer.current_epoch - 1
+    return internals.validation_due(
+        trainer, previous_epoch, trainer.num_training_batches, trainer.global_step
+    )
