@@ -10,6 +10,12 @@ each one's last value.
 Every job of a sweep declares the same keys (its overrides have the same keys), which
 matters: TensorBoard takes the column list from the first run it reads. Runs of one setting
 (the same result settings, any seed) share one session group, so the table shows them together.
+
+The summaries are built from the plugin's public protobufs here because neither ready-made
+builder covers them: ``torch.utils.tensorboard``'s ``hparams()`` sets no session group, no
+``differs`` flag, no start time and always ends a session as a success, and
+``tensorboard.plugins.hparams.summary``, which does, imports TensorFlow (25.7 s against 1.3 s
+for the protobufs alone, measured on the 2-core CI-like machine).
 """
 
 from __future__ import annotations
