@@ -134,7 +134,7 @@ def measure_preparation(corpus_mb: float, work_dir: str, shard_tokens: int) -> d
     data = GPTDataModule(path=str(corpus), cache_dir=cache_dir, shard_tokens=shard_tokens)
     rss_before = peak_rss_mb()
     start = time.perf_counter()
-    tokens = data.load_tokens()
+    tokens = data.windows.load_tokens()
     tokenized = time.perf_counter()
     with tempfile.TemporaryDirectory(dir=work_dir) as out:
         written = export_tokens(tokens, Path(out), "llmc", shard_tokens)
@@ -179,7 +179,7 @@ def measure_window_memory(
     )
     data.setup("fit")
     if prepare:
-        return {"train_tokens": data.num_tokens("train")}
+        return {"train_tokens": data.windows.num_tokens("train")}
     rss_before = peak_rss_mb()
     L.seed_everything(0, verbose=False)
     module = GPTLitModule(model=MEMORY_MODEL, optimizer={"_target_": "torch.optim.AdamW", "lr": 1e-3})
@@ -194,8 +194,8 @@ def measure_window_memory(
     trainer.fit(module, train_dataloaders=data.train_dataloader())
     return {
         "stride": stride or context,
-        "train_tokens": data.num_tokens("train"),
-        "windows": len(data.train_set),
+        "train_tokens": data.windows.num_tokens("train"),
+        "windows": len(data.windows.train_set),
         "peak_rss_mb_before_training": rss_before,
         "peak_rss_mb": peak_rss_mb(),
     }

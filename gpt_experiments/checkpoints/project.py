@@ -19,6 +19,7 @@ import torch
 
 from gpt_experiments.errors import CheckpointError, UnsafeCheckpointError, refusal_reason
 from gpt_experiments.files import atomic_torch_save
+from gpt_experiments.legacy import stamp_format, upgrade_checkpoint
 from gpt_experiments.model import GPT, GPTConfig
 from gpt_experiments.tokenizer import Tokenizer, build_tokenizer, gpt2
 
@@ -95,7 +96,9 @@ def find_checkpoint(path: str | Path, prefer: str = "best") -> Path:
 
 
 def checkpoint_model_config(ckpt: dict, source: str | Path = "checkpoint") -> GPTConfig:
-    """The model config saved in a loaded project checkpoint dict."""
+    """The model config saved in a loaded project checkpoint dict (upgraded to today's format)."""
+    if isinstance(ckpt, dict):
+        upgrade_checkpoint(ckpt, source)
     try:
         settings = ckpt["hyper_parameters"]["model"]
         if not isinstance(settings, dict):
@@ -131,12 +134,13 @@ def load_model(path: str | Path) -> GPT:
 
 
 def load_tokenizer(path: str | Path) -> Tokenizer:
-    """The tokenizer a project checkpoint (file or run folder) was trained with; GPT-2's for
-    checkpoints written before tokenizers were saved."""
+    """The tokenizer a project checkpoint (file or run folder) was trained with."""
     file = find_checkpoint(path)
     checkpoint = safe_torch_load(file, mmap=True)
-    hparams = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
-    return build_tokenizer((hparams or {}).get("tokenizer"))
+    if not isinstance(checkpoint, dict):
+        return gpt2()  # not this project's: model_from_checkpoint_dict names the problem
+    hparams = upgrade_checkpoint(checkpoint, file).get("hyper_parameters") or {}
+    return build_tokenizer(hparams.get("tokenizer"))
 
 
 def save_model(model: GPT, path: str | Path, tokenizer: dict[str, Any] | None = None) -> Path:
@@ -146,5 +150,5 @@ def save_model(model: GPT, path: str | Path, tokenizer: dict[str, Any] | None = 
         "state_dict": {MODEL_PREFIX + name: tensor.cpu() for name, tensor in model.state_dict().items()},
         "hyper_parameters": {"model": model.config.to_dict(), "tokenizer": tokenizer or gpt2().to_dict()},
     }
-    atomic_torch_save(checkpoint, path)
+    atomic_torch_save(stamp_format(checkpoint), path)
     return Path(path)

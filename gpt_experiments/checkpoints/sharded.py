@@ -33,6 +33,7 @@ from gpt_experiments.checkpoints.project import safe_torch_load
 from gpt_experiments.checkpoints.safe_dcp import DCP_METADATA, SafeFileSystemReader, check_sharded_checkpoint
 from gpt_experiments.errors import CheckpointError
 from gpt_experiments.files import atomic_torch_save
+from gpt_experiments.legacy import upgrade_checkpoint
 
 LIGHTNING_META = "meta.pt"  # Lightning's name for the non-tensor part of a sharded checkpoint
 WEIGHTS = "state_dict"  # the key of the module's tensors in a sharded checkpoint (Lightning's)
@@ -72,9 +73,10 @@ def read_sharded_meta(folder: Path) -> dict[str, Any]:
 
 
 def read_checkpoint_settings(path: Path, mmap: bool = False) -> Any:
-    """What a checkpoint holds besides its sharded tensors: a file whole (``mmap``: mapped),
-    a sharded folder's ``meta.pt`` (after its check)."""
-    return read_sharded_meta(path) if is_sharded_checkpoint(path) else safe_torch_load(path, mmap=mmap)
+    """What a checkpoint holds besides its sharded tensors, in today's format: a file whole
+    (``mmap``: mapped), a sharded folder's ``meta.pt`` (after its check)."""
+    checkpoint = read_sharded_meta(path) if is_sharded_checkpoint(path) else safe_torch_load(path, mmap=mmap)
+    return upgrade_checkpoint(checkpoint, path) if isinstance(checkpoint, dict) else checkpoint
 
 
 def load_sharded(

@@ -19,6 +19,8 @@ from gpt_experiments import library_internals as internals
 from gpt_experiments.data.samplers import ResumableRandomSampler
 from gpt_experiments.data.windowed_data import WindowedData
 from gpt_experiments.errors import warn
+from gpt_experiments.legacy import data_position_in_windows
+from gpt_experiments.tokenizer import Tokenizer
 
 
 class LazyStartLoader(DataLoader):
@@ -48,8 +50,9 @@ class _StartAtFirstBatch:
         return next(self._started)
 
 
-class GPTDataModule(WindowedData, L.LightningDataModule):
-    """Loaders over the windows of :class:`WindowedData` (same settings, ``conf/data``).
+class GPTDataModule(L.LightningDataModule):
+    """Loaders over the windows of a :class:`WindowedData` (same settings: ``conf/data``, the
+    tokenizer and the seed), and the position in the training order saved in checkpoints.
 
     Validation gets two loaders: the held-out split, and ``eval_train_batches`` fixed
     batches of the training split scored in eval mode (the seed's "train loss").
@@ -60,16 +63,24 @@ class GPTDataModule(WindowedData, L.LightningDataModule):
     # The resumed epoch's (epoch, windows done, Lightning's batch count) when its pass began.
     _resumed_from: tuple[int, int, int] | None = None
 
+    def __init__(self, **settings: Any) -> None:
+        super().__init__()
+        self.windows = WindowedData(**settings)  # checks every setting before anything is read
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        return self.windows.tokenizer
+
     def prepare_data(self) -> None:
         # Runs once per node before setup: fills the token cache so ranks don't race on it.
         # Kept, so this process's setup() does not hash (or, uncached, tokenize) the corpus again.
-        self.tokens = self.load_tokens()
+        self.windows.tokens = self.windows.load_tokens()
 
     def setup(self, stage: str | None = None) -> None:
-        self.load_windows()
+        self.windows.load_windows()
         rank, world_size = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
         self.train_sampler = ResumableRandomSampler(
-            len(self.train_set), self.seed, rank, world_size, self.batch_size
+            len(self.windows.train_set), self.windows.seed, rank, world_size, self.windows.batch_size
         )
         self._apply_resume_position()
 
@@ -93,18 +104,13 @@ class GPTDataModule(WindowedData, L.LightningDataModule):
         windows_before, batches_before = 0, 0
         if self._resumed_from is not None and self._resumed_from[0] == epoch:
             _, windows_before, batches_before = self._resumed_from
-        per_batch = self.batch_size * self.trainer.world_size
+        per_batch = self.windows.batch_size * self.trainer.world_size
         # A resumed pass may end with a shorter step: count no more windows than it trains.
         trained = min((batches - batches_before) * per_batch, self.train_sampler.windows_left(windows_before))
         return {"epoch": epoch, "windows_done": windows_before + trained}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        if "batches_done" in state_dict:  # written before positions were counted in windows
-            state_dict = {
-                "epoch": state_dict["epoch"],
-                "windows_done": state_dict["batches_done"] * self.batch_size,
-            }
-        self._resume_position = state_dict or None
+        self._resume_position = data_position_in_windows(state_dict, self.windows.batch_size) or None
         self._apply_resume_position()
 
     def _apply_resume_position(self) -> None:
@@ -122,7 +128,7 @@ class GPTDataModule(WindowedData, L.LightningDataModule):
         epoch, windows_done = position["epoch"], position["windows_done"]
         sampler.resume_at(epoch, windows_done)
         # Lightning's restored count on an unchanged number of devices; count_resumed_batches corrects it.
-        counted = windows_done // (self.batch_size * sampler.num_replicas)
+        counted = windows_done // (self.windows.batch_size * sampler.num_replicas)
         self._resumed_from = (epoch, windows_done, counted)
         dropped = sampler.windows_dropped(windows_done)
         if dropped and self.trainer is not None and self.trainer.is_global_zero:
@@ -134,7 +140,9 @@ class GPTDataModule(WindowedData, L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         # The sampler sets the epoch's length, a shorter last step included (see its docstring).
-        return self._loader(self.train_set, sampler=self.train_sampler, drop_last=False, kind=LazyStartLoader)
+        return self._loader(
+            self.windows.train_set, sampler=self.train_sampler, drop_last=False, kind=LazyStartLoader
+        )
 
     def count_resumed_batches(self) -> None:
         """Make Lightning count the resumed epoch's batches in this run's batch size.
@@ -150,7 +158,7 @@ class GPTDataModule(WindowedData, L.LightningDataModule):
         epoch, windows_done, _ = self._resumed_from
         sampler = self.train_sampler
         per_rank_left = sampler.windows_left(windows_done) // sampler.num_replicas
-        done = len(sampler) // self.batch_size - math.ceil(per_rank_left / self.batch_size)
+        done = len(sampler) // self.windows.batch_size - math.ceil(per_rank_left / self.windows.batch_size)
         progress = internals.batch_progress(self.trainer)
         shift = done - progress.processed
         # Shifting all four counters keeps their relations (a save mid-step leaves them unequal).
@@ -161,10 +169,12 @@ class GPTDataModule(WindowedData, L.LightningDataModule):
         self._resumed_from = (epoch, windows_done, done)
 
     def val_dataloader(self) -> list[DataLoader]:
-        loaders = [self._loader(self.val_set, drop_last=False)]
-        if self.eval_train_batches:
-            first = range(min(len(self.train_set), self.eval_train_batches * self.batch_size))
-            loaders.append(self._loader(Subset(self.train_set, first), drop_last=False))
+        loaders = [self._loader(self.windows.val_set, drop_last=False)]
+        if self.windows.eval_train_batches:
+            first = range(
+                min(len(self.windows.train_set), self.windows.eval_train_batches * self.windows.batch_size)
+            )
+            loaders.append(self._loader(Subset(self.windows.train_set, first), drop_last=False))
         return loaders
 
     def _loader(
@@ -176,12 +186,12 @@ class GPTDataModule(WindowedData, L.LightningDataModule):
     ) -> DataLoader:
         return kind(
             dataset,
-            batch_size=self.batch_size,
+            batch_size=self.windows.batch_size,
             sampler=sampler,
             drop_last=drop_last,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
+            num_workers=self.windows.num_workers,
+            persistent_workers=self.windows.num_workers > 0,
             # Each new iterator draws a seed from its generator: a private one leaves the
             # global RNG (dropout) alone, so validations don't shift the training randomness.
-            generator=torch.Generator().manual_seed(self.seed),
+            generator=torch.Generator().manual_seed(self.windows.seed),
         )

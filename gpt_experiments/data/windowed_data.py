@@ -72,7 +72,6 @@ class WindowedData:
     ) -> None:
         """``tokenizer``: a :class:`Tokenizer`, a ``conf/tokenizer`` option or a saved tokenizer
         (None: GPT-2's); built on first use of :attr:`tokenizer`."""
-        super().__init__()  # cooperative: GPTDataModule puts LightningDataModule next
         self.tokenizer_spec = tokenizer
         self.path = path
         self.max_length = max_length

@@ -17,8 +17,8 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from gpt_experiments.config import override_key, register_resolvers
+from gpt_experiments.legacy import upgrade_config
 from gpt_experiments.result_keys import SEED_KEY, flatten, is_result_neutral, result_settings
-from gpt_experiments.training.legacy import upgrade_config
 
 # Resolvers whose answer depends on the machine, environment or time that resolves them:
 # compare_runs may run elsewhere and later than the run did, so their text is compared instead.

@@ -132,8 +132,6 @@ def check_checkpoint(path: Path, model: dict[str, Any]) -> None:
             f"{path} is not a training checkpoint of this project (no model settings or optimizer state): "
             "pass a .ckpt written by scripts/train.py"
         )
-    # Checkpoints written before a setting existed hold its default.
-    saved = {**GPTConfig().to_dict(), **saved}
     if model.get("vocab_size") is None:  # null follows the tokenizer: the train step checks it
         model = {**model, "vocab_size": saved["vocab_size"]}
     current = GPTConfig(**model).to_dict()

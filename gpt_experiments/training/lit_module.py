@@ -15,11 +15,11 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 from lightning.pytorch.plugins.precision import MixedPrecision
 
+from gpt_experiments.legacy import stamp_format, upgrade_checkpoint, upgrade_scheduler
 from gpt_experiments.model import GPT, GPTConfig
 from gpt_experiments.tokenizer import build_tokenizer
 from gpt_experiments.training.distributed import FSDP2Strategy, shard_blocks
 from gpt_experiments.training.host_memory import reuse_freed_host_memory
-from gpt_experiments.training.legacy import upgrade_scheduler
 from gpt_experiments.training.optimizers import build_optimizer, clip_gradients
 
 # Validation dataloader index -> metric prefix (see GPTDataModule.val_dataloader).
@@ -62,7 +62,9 @@ class GPTLitModule(L.LightningModule):
                 GPT-2's), kept in checkpoints so generation and evaluation decode with it.
         """
         super().__init__()
-        scheduler = upgrade_scheduler(scheduler)  # saved below in today's form
+        # In today's form when saved below: load_from_checkpoint passes an old checkpoint's
+        # settings here before on_load_checkpoint upgrades the rest of it.
+        scheduler = upgrade_scheduler(scheduler)
         # logger=False: the entry point logs the whole run config, with its metrics, instead.
         self.save_hyperparameters(logger=False)
         self.model = GPT(GPTConfig(**model))
@@ -76,6 +78,14 @@ class GPTLitModule(L.LightningModule):
         self.register_buffer("best_val_loss", torch.tensor(math.inf))
         self._eval_sums: dict[str, list[torch.Tensor]] = {}
         self._configured = False
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        stamp_format(checkpoint)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # Lightning calls this before it restores the data module and the callbacks, so all of
+        # them read today's format.
+        upgrade_checkpoint(checkpoint)
 
     def configure_model(self) -> None:
         # Lightning calls this for every fit/validate, so shard and compile only once.

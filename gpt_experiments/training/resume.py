@@ -20,8 +20,8 @@ from omegaconf import DictConfig, OmegaConf
 from gpt_experiments.checkpoints.sharded import is_sharded_checkpoint, read_checkpoint_settings
 from gpt_experiments.config import override_key
 from gpt_experiments.errors import CheckpointError, ConfigError, UnsafeCheckpointError, warn
+from gpt_experiments.legacy import drop_key, upgrade_config
 from gpt_experiments.result_keys import LENGTH_KEYS, RESULT_NEUTRAL_KEYS, flatten
-from gpt_experiments.training.legacy import drop_key, upgrade_config
 
 # Keys that may differ between the legs of one run: those that never change results, and
 # how long to train (a finished run can be continued for more epochs).

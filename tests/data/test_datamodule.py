@@ -55,7 +55,7 @@ def test_token_cache_is_reused_and_keyed_by_content(tmp_path):
     mtimes = [p.stat().st_mtime_ns for p in cached]
     second = verdict_module(tmp_path, path=str(text_file), max_length=16, stride=16)
     assert [p.stat().st_mtime_ns for p in cached] == mtimes  # read back, not rewritten
-    assert np.array_equal(first.tokens["train"], second.tokens["train"])
+    assert np.array_equal(first.windows.tokens["train"], second.windows.tokens["train"])
     text_file.write_text("something else entirely. " * 200)
     verdict_module(tmp_path, path=str(text_file), max_length=16, stride=16)
     assert len(sorted((tmp_path / "cache").rglob("*.bin"))) == 4
@@ -70,9 +70,9 @@ def test_directories_and_globs_join_documents_with_end_of_text(tmp_path):
     by_dir = verdict_module(tmp_path, path=str(corpus), max_length=8, stride=8, train_ratio=0.5)
     files = [str(corpus / "a.txt"), str(corpus / "*.md")]
     by_glob = verdict_module(tmp_path, path=files, max_length=8, stride=8, train_ratio=0.5)
-    all_tokens = np.concatenate([by_dir.tokens["train"], by_dir.tokens["val"]])
+    all_tokens = np.concatenate([by_dir.windows.tokens["train"], by_dir.windows.tokens["val"]])
     assert 50256 in all_tokens
-    assert np.array_equal(by_dir.tokens["val"], by_glob.tokens["val"])
+    assert np.array_equal(by_dir.windows.tokens["val"], by_glob.windows.tokens["val"])
 
 
 def test_too_short_validation_split_names_split_tokens_and_context(tmp_path):

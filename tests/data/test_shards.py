@@ -83,11 +83,11 @@ def test_sharded_cache_windows_and_batches_equal_the_unsharded_ones(tmp_path):
     sharded = GPTDataModule(**settings, cache_dir=str(tmp_path / "sharded"), shard_tokens=500)
     for module in (whole, sharded):
         module.setup("fit")
-    assert isinstance(sharded.tokens["train"], ConcatenatedTokens)
-    assert len(sharded.tokens["train"].parts) == 10  # 4,6xx training tokens in shards of 500
-    assert len(sharded.train_set) == len(whole.train_set)
-    for index in range(len(whole.train_set)):  # many windows straddle a shard boundary
-        (x, y), (x_whole, y_whole) = sharded.train_set[index], whole.train_set[index]
+    assert isinstance(sharded.windows.tokens["train"], ConcatenatedTokens)
+    assert len(sharded.windows.tokens["train"].parts) == 10  # 4,6xx training tokens in shards of 500
+    assert len(sharded.windows.train_set) == len(whole.windows.train_set)
+    for index in range(len(whole.windows.train_set)):  # many windows straddle a shard boundary
+        (x, y), (x_whole, y_whole) = sharded.windows.train_set[index], whole.windows.train_set[index]
         assert torch.equal(x, x_whole) and torch.equal(y, y_whole)
     # The resumable sampler's order is over window indices, so batches match too.
     assert isinstance(sharded.train_sampler, ResumableRandomSampler)

@@ -45,7 +45,7 @@ def corpus_in(source: str, tmp_path: Path) -> dict:
     # Pre-tokenized: the text corpus exported by the same code prepare_data.py runs.
     fmt = source
     text = GPTDataModule(**corpus_in("text", tmp_path), cache_dir=str(tmp_path / "cache"))
-    export_tokens(text.load_tokens(), tmp_path / fmt, fmt, shard_tokens=100)
+    export_tokens(text.windows.load_tokens(), tmp_path / fmt, fmt, shard_tokens=100)
     return {"source": fmt, "path": str(tmp_path / fmt)}
 
 
@@ -79,7 +79,9 @@ def test_every_source_gives_the_text_files_tokens_and_trains(tmp_path, source):
     reference = data_module(corpus_in("text", tmp_path / "reference"), tmp_path / "reference")
     module = data_module(corpus_in(source, tmp_path), tmp_path)
     for split in ("train", "val"):
-        assert np.array_equal(np.asarray(module.tokens[split]), np.asarray(reference.tokens[split]))
+        assert np.array_equal(
+            np.asarray(module.windows.tokens[split]), np.asarray(reference.windows.tokens[split])
+        )
     trainer = quiet_trainer(max_steps=3, limit_val_batches=1, num_sanity_val_steps=0)
     lit = GPTLitModule(model=TINY, optimizer={"_target_": "torch.optim.AdamW", "lr": 1e-3})
     trainer.fit(lit, datamodule=module)

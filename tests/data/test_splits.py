@@ -40,7 +40,8 @@ def test_document_split_through_the_data_module(tmp_path):
     module = GPTDataModule(**settings, train_ratio=0.5, split_seed=3, max_length=8, stride=8)
     module.setup("fit")
     decoded = {
-        name: set(decode(np.asarray(t).tolist()).split(END_OF_TEXT)) for name, t in module.tokens.items()
+        name: set(decode(np.asarray(t).tolist()).split(END_OF_TEXT))
+        for name, t in module.windows.tokens.items()
     }
     expected = [set(), set()]
     for split, piece in split_by_documents(CORPUS, 0.5, 3):
@@ -56,10 +57,10 @@ def test_val_tokens_caps_validation_to_its_first_tokens(tmp_path):
     capped = GPTDataModule(**settings, val_tokens=100)
     for module in (full, capped):
         module.setup("fit")
-    assert len(full.tokens["val"]) == 534  # the verdict's last 10% of characters
-    assert len(capped.tokens["val"]) == 100
-    assert np.array_equal(capped.tokens["val"], full.tokens["val"][:100])
-    assert len(capped.val_set) == (100 - 16 - 1) // 16 + 1  # windows come from the 100 tokens only
-    assert np.array_equal(capped.tokens["train"], full.tokens["train"])
+    assert len(full.windows.tokens["val"]) == 534  # the verdict's last 10% of characters
+    assert len(capped.windows.tokens["val"]) == 100
+    assert np.array_equal(capped.windows.tokens["val"], full.windows.tokens["val"][:100])
+    assert len(capped.windows.val_set) == (100 - 16 - 1) // 16 + 1  # windows come from the 100 tokens only
+    assert np.array_equal(capped.windows.tokens["train"], full.windows.tokens["train"])
     with pytest.raises(DataError, match=r"the val split has \d+ tokens, fewer than data.val_tokens=100000"):
         GPTDataModule(**settings, val_tokens=100_000).setup("fit")

@@ -20,9 +20,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from gpt_experiments.inference.loading import load_inference_model
 from gpt_experiments.inference.sampling import SamplerConfig, generate
+from gpt_experiments.legacy import RENAMED_TARGETS, SCHEDULER_NAMES, upgrade_scheduler
 from gpt_experiments.tokenizer import encode
 from gpt_experiments.training.compose import compose_config
-from gpt_experiments.training.legacy import RENAMED_TARGETS, SCHEDULER_NAMES, upgrade_scheduler
 from gpt_experiments.training.lit_module import GPTLitModule
 from gpt_experiments.training.resume import (
     config_fingerprint,

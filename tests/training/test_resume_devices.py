@@ -15,8 +15,8 @@ import psutil
 import pytest
 import torch
 
-from gpt_experiments.data.datamodule import GPTDataModule
 from gpt_experiments.data.samplers import ResumableRandomSampler
+from gpt_experiments.data.windowed_data import WindowedData
 from tests.helpers import ROOT, TINY_RUN, run_script, script_env
 from tests.helpers.step_losses import (
     LOSSES_FILE,
@@ -92,13 +92,13 @@ def train_and_kill(tmp_path: Path, losses: str, *overrides: str, step: int = KIL
 
 def window_index(tmp_path: Path) -> dict[str, int]:
     """Row id -> index of the training window, for the run's data."""
-    data = GPTDataModule(
+    data = WindowedData(
         str(ROOT / "gpt_experiments" / "assets" / "the-verdict.txt"),
         max_length=32,
         stride=32,
         cache_dir=str(tmp_path / "cache"),
     )
-    data.setup("fit")
+    data.load_windows()
     ids = {row_ids(data.train_set[i][0][None])[0]: i for i in range(len(data.train_set))}
     assert len(ids) == len(data.train_set) == WINDOWS  # distinct windows: ids identify them
     return ids

@@ -8,10 +8,10 @@ from omegaconf import OmegaConf
 from gpt_experiments.config import asset_path
 from gpt_experiments.convert.formats import load_any_model, load_any_tokenizer
 from gpt_experiments.errors import ConfigError
+from gpt_experiments.legacy import upgrade_config
 from gpt_experiments.tokenizer import build_tokenizer, gpt2
 from gpt_experiments.tokenizer.char import CharTokenizer
 from gpt_experiments.training.config_checks import model_settings
-from gpt_experiments.training.legacy import upgrade_config
 from gpt_experiments.training.run import train
 from tests.helpers import TINY_RUN
 from tests.tokenizer.sample_files import write_huggingface_json, write_ranks_file

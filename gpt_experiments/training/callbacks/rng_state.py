@@ -56,7 +56,7 @@ class RNGStateCheckpoint(L.Callback):
         return {"ranks": states}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self._pending = state_dict.get("ranks", [state_dict])  # one state: written before ranks were kept
+        self._pending = state_dict["ranks"]
 
     def on_train_batch_start(
         self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx

@@ -151,7 +151,7 @@ class SkipSpikes(L.Callback):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.skipped = state_dict["skipped"]
-        self.consecutive = state_dict.get("consecutive", 0)  # absent in checkpoints before the cap
+        self.consecutive = state_dict["consecutive"]
         for name, values in state_dict["history"].items():
             if name in self.history:
                 self.history[name].values.extend(values)
