@@ -148,6 +148,32 @@ def test_hf_malformed_jsonl_leaves_nothing_in_the_hf_cache(tmp_path):
     assert whole_tree(tmp_path) == before  # no lock file, no half-built dataset, no token cache
 
 
+def test_hf_truncated_arrow_file_reports_its_cause(workspace, monkeypatch):  # noqa: F811
+    datasets = pytest.importorskip("datasets")
+    datasets.Dataset.from_dict({"text": ["hello world " * 50] * 200}).save_to_disk(str(workspace / "saved"))
+    (arrow,) = (workspace / "saved").glob("*.arrow")
+    arrow.write_bytes(arrow.read_bytes()[:5000])
+    message = refused_in_process(workspace, monkeypatch, ["data=huggingface", "data.path=saved"])
+    assert message.startswith(
+        "saved could not be read as a Hugging Face dataset (OSError: Expected to be able to read "
+    )
+    assert "[Errno None]" not in message
+
+
+@pytest.mark.slow
+def test_hf_hub_dataset_without_network_reports_its_cause(tmp_path):
+    pytest.importorskip("datasets")
+    offline = {"HF_HOME": str(tmp_path / "hf"), "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
+    argv = ["data=huggingface", "data.path=null", "data.dataset_name=someone/nothing"]
+    result = run_script("train.py", *TINY, *argv, cwd=tmp_path, env=script_env(tmp_path, **offline))
+    assert one_line_error(result) == (
+        "data.dataset_name=someone/nothing could not be loaded (ConnectionError: Couldn't reach "
+        "'someone/nothing' on the Hub (OfflineModeIsEnabled)): check the name, the network, or point "
+        "data.path at a local copy"
+    )
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "outputs").exists()
+
+
 @pytest.mark.parametrize("handler", ["bogus", "surrogateescape"])
 def test_encoding_errors_not_a_decoding_handler(workspace, monkeypatch, handler):  # noqa: F811
     message = refused_in_process(workspace, monkeypatch, [f"data.encoding_errors={handler}"])
