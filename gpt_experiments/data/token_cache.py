@@ -197,8 +197,11 @@ def open_split_shards(folder: Path, vocab_size: int) -> dict[str, np.ndarray | C
                 check_token_ids(folder / file, tokens, vocab_size, "the cache entry is damaged")
             splits[name] = join_shards(shards)
         return splits
-    except (ValueError, KeyError, TypeError) as err:  # DataError is a ValueError
-        reason = str(err) if isinstance(err, DataError) else f"{MANIFEST}: {type(err).__name__}: {err}"
+    except (ValueError, KeyError, TypeError, FileNotFoundError) as err:  # DataError is a ValueError
+        if isinstance(err, DataError | FileNotFoundError):
+            reason = str(err) if isinstance(err, DataError) else f"{err.filename} is missing"
+        else:
+            reason = f"{MANIFEST}: {type(err).__name__}: {err}"
         raise DamagedEntry(f"the token cache entry {folder} is damaged ({reason})") from None
 
 
@@ -227,12 +230,12 @@ def start_entry(cache_dir: Path, folder: Path, damage: DamagedEntry | None) -> P
     except OSError as err:
         if err.errno not in WRITE_REFUSALS:
             raise
-        missing = f"{damage}; delete it" if damage else "the token cache has no entry for this data yet"
-        raise OSError(
-            err.errno,
-            f"{err.strerror}: {missing}, and tokenizing writes one: set data.cache_dir to a writable folder",
-            str(cache_dir),
-        ) from None
+        elsewhere = "set data.cache_dir to a writable folder"
+        if damage:
+            fix = f"{damage}: delete it (rm -r {folder}) where the cache is writable, or {elsewhere}"
+        else:
+            fix = f"the token cache has no entry for this data yet and tokenizing must write one: {elsewhere}"
+        raise OSError(err.errno, f"{err.strerror}: {fix}", str(cache_dir)) from None
 
 
 def put_entry(building: Path, folder: Path) -> None:

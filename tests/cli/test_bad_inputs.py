@@ -483,8 +483,8 @@ OS_FAULT_CASES = {
         "cache",
         "read-only",
         TOKENIZE,
-        "error: {cwd}/cache: Read-only file system: the token cache has no entry for this data yet, and "
-        "tokenizing writes one: set data.cache_dir to a writable folder",
+        "error: {cwd}/cache: Read-only file system: the token cache has no entry for this data yet and "
+        "tokenizing must write one: set data.cache_dir to a writable folder",
     ),
     "a full token cache": ("cache", 64 << 10, TOKENIZE, "error: {cwd}/cache/*: No space left on device"),
     "converting into a read-only folder": (

@@ -325,6 +325,12 @@ def test_cache_os_error_from_elsewhere_reports_its_cause(tmp_path):
     assert not (tmp_path / "cache").exists()
 
 
+def test_cache_missing_shard_is_rebuilt(tmp_path, capsys):
+    source, tokens, entry = cached_verdict(tmp_path / "cache")
+    (entry / "val_000000.bin").unlink()
+    assert_rebuilt(source, tokens, entry, capsys, f"{entry / 'val_000000.bin'} is missing")
+
+
 def test_cache_truncated_shard_is_rebuilt(tmp_path, capsys):
     source, tokens, entry = cached_verdict(tmp_path / "cache")
     shard = entry / "train_000000.bin"
@@ -348,8 +354,8 @@ def test_cache_read_only_hit_is_served_and_damage_says_delete(tmp_path):
     assert one_line_error(result) == (
         f"{tmp_path / 'cache'}: Read-only file system: the token cache entry {entry} is damaged "
         "(tokens.json: JSONDecodeError: Expecting property name enclosed in double quotes: line 1 "
-        "column 2 (char 1)); "
-        "delete it, and tokenizing writes one: set data.cache_dir to a writable folder"
+        f"column 2 (char 1)): delete it (rm -r {entry}) where the cache is writable, or set data.cache_dir "
+        "to a writable folder"
     )
     assert whole_tree(after) == before and not (tmp_path / "out2").exists()
 
