@@ -406,6 +406,27 @@ def test_prepare_data_checks_out_dir_and_shard_tokens_before_tokenizing(tmp_path
     assert whole_tree(tmp_path) == before  # no out_dir, no token cache entry
 
 
+def test_prepare_data_failing_mid_export_leaves_no_shard(tmp_path, monkeypatch):
+    """A full disk half-way: the finished shards, the one being written and out_dir all go."""
+    from gpt_experiments.data import export
+
+    tokens = {"train": np.arange(5000, dtype="<u2"), "val": np.arange(500, dtype="<u2")}
+    writes = []
+
+    def write_then_fail(self, block):
+        writes.append(len(block))
+        if len(writes) == 2:
+            raise OSError(28, "No space left on device", str(self.folder))
+        original(self, block)
+
+    original = export.ShardWriter.write
+    monkeypatch.setattr(export.ShardWriter, "write", write_then_fail)
+    monkeypatch.setattr(export, "COPY_TOKENS", 1000)
+    with pytest.raises(OSError, match="No space left"):
+        export.export_tokens(tokens, tmp_path / "out", "llmc", shard_tokens=600)
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.slow
 def test_convert_checkpoint_replaces_an_existing_file_only_with_overwrite(tmp_path):
     (tmp_path / "notes.txt").write_text("my notes\n")
