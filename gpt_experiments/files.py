@@ -6,11 +6,13 @@ import contextlib
 import errno
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import torch
+
+from gpt_experiments.errors import UserError
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
@@ -76,3 +78,19 @@ def write_failure(path: Path, err: RuntimeError) -> OSError:
     if free < 1 << 20:
         return OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} ({free} bytes free)", str(path))
     return OSError(errno.EIO, f"writing failed ({str(err).splitlines()[0]})", str(path))
+
+
+def check_outputs_free(outputs: Iterable[Path], overwrite: bool, folder: Path | None = None) -> None:
+    """A command replaces a file that is already there only when told to (``--overwrite``).
+
+    ``folder``: the outputs go into it, so it must be a folder (or not exist yet).
+    """
+    if folder is not None and folder.exists() and not folder.is_dir():
+        raise UserError(f"{folder} is a file, not a folder: choose a folder to write into")
+    for path in outputs:
+        if path.is_dir():
+            raise UserError(f"{path} is a folder: choose a file name to write")
+        if (path.exists() or path.is_symlink()) and not overwrite:
+            raise UserError(
+                f"{path} already exists: pass --overwrite to replace it, or choose another destination"
+            )

@@ -8,8 +8,6 @@ the :class:`~gpt_experiments.model.GPTConfig` as a plain dict. Files are loaded 
 
 from __future__ import annotations
 
-import errno
-import os
 import pickle
 import zipfile
 from pathlib import Path
@@ -17,7 +15,7 @@ from typing import Any
 
 import torch
 
-from gpt_experiments.errors import CheckpointError, UnsafeCheckpointError, refusal_reason
+from gpt_experiments.errors import CheckpointError, UnsafeCheckpointError, missing_reason, refusal_reason
 from gpt_experiments.files import atomic_torch_save
 from gpt_experiments.legacy import stamp_format, upgrade_checkpoint
 from gpt_experiments.model import GPT, GPTConfig
@@ -65,20 +63,6 @@ def safe_torch_load(path: str | Path, mmap: bool = False) -> Any:
             f"{path} is not a readable checkpoint ({type(err).__name__}): the file is truncated, "
             "corrupt or of another format"
         ) from err
-
-
-def missing_reason(path: Path) -> str:
-    """Why ``path`` cannot be opened: absent, or a symbolic link that leads nowhere."""
-    if path.is_symlink():
-        try:
-            path.resolve(strict=True)
-        except RuntimeError:  # Python < 3.13 reports a loop this way
-            return "is a symbolic link loop"
-        except OSError as err:
-            if err.errno == errno.ELOOP:
-                return "is a symbolic link loop"
-            return f"is a symbolic link to {os.readlink(path)}, which does not exist"
-    return "does not exist"
 
 
 def find_checkpoint(path: str | Path, prefer: str = "best") -> Path:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from gpt_experiments.checkpoints.sharded import consolidate
 from gpt_experiments.cli.handler import exits_on_user_error
+from gpt_experiments.files import check_outputs_free
 
 
 @exits_on_user_error
@@ -21,7 +22,9 @@ def main(argv: list[str] | None = None) -> None:
         "sharded", type=Path, help="a folder written with trainer.strategy.checkpoint=sharded"
     )
     parser.add_argument("output", type=Path, help="the single checkpoint file to write")
+    parser.add_argument("--overwrite", action="store_true", help="replace a file already at output")
     args = parser.parse_args(argv)
+    check_outputs_free([args.output], args.overwrite)
     checkpoint = consolidate(args.sharded, args.output)
     print(
         f"Wrote {args.output}: step {checkpoint.get('global_step')}, {len(checkpoint['state_dict'])} tensors"

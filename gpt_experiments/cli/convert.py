@@ -24,6 +24,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("dest", help="output: a .ckpt file for --to project, a folder for --to huggingface")
     parser.add_argument("--to", required=True, choices=WRITERS, help="output format")
     parser.add_argument("--from", dest="fmt", default="auto", choices=["auto", *READERS], help="input format")
+    parser.add_argument("--overwrite", action="store_true", help="replace files already at dest")
     args = parser.parse_args(argv)
-    written = convert(args.source, args.dest, to=args.to, fmt=args.fmt)
+    written = convert(args.source, args.dest, to=args.to, fmt=args.fmt, overwrite=args.overwrite)
     print(f"wrote {written}")

@@ -3,6 +3,7 @@
 python scripts/evaluate.py ckpt=outputs/<run> data=tinyshakespeare          # val split: ppl, bpb
 python scripts/evaluate.py ckpt=<file.ckpt> text_path=notes/*.txt stride=512
 python scripts/evaluate.py ckpt=<run> task=hellaswag path=data/hellaswag_val.jsonl
+python scripts/evaluate.py ckpt=<run> windows=training   # the run's own val/loss, exactly
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import hydra
@@ -17,15 +19,23 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from gpt_experiments.cli.handler import exits_on_user_error
+from gpt_experiments.cli.overrides import parses_overrides_first
 from gpt_experiments.config import CONF_DIR, register_resolvers, resolved_values
-from gpt_experiments.data.windowed_data import data_split_tokens
+from gpt_experiments.data.windowed_data import WindowedData, data_split_tokens
 from gpt_experiments.errors import ConfigError
-from gpt_experiments.inference.evaluation import read_texts, sliding_window_perplexity
+from gpt_experiments.inference.evaluation import (
+    read_texts,
+    sliding_window_perplexity,
+    training_validation_loss,
+)
 from gpt_experiments.inference.loading import describe_loaded, load_inference_model, load_inference_tokenizer
 from gpt_experiments.inference.multiple_choice import FORMATS, evaluate_multiple_choice, read_examples
+from gpt_experiments.model import GPT
 from gpt_experiments.tokenizer import Tokenizer
 
 TASKS = ("perplexity", *FORMATS)
+WINDOWS = ("sliding", "training")  # task=perplexity: Hugging Face's method, or training's val/loss
+RUN_CONFIG = Path(".hydra") / "config.yaml"
 
 # data=verdict and data=tinyshakespeare name their files with ${asset:...}.
 register_resolvers()
@@ -43,17 +53,59 @@ def perplexity_tokens(cfg: DictConfig, tokenizer: Tokenizer) -> tuple[dict[str, 
     return {"data": data.get("path"), "split": cfg.split}, data_split_tokens(data, tokenizer, cfg.split)
 
 
+def run_folder_of(ckpt: str) -> Path | None:
+    """The run folder ``ckpt`` names (the folder itself, or the one above its ``checkpoints/``)."""
+    path = Path(ckpt)
+    run = path if path.is_dir() else path.parent.parent if path.parent.name == "checkpoints" else None
+    return run if run is not None and (run / RUN_CONFIG).is_file() else None
+
+
+def training_validation(cfg: DictConfig, model: GPT, tokenizer: Tokenizer) -> tuple[dict[str, Any], Any]:
+    """Score the split as the run's own validations did: its data settings, windows and batches."""
+    run = run_folder_of(cfg.ckpt)
+    if run is None:
+        raise ConfigError(
+            f"windows=training reads the run's data settings from its {RUN_CONFIG}: pass ckpt=<run folder> "
+            "or a checkpoint in its checkpoints/ folder"
+        )
+    if cfg.text_path or cfg.get("data") is not None:
+        raise ConfigError("windows=training scores the run's own data: leave out data= and text_path=")
+    try:
+        saved = OmegaConf.load(run / RUN_CONFIG)
+    except (OSError, ValueError) as err:  # yaml's errors are ValueErrors too
+        raise ConfigError(
+            f"{run / RUN_CONFIG} cannot be read ({type(err).__name__}): evaluate with data="
+        ) from None
+    data = resolved_values(saved.data, "data")
+    windowed = WindowedData(**data, tokenizer=tokenizer)
+    windowed.load_windows()
+    windows = windowed.val_set if cfg.split == "val" else windowed.train_set
+    # Lightning's limit_val_batches: a count of batches, or a fraction of them (1.0: all).
+    limit = saved.get("trainer", {}).get("limit_val_batches", 1.0)
+    batches = -(-len(windows) // windowed.batch_size)
+    limit_batches = limit if isinstance(limit, int) else int(batches * (1.0 if limit is None else limit))
+    result = training_validation_loss(
+        model, windows, windowed.batch_size, limit_batches * windowed.batch_size, tokenizer=tokenizer
+    )
+    return {"run": str(run), "split": cfg.split}, result
+
+
+@parses_overrides_first
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="evaluate")
 @exits_on_user_error
 def main(cfg: DictConfig) -> None:
     if cfg.task not in TASKS:
         raise ConfigError(f"task={cfg.task!r} is unknown: use one of {', '.join(TASKS)}")
+    if cfg.windows not in WINDOWS:
+        raise ConfigError(f"windows={cfg.windows!r} is unknown: use one of {', '.join(WINDOWS)}")
     if cfg.task != "perplexity" and not cfg.path:
         raise ConfigError(f"task={cfg.task} needs path=<JSON Lines file>")
     model = load_inference_model(cfg.ckpt, cfg.device, cfg.precision)
     print(describe_loaded(cfg.ckpt), file=sys.stderr)
     tokenizer = load_inference_tokenizer(cfg.ckpt)  # the one the model was trained with
-    if cfg.task == "perplexity":
+    if cfg.task == "perplexity" and cfg.windows == "training":
+        scored, result = training_validation(cfg, model, tokenizer)
+    elif cfg.task == "perplexity":
         scored, tokens = perplexity_tokens(cfg, tokenizer)
         tokens = tokens[: cfg.limit] if cfg.limit else tokens
         result = sliding_window_perplexity(model, tokens, cfg.stride, cfg.context_length, tokenizer=tokenizer)

@@ -18,13 +18,16 @@ import hydra
 from omegaconf import DictConfig
 
 from gpt_experiments.cli.handler import exits_on_user_error
+from gpt_experiments.cli.overrides import parses_overrides_first
 from gpt_experiments.config import CONF_DIR, register_resolvers, resolved_values
-from gpt_experiments.data.export import export_tokens
+from gpt_experiments.data.export import check_export, export_tokens
+from gpt_experiments.data.shards import token_dtype
 from gpt_experiments.data.windowed_data import WindowedData
 
 register_resolvers()
 
 
+@parses_overrides_first
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="prepare_data")
 @exits_on_user_error
 def main(cfg: DictConfig) -> None:
@@ -32,6 +35,8 @@ def main(cfg: DictConfig) -> None:
     data = WindowedData(
         **resolved_values(cfg.data, "data"), tokenizer=resolved_values(cfg.tokenizer, "tokenizer")
     )
+    # Before tokenizing (minutes for a large corpus): settings and out_dir that the export refuses.
+    check_export(Path(cfg.out_dir), cfg.format, cfg.shard_tokens, token_dtype(data.tokenizer.vocab_size))
     tokens = data.load_tokens()
     written = export_tokens(tokens, Path(cfg.out_dir), cfg.format, cfg.shard_tokens)
     report = {

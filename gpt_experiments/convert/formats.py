@@ -10,11 +10,12 @@ from gpt_experiments.checkpoints.project import (
     find_checkpoint,
     load_model,
     load_tokenizer,
-    missing_reason,
     safe_torch_load,
     save_model,
 )
 from gpt_experiments.convert.huggingface import (
+    EXPORTED_CONFIG,
+    EXPORTED_WEIGHTS,
     is_huggingface_folder,
     read_huggingface,
     read_huggingface_config,
@@ -22,7 +23,8 @@ from gpt_experiments.convert.huggingface import (
 )
 from gpt_experiments.convert.openai_tf import is_openai_folder, read_openai, read_openai_config
 from gpt_experiments.convert.pretrained import Pretrained, check_compatible, model_from_pretrained
-from gpt_experiments.errors import CheckpointError
+from gpt_experiments.errors import CheckpointError, missing_reason
+from gpt_experiments.files import check_outputs_free
 from gpt_experiments.model import GPT, GPTConfig
 from gpt_experiments.tokenizer import Tokenizer, gpt2
 
@@ -105,10 +107,23 @@ WRITERS: dict[str, Callable[[GPT, str | Path], Path]] = {
 }
 
 
-def convert(source: str | Path, dest: str | Path, to: str, fmt: str = "auto") -> Path:
-    """Read ``source`` (format ``fmt``) and write it to ``dest`` in format ``to`` (one of :data:`WRITERS`)."""
+def check_destination(dest: Path, to: str, overwrite: bool) -> None:
+    """``dest`` may be replaced only with ``overwrite``: a project checkpoint is one file, a
+    Hugging Face export two files in a folder."""
+    if to == "project":
+        check_outputs_free([dest], overwrite)
+    else:
+        check_outputs_free([dest / EXPORTED_WEIGHTS, dest / EXPORTED_CONFIG], overwrite, folder=dest)
+
+
+def convert(
+    source: str | Path, dest: str | Path, to: str, fmt: str = "auto", overwrite: bool = False
+) -> Path:
+    """Read ``source`` (format ``fmt``) and write it to ``dest`` in format ``to`` (one of :data:`WRITERS`);
+    files already at ``dest`` are replaced only with ``overwrite``."""
     if to not in WRITERS:
         raise CheckpointError(f"cannot write format {to!r}: use one of {', '.join(WRITERS)}")
+    check_destination(Path(dest), to, overwrite)
     if to != "project" and (tokenizer := load_any_tokenizer(source, fmt)).kind != "gpt2":
         raise CheckpointError(
             f"{source} was trained with {tokenizer.describe()}, but GPT-2 formats assume GPT-2's "

@@ -27,6 +27,7 @@ WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 PREFIX = "transformer."
 END_OF_TEXT = 50256  # GPT-2's <|endoftext|>, its BOS and EOS token
 HEAD = "lm_head.weight"
+EXPORTED_WEIGHTS, EXPORTED_CONFIG = "model.safetensors", "config.json"  # what an export writes
 # Attention-mask buffers of older transformers versions carry no weights.
 SKIPPED_SUFFIXES = (".attn.bias", ".attn.masked_bias")
 
@@ -135,7 +136,7 @@ def write_huggingface(model: GPT, folder: str | Path) -> Path:
             hf_state[f"{PREFIX}h.{layer}.attn.c_attn.bias"] = torch.zeros(block.attn.c_attn.out_features)
     # Whole files or none: a full disk must not leave an earlier export half overwritten.
     weights = save(hf_state, metadata={"format": "pt"})
-    atomic_write(folder / "model.safetensors", lambda f: f.write(weights))
+    atomic_write(folder / EXPORTED_WEIGHTS, lambda f: f.write(weights))
     config = json.dumps(hf_config_from(model.config), indent=2) + "\n"
-    atomic_write(folder / "config.json", lambda f: f.write(config.encode()))
+    atomic_write(folder / EXPORTED_CONFIG, lambda f: f.write(config.encode()))
     return folder

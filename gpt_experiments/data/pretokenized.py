@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gpt_experiments.data.shards import open_raw_bin, open_shard
+from gpt_experiments.data.shards import check_token_ids, open_raw_bin, open_shard
 from gpt_experiments.data.token_view import ConcatenatedTokens, join_shards
 from gpt_experiments.errors import DataError
 
@@ -27,15 +27,23 @@ def split_files(folder: Path, pattern: str, split: str) -> list[Path]:
     return files
 
 
+def open_checked(source: str, path: Path, vocab_size: int) -> np.ndarray:
+    tokens = OPENERS[source](path)
+    fix = "the tokens were made by another tokenizer: pass that one as tokenizer= (and model.vocab_size)"
+    check_token_ids(path, tokens, vocab_size, fix)
+    return tokens
+
+
 def open_pretokenized(
-    source: str, path: str, train_files: str, val_files: str
+    source: str, path: str, train_files: str, val_files: str, vocab_size: int
 ) -> dict[str, np.ndarray | ConcatenatedTokens]:
+    """Each split's token files as one stream; every id must be below ``vocab_size`` (the
+    tokenizer's), or the model's embedding would fail on it mid-training."""
     folder = Path(path).expanduser()
     if not folder.is_dir():
         raise DataError(f"data.path {folder} is not a folder: point it at the folder holding the token files")
-    opener = OPENERS[source]
     patterns = {"train": train_files, "val": val_files}
     return {
-        split: join_shards([opener(p) for p in split_files(folder, pattern, split)])
+        split: join_shards([open_checked(source, p, vocab_size) for p in split_files(folder, pattern, split)])
         for split, pattern in patterns.items()
     }

@@ -8,6 +8,7 @@ nanoGPT's ``train.bin``/``val.bin``: uint16 tokens with no header at all.
 
 from __future__ import annotations
 
+import mmap
 import os
 from pathlib import Path
 from typing import BinaryIO
@@ -73,6 +74,39 @@ def open_raw_bin(path: Path) -> np.memmap:
     return np.memmap(path, dtype="<u2", mode="r")
 
 
+def release_mapped_pages(tokens: np.ndarray) -> None:
+    """Unmap the pages of ``tokens``' memory maps read so far (``tokens`` may be a stream of them).
+
+    They are clean file pages the kernel could reclaim anyway, but while mapped they count
+    in this process's RSS: reading a whole corpus through its maps would show RSS growing
+    by the corpus size. (The pages stay in the page cache; nothing is re-read from disk.)
+    """
+    for part in getattr(tokens, "parts", [tokens]):
+        mapping = getattr(part, "_mmap", None)  # numpy keeps the mmap of a memmap (and its slices) here
+        if mapping is not None:
+            mapping.madvise(mmap.MADV_DONTNEED)
+
+
+def max_token_id(tokens: np.ndarray, block: int = 1 << 24) -> int:
+    """The largest id in a token file's memory map, read block by block (-1 when empty):
+    one pass over the file, with no more of it mapped at a time than one block."""
+    largest = -1
+    for start in range(0, len(tokens), block):
+        largest = max(largest, int(tokens[start : start + block].max()))
+        release_mapped_pages(tokens)
+    return largest
+
+
+def check_token_ids(path: Path, tokens: np.ndarray, vocab_size: int, fix: str) -> None:
+    """Ids the model's embedding has no row for would fail mid-training: refuse them now."""
+    largest = max_token_id(tokens)
+    if largest >= vocab_size:
+        raise DataError(
+            f"{path} holds token id {largest}, but the tokenizer has {vocab_size} ids (0 to "
+            f"{vocab_size - 1}): {fix}"
+        )
+
+
 class ShardWriter:
     """Appends tokens to ``{prefix}_000000.bin``, ``{prefix}_000001.bin``... of ``shard_tokens`` each.
 
@@ -116,6 +150,13 @@ class ShardWriter:
         if self._file is not None:
             self._close()
         return self.paths
+
+    def abort(self) -> None:
+        """Close and delete the shard being written (finished ones are the caller's to keep or delete)."""
+        if self._file is not None:
+            self._file.close()
+            self._tmp.unlink(missing_ok=True)
+            self._file = None
 
     def _open(self) -> None:
         name = f"{self.prefix}_{len(self.paths):06d}.bin" if self.header else f"{self.prefix}.bin"

@@ -55,6 +55,26 @@ def read_blocks(path: Path, encoding_errors: str = "strict", fix: str = TRAINING
             offset += len(block)
 
 
+def read_lines(
+    path: Path, encoding_errors: str = "strict", fix: str = TRAINING_FIX
+) -> Iterator[tuple[int, str]]:
+    """``(line number, decoded line)`` of a line-based file (JSON Lines); a line that is not
+    UTF-8 names the file, the line and the byte, and ``fix``."""
+    offset = 0
+    with open(path, "rb") as f:
+        # Split as bytes: a newline byte never occurs inside a multi-byte UTF-8 character.
+        for number, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8", errors=encoding_errors)
+            except UnicodeDecodeError as err:
+                bad = raw[err.start : err.start + 1]
+                raise DataError(
+                    f"{path} is not UTF-8 (line {number}, byte {offset + err.start}: {bad!r}): {fix}"
+                ) from None
+            offset += len(raw)
+            yield number, line
+
+
 def corpus_text(files: list[Path], encoding_errors: str = "strict") -> Iterator[CorpusPiece]:
     """The corpus as a stream: each file's blocks, a document break between files."""
     for index, path in enumerate(files):

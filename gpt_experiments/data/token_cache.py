@@ -17,6 +17,7 @@ reads windows without loading the corpus.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import multiprocessing
@@ -34,11 +35,12 @@ import numpy as np
 from tqdm import tqdm
 
 from gpt_experiments.data.file_digests import DIGESTS_FILE, FileDigests
-from gpt_experiments.data.shards import ShardWriter, open_shard, token_dtype
+from gpt_experiments.data.shards import ShardWriter, check_token_ids, open_shard, token_dtype
 from gpt_experiments.data.sources.base import TextSource
 from gpt_experiments.data.splits import SPLITS, split_by_chars, split_by_documents, tagged_chunks
 from gpt_experiments.data.text_stream import count_chars
 from gpt_experiments.data.token_view import ConcatenatedTokens, join_shards
+from gpt_experiments.errors import DataError, warn
 from gpt_experiments.tokenizer import GPT2_RANKS_SHA256, CorpusPiece, Tokenizer, gpt2
 from gpt_experiments.tokenizer.tiktoken_bpe import TiktokenTokenizer
 
@@ -51,6 +53,8 @@ CHUNK_CHARS = 1 << 20  # characters per tokenization task
 MIN_CHUNKS_FOR_WORKERS = 4
 SHARD_TOKENS = 100_000_000  # llm.c's shard size
 MANIFEST = "tokens.json"
+# Why a write fails for want of room or permission (an error the user fixes, not a bug).
+WRITE_REFUSALS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
 
 Tag = TypeVar("Tag")
 Task = TypeVar("Task")
@@ -173,12 +177,79 @@ def tokenize_source(
     finally:
         if executor is not None:
             executor.shutdown()
-    return {name: writer.close() for name, writer in zip(SPLITS, writers, strict=True)}
+    shards = {name: writer.close() for name, writer in zip(SPLITS, writers, strict=True)}
+    check_some_text(shards, split, total_chars)
+    return shards
 
 
-def open_split_shards(folder: Path) -> dict[str, np.ndarray | ConcatenatedTokens]:
-    manifest = json.loads((folder / MANIFEST).read_text())
-    return {name: join_shards([open_shard(folder / f) for f in manifest[name]]) for name in SPLITS}
+class DamagedEntry(DataError):
+    """A cache entry that cannot be read as it was written: tokenized again where the cache is writable."""
+
+
+def open_split_shards(folder: Path, vocab_size: int) -> dict[str, np.ndarray | ConcatenatedTokens]:
+    """The entry's token streams; a damaged entry (manifest, shard or id) raises ``DamagedEntry``."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+        splits = {}
+        for name in SPLITS:
+            shards = [open_shard(folder / file) for file in manifest[name]]
+            for file, tokens in zip(manifest[name], shards, strict=True):
+                check_token_ids(folder / file, tokens, vocab_size, "the cache entry is damaged")
+            splits[name] = join_shards(shards)
+        return splits
+    except (ValueError, KeyError, TypeError, FileNotFoundError) as err:  # DataError is a ValueError
+        if isinstance(err, DataError | FileNotFoundError):
+            reason = str(err) if isinstance(err, DataError) else f"{err.filename} is missing"
+        else:
+            reason = f"{MANIFEST}: {type(err).__name__}: {err}"
+        raise DamagedEntry(f"the token cache entry {folder} is damaged ({reason})") from None
+
+
+def check_some_text(shards: dict[str, list[Path]], split: SplitSettings, total_chars: int) -> None:
+    """Each split needs tokens: an empty one is refused before it becomes a cache entry."""
+    if total_chars == 0:
+        raise DataError(
+            "the data holds no text (every document is empty): check data.path and data.text_field"
+        )
+    for name, paths in shards.items():
+        if not any(open_shard(path).size for path in paths):
+            cause = (
+                "data.split=documents put every document in the other split: give more documents, or use "
+                "data.split=chars"
+                if split.mode == "documents"
+                else f"{total_chars} characters leave it none: use more text or another data.train_ratio"
+            )
+            raise DataError(f"the {name} split gets no tokens: {cause}")
+
+
+def start_entry(cache_dir: Path, folder: Path, damage: DamagedEntry | None) -> Path:
+    """A new temporary folder in ``cache_dir`` to tokenize into (renamed to ``folder`` when done)."""
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f"{folder.name}.tmp", dir=cache_dir))
+    except OSError as err:
+        if err.errno not in WRITE_REFUSALS:
+            raise
+        elsewhere = "set data.cache_dir to a writable folder"
+        if damage:
+            fix = f"{damage}: delete it (rm -r {folder}) where the cache is writable, or {elsewhere}"
+        else:
+            fix = f"the token cache has no entry for this data yet and tokenizing must write one: {elsewhere}"
+        raise OSError(err.errno, f"{err.strerror}: {fix}", str(cache_dir)) from None
+
+
+def put_entry(building: Path, folder: Path) -> None:
+    """Rename the finished entry into place (over a damaged one), so a crash never leaves a
+    half-written entry under the final name."""
+    if folder.exists():
+        damaged = Path(tempfile.mkdtemp(prefix=f"{folder.name}.damaged", dir=folder.parent))
+        os.replace(folder, damaged)  # a folder replaces only an empty one: move it aside first
+        shutil.rmtree(damaged, ignore_errors=True)
+    try:
+        os.replace(building, folder)
+    except OSError:
+        if not (folder / MANIFEST).is_file():  # not just another process finishing first
+            raise
 
 
 def load_or_tokenize(
@@ -189,7 +260,10 @@ def load_or_tokenize(
     workers: int | None = None,
     shard_tokens: int = SHARD_TOKENS,
 ) -> dict[str, np.ndarray | ConcatenatedTokens]:
-    """Token streams per split, read from ``cache_dir`` when present (``None``: in memory, no cache)."""
+    """Token streams per split, read from ``cache_dir`` when present (``None``: in memory, no cache).
+
+    A hit only reads: a read-only cache serves it. A damaged entry is tokenized again.
+    """
     digests = FileDigests(Path(cache_dir) / DIGESTS_FILE if cache_dir is not None else None)
     fingerprint = source.fingerprint(digests)  # text files also reject empty files here
     if cache_dir is None:
@@ -199,25 +273,31 @@ def load_or_tokenize(
                 name: np.concatenate([open_shard(p) for p in paths])  # copies: tmp is deleted
                 for name, paths in shards.items()
             }
-    folder = Path(cache_dir) / cache_key(fingerprint, split, encoder)
-    if not (folder / MANIFEST).is_file():
-        Path(cache_dir).mkdir(parents=True, exist_ok=True)
-        building = Path(tempfile.mkdtemp(prefix=f"{folder.name}.tmp", dir=cache_dir))
+    cache_dir = Path(cache_dir)
+    folder = cache_dir / cache_key(fingerprint, split, encoder)
+    damage = None
+    if (folder / MANIFEST).is_file():
         try:
-            shards = tokenize_source(source, building, split, encoder, workers, shard_tokens)
-            manifest = {name: [p.name for p in paths] for name, paths in shards.items()}
-            (building / MANIFEST).write_text(json.dumps(manifest))
-            # Rename last, so a crash never leaves a half-written cache under the final name.
-            try:
-                os.replace(building, folder)
-            except OSError:
-                if not (folder / MANIFEST).is_file():  # not just another process finishing first
-                    raise
-        except OSError as err:
-            if err.filename is None:  # a failed write names no file: name the cache entry
-                raise OSError(err.errno, err.strerror, str(folder)) from None
-            raise
-        finally:
-            shutil.rmtree(building, ignore_errors=True)
+            tokens = open_split_shards(folder, encoder.vocab_size)
+            digests.save()
+            return tokens
+        except DamagedEntry as err:
+            damage = err
+            warn(f"{err}: tokenizing again")
+    made_cache_dir = not cache_dir.exists()
+    building = start_entry(cache_dir, folder, damage)
+    try:
+        shards = tokenize_source(source, building, split, encoder, workers, shard_tokens)
+        manifest = {name: [p.name for p in paths] for name, paths in shards.items()}
+        (building / MANIFEST).write_text(json.dumps(manifest))
+        put_entry(building, folder)
+    except OSError as err:
+        if err.filename is None and err.errno in WRITE_REFUSALS:  # a failed write names no file
+            raise OSError(err.errno, err.strerror, str(folder)) from None
+        raise
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+        if made_cache_dir and not any(cache_dir.iterdir()):  # a failure leaves no empty cache behind
+            cache_dir.rmdir()
     digests.save()  # after the miss made the cache folder: the next hit reads no corpus file
-    return open_split_shards(folder)
+    return open_split_shards(folder, encoder.vocab_size)

@@ -35,6 +35,9 @@ from gpt_experiments.data.windows import TokenWindows
 from gpt_experiments.errors import ConfigError, DataError
 from gpt_experiments.tokenizer import Tokenizer, build_tokenizer
 
+# Python's codecs error handlers that turn bad bytes into text a tokenizer reads.
+LENIENT_HANDLERS = ("replace", "ignore", "backslashreplace")
+
 
 class WindowedData:
     """Next-token windows of ``max_length`` tokens every ``stride`` tokens, for both splits.
@@ -135,6 +138,12 @@ class WindowedData:
             raise ConfigError(f"data.val_tokens={self.val_tokens} is invalid: it must be positive, or null")
         if self.shard_tokens <= 0:
             raise ConfigError(f"data.shard_tokens={self.shard_tokens} is invalid: it must be positive")
+        if self.tokenize_workers is not None and self.tokenize_workers <= 0:
+            raise ConfigError(
+                f"data.tokenize_workers={self.tokenize_workers} is invalid: it must be positive, or null "
+                "for one per CPU core"
+            )
+        check_encoding_errors(self.source_options["encoding_errors"])
         if self.stride > self.max_length:
             warnings.warn(
                 f"data.stride={self.stride} > data.max_length={self.max_length}: "
@@ -170,7 +179,8 @@ class WindowedData:
         if self.path is None and self.source != "huggingface":
             raise ConfigError(f"data.path is not set: pass data.path=... (the {self.source} files)")
         if self.source in PRETOKENIZED_SOURCES:
-            tokens = open_pretokenized(self.source, self.path, self.train_files, self.val_files)
+            vocab_size = self.tokenizer.vocab_size
+            tokens = open_pretokenized(self.source, self.path, self.train_files, self.val_files, vocab_size)
         else:
             split = SplitSettings(self.split, self.train_ratio, self.split_seed)
             tokens = load_or_tokenize(
@@ -201,15 +211,36 @@ class WindowedData:
         tokens = self.split_tokens(split)
         windows = TokenWindows(tokens, self.max_length, self.stride)
         if len(windows) == 0:
+            if self.source in PRETOKENIZED_SOURCES:  # the files are the split: no ratio to change
+                files = getattr(self, f"{split}_files")
+                fix = (
+                    f"give {split} token files (data.{split}_files={files}) holding more tokens, "
+                    "or a shorter model.context_length"
+                )
+            else:
+                fix = "use more text, a shorter model.context_length or a different data.train_ratio"
             raise DataError(
                 f"the {split} split has {len(tokens)} tokens, too few for one window of "
-                f"max_length {self.max_length} (+1 target): use more text, a shorter "
-                f"model.context_length or a different data.train_ratio"
+                f"max_length {self.max_length} (+1 target): {fix}"
             )
         return windows
 
     def num_tokens(self, split: str) -> int:
         return len(self.tokens[split])
+
+
+def check_encoding_errors(handler: str) -> None:
+    """``handler`` must be one of Python's codecs error handlers that decodes bad UTF-8 into
+    text a tokenizer can read ("surrogateescape" leaves unpaired surrogates, which it cannot)."""
+    if handler == "strict":
+        return
+    try:
+        b"\xff".decode("utf-8", errors=handler).encode("utf-8")
+    except (LookupError, TypeError, UnicodeError):
+        raise ConfigError(
+            f"data.encoding_errors={handler!r} is not one of Python's error handlers that decode bad UTF-8 "
+            f"into text: use strict (stop at the first bad byte), {', '.join(LENIENT_HANDLERS)}"
+        ) from None
 
 
 def data_split_tokens(

@@ -10,6 +10,11 @@ previous window did not, so every token is scored once, with at least
 
 Bits per byte divides the summed cross-entropy by ``ln 2`` times the UTF-8 bytes of the
 scored tokens (every token but the first), so it compares models with different tokenizers.
+
+Training's ``val/loss`` is another measure of the same split: windows of ``data.max_length``
+every ``data.stride`` (by default apart), each scoring all its targets, so a window's first
+tokens are predicted from little context and the number is higher than the sliding one.
+:func:`training_validation_loss` computes that number exactly as training does.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from gpt_experiments.data.text_stream import read_blocks
-from gpt_experiments.errors import ConfigError, DataError
+from gpt_experiments.data.windows import TokenWindows
+from gpt_experiments.errors import ConfigError, DataError, missing_reason
 from gpt_experiments.inference.eval_mode import eval_mode
 from gpt_experiments.model import GPT
 from gpt_experiments.tokenizer import Tokenizer, gpt2
@@ -41,6 +47,7 @@ class PerplexityResult:
     windows: int
     context_length: int
     stride: int
+    method: str = ""  # how the tokens were scored, and how that relates to training's val/loss
 
 
 def window_spans(num_tokens: int, context_length: int, stride: int) -> list[tuple[int, int, int]]:
@@ -110,6 +117,56 @@ def sliding_window_perplexity(
         windows=len(spans),
         context_length=context_length,
         stride=stride,
+        method=(
+            f"sliding windows of {context_length} tokens every {stride}: each token scored once, with at "
+            f"least {context_length - stride} tokens of context; training's val/loss scores every target of "
+            "its windows (its first ones with little context), so it differs: windows=training reproduces it"
+        ),
+    )
+
+
+@torch.inference_mode()
+def training_validation_loss(
+    model: GPT,
+    windows: TokenWindows,
+    batch_size: int,
+    max_windows: int | None = None,
+    tokenizer: Tokenizer | None = None,
+    progress: bool = True,
+) -> PerplexityResult:
+    """The loss a training validation reports for ``windows`` (the run's val windows): every
+    target of every window, summed over batches of ``batch_size`` in float64 and divided by
+    their count, as ``GPTLitModule`` does; ``max_windows`` stands for ``limit_val_batches``."""
+    count = len(windows) if max_windows is None else min(len(windows), max_windows)
+    if count == 0:
+        raise ConfigError("no window to score: the split is shorter than one window")
+    device = next(model.parameters()).device
+    byte_lengths = torch.from_numpy((tokenizer or gpt2()).byte_lengths).to(device)
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    tokens_scored, bytes_scored = 0, 0
+    with eval_mode(model):
+        for start in tqdm(range(0, count, batch_size), desc="val loss", unit="batch", disable=not progress):
+            batch = [windows[i] for i in range(start, min(start + batch_size, count))]
+            inputs = torch.stack([x for x, _ in batch]).to(device)
+            targets = torch.stack([y for _, y in batch]).to(device)
+            logits = model(inputs).float()
+            loss_sum += F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="sum").double()
+            tokens_scored += targets.numel()
+            bytes_scored += int(byte_lengths[targets].sum())
+    cross_entropy = float((loss_sum / tokens_scored).float())  # training logs it in float32
+    return PerplexityResult(
+        cross_entropy=cross_entropy,
+        perplexity=math.exp(cross_entropy),
+        bits_per_byte=float(loss_sum) / (math.log(2) * bytes_scored) if bytes_scored else None,
+        tokens_scored=tokens_scored,
+        bytes_scored=bytes_scored,
+        windows=count,
+        context_length=windows.max_length,
+        stride=windows.stride,
+        method=(
+            f"training's validation: windows of {windows.max_length} tokens every {windows.stride}, every "
+            f"target scored, in batches of {batch_size} (the run's data settings): its val/loss"
+        ),
     )
 
 
@@ -123,7 +180,9 @@ def read_texts(paths: str | list[str] | None) -> str:
         files = sorted(glob.glob(pattern, recursive=True)) or [pattern]
         for file in files:
             if not Path(file).is_file():
-                raise DataError(f"text file {file} does not exist: pass text_path=<file or glob>")
+                raise DataError(
+                    f"text file {file} {missing_reason(Path(file))}: pass text_path=<file or glob>"
+                )
             # read_blocks names the file and the byte when it is not UTF-8, and drops a BOM.
             texts.append("".join(read_blocks(Path(file), fix="convert it to UTF-8")))
     return "\n".join(texts)

@@ -27,7 +27,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from gpt_experiments.errors import DataError
+from gpt_experiments.data.text_stream import read_lines
+from gpt_experiments.errors import DataError, missing_reason
 from gpt_experiments.inference.eval_mode import eval_mode
 from gpt_experiments.tokenizer import Tokenizer
 
@@ -59,29 +60,34 @@ def read_examples(path: str | Path, task: str, limit: int | None = None) -> list
         raise DataError(f"task={task!r} is not a multiple-choice format: use one of {', '.join(FORMATS)}")
     path = Path(str(path))
     if not path.is_file():
-        raise DataError(f"path={path} does not exist: pass the {task} JSON Lines file")
+        raise DataError(f"path={path} {missing_reason(path)}: pass the {task} JSON Lines file")
     context_key, choices_key, joiner = FORMATS[task]
     examples = []
-    with open(path, encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                context, choices, label = row[context_key], row[choices_key], int(row["label"])
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
-                raise DataError(
-                    f"{path} line {number} is not a {task} example ({type(err).__name__}: {err}): each line "
-                    f"needs {context_key!r}, {choices_key!r} and 'label'"
-                ) from None
-            if not isinstance(choices, list) or len(choices) < 2 or not 0 <= label < len(choices):
-                raise DataError(
-                    f"{path} line {number}: {choices_key!r} must list at least 2 choices and 'label' "
-                    "must index one of them"
-                )
-            examples.append(ChoiceExample(context, [joiner + str(c) for c in choices], label))
-            if limit is not None and len(examples) == limit:
-                break
+    for number, line in read_lines(path, fix="convert it to UTF-8"):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            context, choices, label = row[context_key], row[choices_key], int(row["label"])
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+            raise DataError(
+                f"{path} line {number} is not a {task} example ({type(err).__name__}: {err}): each line "
+                f"needs {context_key!r}, {choices_key!r} and 'label'"
+            ) from None
+        if not isinstance(context, str):
+            raise DataError(
+                f"{path} line {number}: {context_key!r} is {type(context).__name__}, not text: give the "
+                "context as a string"
+            )
+        listed = isinstance(choices, list) and all(isinstance(choice, str) for choice in choices)
+        if not listed or len(choices) < 2 or not 0 <= label < len(choices):
+            raise DataError(
+                f"{path} line {number}: {choices_key!r} must list at least 2 choices (strings) and 'label' "
+                "must index one of them"
+            )
+        examples.append(ChoiceExample(context, [joiner + choice for choice in choices], label))
+        if limit is not None and len(examples) == limit:
+            break
     if not examples:
         raise DataError(f"{path} holds no examples: give a JSON Lines file, one example a line")
     return examples

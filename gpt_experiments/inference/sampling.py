@@ -31,15 +31,19 @@ class SamplerConfig:
         """This config with ``eos_id="eot"`` replaced by the tokenizer's ``eot_id``."""
         return replace(self, eos_id=eot_id) if self.eos_id == "eot" else self
 
-    def validate(self, vocab_size: int) -> None:
-        """Raise ``ConfigError`` with a one-line message naming the bad key and what is allowed."""
+    def validate(self, vocab_size: int | None) -> None:
+        """Raise ``ConfigError`` with a one-line message naming the bad key and what is allowed.
+
+        ``vocab_size`` None: not known yet, so ids are checked against no upper bound.
+        """
+        bound = vocab_size if vocab_size is not None else float("inf")
         if self.max_new_tokens < 0:
             raise ConfigError(f"sampler.max_new_tokens={self.max_new_tokens} is invalid: it must be >= 0")
         if self.temperature < 0:
             raise ConfigError(
                 f"sampler.temperature={self.temperature} is invalid: it must be >= 0 (0 means greedy)"
             )
-        if self.top_k is not None and not 1 <= self.top_k <= vocab_size:
+        if self.top_k is not None and not 1 <= self.top_k <= bound:
             raise ConfigError(
                 f"sampler.top_k={self.top_k} is invalid: it must be between 1 and the vocabulary size "
                 f"{vocab_size}, or null to disable"
@@ -50,9 +54,7 @@ class SamplerConfig:
             )
         if self.eos_id == "eot":
             return  # checked once the tokenizer is known (for_tokenizer)
-        if self.eos_id is not None and (
-            not isinstance(self.eos_id, int) or not 0 <= self.eos_id < vocab_size
-        ):
+        if self.eos_id is not None and (not isinstance(self.eos_id, int) or not 0 <= self.eos_id < bound):
             raise ConfigError(
                 f"sampler.eos_id={self.eos_id} is invalid: it must be a token id below {vocab_size}, "
                 "or null to never stop early"

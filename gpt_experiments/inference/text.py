@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TextIO
 
 from gpt_experiments.data.text_stream import read_blocks
-from gpt_experiments.errors import ConfigError
+from gpt_experiments.errors import ConfigError, missing_reason
 from gpt_experiments.inference.sampling import SamplerConfig, check_prompts, generate, stream_tokens
 from gpt_experiments.model import GPT
 from gpt_experiments.tokenizer import Tokenizer, gpt2
@@ -28,7 +28,7 @@ def read_prompts(prompt: str | None, prompts_file: str | None, default: list[str
         path = Path(prompts_file)
         if not path.is_file():
             raise ConfigError(
-                f"prompts_file={prompts_file} does not exist: pass a text file, one prompt a line"
+                f"prompts_file={prompts_file} {missing_reason(path)}: pass a text file, one prompt a line"
             )
         prompts = [
             line

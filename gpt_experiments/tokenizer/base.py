@@ -18,6 +18,7 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -125,3 +126,13 @@ BUILDERS: dict[str, Callable[[dict[str, Any]], Tokenizer]] = {}
 def from_saved(saved: dict[str, Any]) -> Tokenizer:
     """The tokenizer a ``to_dict()`` form describes, built by its kind's registered builder."""
     return BUILDERS[saved["kind"]](saved)
+
+
+def read_tokenizer_file(path: Path, encoding: str, kind: str) -> str:
+    """The text of a tokenizer file; one that is not ``encoding`` text is a one-line error."""
+    try:
+        return path.read_text(encoding=encoding)
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"tokenizer.path={path} is not {encoding} text (byte {err.start}): give a {kind} file"
+        ) from None

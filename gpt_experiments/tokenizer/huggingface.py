@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from gpt_experiments.errors import ConfigError
-from gpt_experiments.tokenizer.base import END_OF_TEXT, Tokenizer
+from gpt_experiments.tokenizer.base import END_OF_TEXT, Tokenizer, read_tokenizer_file
 
 
 @lru_cache(maxsize=1)
@@ -113,4 +113,4 @@ def huggingface_from_spec(spec: dict[str, Any]) -> HuggingFaceTokenizer:
         raise ConfigError(
             f"tokenizer.path={spec.get('path')!r} is not a file: give a Hugging Face tokenizer.json"
         )
-    return HuggingFaceTokenizer(path.read_text(encoding="utf-8"))
+    return HuggingFaceTokenizer(read_tokenizer_file(path, "utf-8", "Hugging Face tokenizer.json"))

@@ -14,7 +14,7 @@ from typing import Any
 import tiktoken
 
 from gpt_experiments.errors import ConfigError
-from gpt_experiments.tokenizer.base import END_OF_TEXT, Tokenizer
+from gpt_experiments.tokenizer.base import END_OF_TEXT, Tokenizer, read_tokenizer_file
 
 # Same pre-tokenisation regex as tiktoken's gpt2 / r50k_base encoding.
 GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
@@ -63,6 +63,13 @@ def parse_ranks(text: str, source: str) -> dict[bytes, int]:
             ) from None
     if not ranks:
         raise ConfigError(f"{source} holds no ranks: give a tiktoken ranks file")
+    # Byte-level BPE starts from single bytes: tiktoken's core panics on a byte it has no rank for.
+    missing = [byte for byte in range(256) if bytes([byte]) not in ranks]
+    if missing:
+        raise ConfigError(
+            f"{source} has no rank for {len(missing)} of the 256 single bytes (the first: "
+            f"{bytes(missing[:1])!r}): byte-level BPE needs every byte; give a complete tiktoken ranks file"
+        )
     return ranks
 
 
@@ -78,7 +85,7 @@ def tiktoken_from_spec(spec: dict[str, Any]) -> TiktokenTokenizer:
             raise ConfigError(
                 f"tokenizer.path={spec.get('path')!r} is not a file: give the tiktoken ranks file"
             )
-        spec = {**spec, "ranks": path.read_text(encoding="ascii")}
+        spec = {**spec, "ranks": read_tokenizer_file(path, "ascii", "tiktoken ranks")}
     ranks = parse_ranks(spec["ranks"], str(spec.get("path") or "the saved tiktoken ranks"))
     special_tokens, next_id = {}, max(ranks.values()) + 1
     for text, token_id in (spec.get("special_tokens") or {}).items():

@@ -26,6 +26,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from gpt_experiments.errors import ConfigError
 from gpt_experiments.result_keys import SEED_KEY, is_result_neutral, result_settings
+from gpt_experiments.training.extras import check_sweep_extras
 
 
 def compose_config(conf_dir: Path, config_name: str, overrides: list[str]) -> DictConfig:
@@ -89,6 +90,7 @@ def check_sweep(conf_dir: Path, config_name: str, overrides: list[str]) -> list[
     variants = sweep_variants(overrides)
     for variant in variants:
         cfg = compose_config(conf_dir, config_name, variant)
+    check_sweep_extras(cfg)
     excluded = list(cfg.hydra.job.config.override_dirname.exclude_keys)
     # A search that repeats each trial over seeds sets the seed per job: keep it in folder names.
     per_job_seed = cfg.hydra.sweeper.get("seeds_per_trial") is not None
@@ -209,3 +211,13 @@ def _keys(cfg: DictConfig) -> list[str]:
         return keys
 
     return walk(OmegaConf.to_container(cfg, resolve=False), "")
+
+
+def check_override_syntax(overrides: list[str]) -> None:
+    """A one-line ``ConfigError`` for the first override Hydra's grammar refuses: for commands
+    whose command line goes to Hydra as it is, which would report it with a traceback."""
+    values = [arg for arg in overrides if not arg.startswith("-")]
+    try:
+        OverridesParser.create().parse_overrides(values)
+    except OverrideParseException as err:
+        raise ConfigError(_parse_error_message(err, values)) from None

@@ -57,8 +57,14 @@ def validate_settings(cfg: DictConfig) -> None:
             f"data.max_length={cfg.data.max_length} exceeds model.context_length={model.context_length}, "
             "the size of the position table: lower data.max_length or raise model.context_length"
         )
+    # A vocab_size that is set may itself be the mistake (too small for the tokenizer): the
+    # sampler's ids are then checked against it once model_settings has checked it.
+    check_sampler(cfg, model.vocab_size if cfg.model.get("vocab_size") is None else None)
+
+
+def check_sampler(cfg: DictConfig, vocab_size: int | None) -> None:
     sampler, _ = sampler_and_prompts(resolved_values(cfg.sampler, "sampler"))
-    sampler.validate(model.vocab_size)
+    sampler.validate(vocab_size)
 
 
 def validate_targets(cfg: DictConfig) -> None:

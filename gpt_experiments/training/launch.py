@@ -22,7 +22,12 @@ from gpt_experiments.data.windowed_data import WindowedData
 from gpt_experiments.errors import CheckpointError, ConfigError, warn
 from gpt_experiments.model import GPTConfig
 from gpt_experiments.training.compose import compose_config
-from gpt_experiments.training.config_checks import model_settings, validate_settings, validate_targets
+from gpt_experiments.training.config_checks import (
+    check_sampler,
+    model_settings,
+    validate_settings,
+    validate_targets,
+)
 from gpt_experiments.training.resume import (
     Rebuild,
     ResumePlan,
@@ -74,6 +79,7 @@ def prepare_run(
     data.load_windows()  # reads and tokenizes (into the cache) now, so data errors come first
     # vocab_size must fit the tokenizer, and a pretrained init the whole model.
     model = model_settings(resolved_values(cfg.model, "model"), data.tokenizer)
+    check_sampler(cfg, model["vocab_size"])
     if cfg.get("init") is not None and not cfg.get("ckpt_path"):  # a resumed run keeps its own weights
         init = resolved_values(cfg.init, "init")
         check_pretrained_fits(init["path"], init.get("fmt", "auto"), GPTConfig(**model))

@@ -29,7 +29,7 @@ from gpt_experiments.training.callbacks.resumed_epoch import ResumedEpochProgres
 from gpt_experiments.training.callbacks.rng_state import RNGStateCheckpoint
 from gpt_experiments.training.callbacks.signals import SaveAndStopOnSignal
 from gpt_experiments.training.callbacks.throughput import SpeedMonitor
-from gpt_experiments.training.config_checks import model_settings, validate_config
+from gpt_experiments.training.config_checks import check_sampler, model_settings, validate_config
 from gpt_experiments.training.hparams import CommandLine, select_hparams, setting_group_name
 from gpt_experiments.training.lit_module import GPTLitModule
 from gpt_experiments.training.quiet import quiet_third_party_messages
@@ -119,8 +119,10 @@ def train(
     L.seed_everything(cfg.seed, workers=True)
     datamodule = GPTDataModule(**plain(cfg.data), tokenizer=plain(cfg.get("tokenizer")), seed=cfg.seed)
     tokenizer = datamodule.tokenizer  # a char tokenizer reads the corpus here
+    model = model_settings(plain(cfg.model), tokenizer)
+    check_sampler(cfg, model["vocab_size"])
     module = GPTLitModule(
-        model=model_settings(plain(cfg.model), tokenizer),
+        model=model,
         tokenizer=tokenizer.to_dict(),
         optimizer=plain(cfg.optimizer),
         scheduler=plain(cfg.scheduler),

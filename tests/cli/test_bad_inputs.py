@@ -448,7 +448,7 @@ def python(script: str, *args: str) -> list[str]:
 RESUME_ONE_MORE_STEP = [*TINY_RUN, "trainer.max_epochs=null", "trainer.max_steps=4", "resume=outputs/run"]
 TRAIN, RESUME = python("train.py", *TINY_RUN), python("train.py", *RESUME_ONE_MORE_STEP)
 TOKENIZE = python("train.py", *TINY_RUN, "data=tinyshakespeare")  # not in the cache yet
-CONVERT = python("convert_checkpoint.py", "outputs/run", "export", "--to", "huggingface")
+CONVERT = python("convert_checkpoint.py", "outputs/run", "export", "--to", "huggingface", "--overwrite")
 # download_gpt2.py with its mirror replaced by the local test server (argv[1]).
 DOWNLOAD_CODE = """
 import sys
@@ -483,7 +483,8 @@ OS_FAULT_CASES = {
         "cache",
         "read-only",
         TOKENIZE,
-        "error: {cwd}/cache/*: Read-only file system",
+        "error: {cwd}/cache: Read-only file system: the token cache has no entry for this data yet and "
+        "tokenizing must write one: set data.cache_dir to a writable folder",
     ),
     "a full token cache": ("cache", 64 << 10, TOKENIZE, "error: {cwd}/cache/*: No space left on device"),
     "converting into a read-only folder": (

@@ -52,7 +52,7 @@ def test_project_checkpoint_round_trip_is_bit_exact(model, tmp_path):
 def test_converting_a_checkpoint_onto_itself_keeps_it_whole(model, tmp_path):
     """Loading maps the file's tensors; overwriting it in place would pull them from under the model."""
     path = save_model(model, tmp_path / "tiny.ckpt")
-    convert(path, path, to="project")  # e.g. to drop a training checkpoint's optimizer state
+    convert(path, path, to="project", overwrite=True)  # e.g. to drop a training checkpoint's optimizer state
     assert_same_weights(model, load_model(path))
     assert [p.name for p in tmp_path.iterdir()] == ["tiny.ckpt"]  # no temporary file left
 

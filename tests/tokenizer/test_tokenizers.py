@@ -172,3 +172,17 @@ def test_evaluated_text_files_are_ordinary_text(tmp_path):
     (tmp_path / "notes.txt").write_text(" written <|endoftext|> in", encoding="utf-8")
     _, tokens = perplexity_tokens(OmegaConf.create({"text_path": str(tmp_path / "notes.txt")}), gpt2())
     assert tokens == DOCUMENT_IDS
+
+
+@pytest.mark.parametrize(
+    ("kind", "encoding", "what"),
+    [("tiktoken", "ascii", "tiktoken ranks"), ("huggingface", "utf-8", "Hugging Face tokenizer.json")],
+)
+def test_a_tokenizer_file_that_is_not_text_is_one_line(tmp_path, kind, encoding, what):
+    (tmp_path / "binary").write_bytes(b"\x00\x01caf\xe9\xff")
+    with pytest.raises(ConfigError) as info:
+        build_tokenizer({"kind": kind, "path": str(tmp_path / "binary")})
+    assert (
+        str(info.value)
+        == f"tokenizer.path={tmp_path / 'binary'} is not {encoding} text (byte 5): give a {what} file"
+    )

@@ -24,7 +24,7 @@ def make_text_source(source: str, path: Any, **options: Any) -> TextSource:
     if source == "text":
         return TextFiles(path, options["encoding_errors"])
     if source == "jsonl":
-        return JsonLines(path, options["text_field"])
+        return JsonLines(path, options["text_field"], options["encoding_errors"])
     if source == "parquet":
         return ParquetFiles(path, options["text_field"])
     if source == "huggingface":
@@ -35,6 +35,7 @@ def make_text_source(source: str, path: Any, **options: Any) -> TextSource:
             options["dataset_split"],
             options["text_field"],
             options["streaming"],
+            options["encoding_errors"],
         )
     raise DataError(
         f"data.source={source!r} is unknown: choose from {', '.join(TEXT_SOURCES + PRETOKENIZED_SOURCES)}"

@@ -6,6 +6,7 @@ downloading it first: the way to tokenize a corpus larger than the disk.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,12 +14,14 @@ from typing import Any
 from gpt_experiments.data.file_digests import FileDigests, files_digest
 from gpt_experiments.data.sources.base import TextSource
 from gpt_experiments.data.sources.text_files import resolve_files
-from gpt_experiments.errors import DataError
+from gpt_experiments.errors import DataError, UserError, refusal_reason
 
 # A suffix of data files -> the datasets builder that reads them.
 BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv", ".arrow": "arrow"}
 # What save_to_disk leaves in a folder (a Dataset, or a DatasetDict of them).
 SAVED_MARKERS = ("state.json", "dataset_dict.json")
+# Builders that decode text themselves, and so take data.encoding_errors.
+DECODING_BUILDERS = ("json", "csv")
 
 
 def import_datasets():
@@ -42,6 +45,7 @@ class HuggingFaceDataset(TextSource):
         dataset_split: str = "train",
         text_field: str = "text",
         streaming: bool = False,
+        encoding_errors: str = "strict",
     ) -> None:
         if (path is None) == (dataset_name is None):
             raise DataError(
@@ -50,6 +54,7 @@ class HuggingFaceDataset(TextSource):
             )
         self.path, self.name, self.config = path, dataset_name, dataset_config
         self.split, self.text_field, self.streaming = dataset_split, text_field, streaming
+        self.encoding_errors = encoding_errors
         self.saved = is_saved_dataset(path)
         if self.saved:
             self.files = sorted(p for p in Path(path).rglob("*") if p.is_file())
@@ -57,15 +62,16 @@ class HuggingFaceDataset(TextSource):
             self.files = resolve_files(path, set(BUILDERS), "data")
 
     def fingerprint(self, digests: FileDigests | None = None) -> str:
-        settings = f"{self.text_field}|{self.split}"
+        settings = f"{self.text_field}|{self.split}|errors:{self.encoding_errors}"
         if self.path is not None:
             return f"hf-files:{files_digest(self.files, settings, digests)}"
         # A hub dataset's bytes cannot be hashed without reading it all: name, config and split
         # stand for its content (pin a revision in the name, e.g. "user/data@<commit>", to be exact).
         return f"hf-hub:{self.name}|{self.config}|{settings}"
 
-    def load(self) -> Any:
-        datasets = import_datasets()
+    def load(self, datasets: Any, scratch: str) -> Any:
+        """The dataset; ``datasets``' own files for local data files go to ``scratch`` (its
+        cache would otherwise keep a copy of them, and lock files even when loading fails)."""
         if self.saved:
             loaded = datasets.load_from_disk(self.path)
             if isinstance(loaded, datasets.DatasetDict):
@@ -82,14 +88,48 @@ class HuggingFaceDataset(TextSource):
                 raise DataError(f"data.path mixes file types {sorted(suffixes)}: give files of one type")
             builder = BUILDERS[suffixes.pop()]
             files = [str(p) for p in self.files]
-            return datasets.load_dataset(builder, data_files=files, split="train", streaming=self.streaming)
+            decoding = {"encoding_errors": self.encoding_errors} if builder in DECODING_BUILDERS else {}
+            return datasets.load_dataset(
+                builder,
+                data_files=files,
+                split="train",
+                streaming=self.streaming,
+                cache_dir=scratch,
+                **decoding,
+            )
         name, _, revision = self.name.partition("@")
         return datasets.load_dataset(
             name, self.config, split=self.split, streaming=self.streaming, revision=revision or None
         )
 
     def documents(self) -> Iterator[str]:
-        dataset = self.load()
+        datasets = import_datasets()
+        with tempfile.TemporaryDirectory(prefix="gpt-experiments-datasets-") as scratch:
+            try:
+                yield from self._documents(self.load(datasets, scratch))
+            except UserError:
+                raise
+            except (ValueError, OSError, datasets.exceptions.DatasetGenerationError) as err:
+                if isinstance(err, OSError) and err.errno is not None and err.filename is not None:
+                    raise  # a file system's refusal, already one line naming the file
+                raise self.unreadable(err) from None
+
+    def unreadable(self, err: BaseException) -> DataError:
+        """What the datasets library refused, by its innermost cause (its own wrapper says nothing)."""
+        while err.__cause__ is not None:
+            err = err.__cause__
+        reason = f"{type(err).__name__}: {refusal_reason(err)}"
+        if self.path is None:
+            return DataError(
+                f"data.dataset_name={self.name} could not be loaded ({reason}): check the name, the "
+                "network, or point data.path at a local copy"
+            )
+        return DataError(
+            f"{self.path} could not be read as a Hugging Face dataset ({reason}): fix or remove the damaged "
+            "file, or save the dataset again"
+        )
+
+    def _documents(self, dataset: Any) -> Iterator[str]:
         names = dataset.column_names
         if names is not None and self.text_field not in names:
             raise DataError(

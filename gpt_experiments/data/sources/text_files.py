@@ -9,7 +9,7 @@ from pathlib import Path
 from gpt_experiments.data.file_digests import FileDigests, files_digest
 from gpt_experiments.data.sources.base import TextSource
 from gpt_experiments.data.text_stream import corpus_text, read_blocks
-from gpt_experiments.errors import DataError
+from gpt_experiments.errors import DataError, missing_reason
 from gpt_experiments.tokenizer import CorpusPiece
 
 TEXT_SUFFIXES = {".txt", ".md", ".text"}
@@ -41,7 +41,8 @@ def resolve_files(
             files.append(Path(pattern))
         else:
             raise DataError(
-                f"data.path {pattern} does not exist: point data.path at a {noun} file, directory or glob"
+                f"data.path {pattern} {missing_reason(Path(pattern))}: point data.path at a {noun} file, "
+                "directory or glob"
             )
     return files
 
