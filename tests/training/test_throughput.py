@@ -31,6 +31,8 @@ def test_speed_monitor_logs_tokens_per_second_mfu_and_memory():
     assert metrics["perf/tokens_per_sec"] > 0 and metrics["perf/peak_memory_mb"] > 10
     expected_mfu = metrics["perf/tokens_per_sec"] * training_flops_per_token(module.model) / 1e9
     assert metrics["perf/mfu"] == pytest.approx(float(expected_mfu), rel=1e-4)
+    # 4 steps of 2 accumulated batches of 4 windows of 8 tokens: 256 tokens, each costing the same.
+    assert float(metrics["perf/train_flops"]) == 256 * training_flops_per_token(module.model)
 
 
 def test_summary_counts_every_trained_token_across_validations():
@@ -57,5 +59,5 @@ def test_max_flops_buys_the_tokens_its_flops_per_token_allow(compose_train):
     cfg = compose_train("model=tiny", "data.batch_size=4", "max_flops=1e9")
     trainer = instantiate(cfg.trainer, logger=False)
     steps = apply_flops_budget(trainer, cfg.max_flops, 100_000, cfg.data)
-    assert steps == 40  # 1e9 / 1e5 = 10,000 tokens; ceil(10,000 / (4 windows x 256 tokens))
-    assert trainer.max_steps == 40 and trainer.max_epochs == -1
+    assert steps == 10  # 1e9 / 1e5 = 10,000 tokens; ceil(10,000 / (4 windows x 256 tokens))
+    assert trainer.max_steps == 10 and trainer.max_epochs == -1
