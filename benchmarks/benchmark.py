@@ -22,6 +22,8 @@ Sections:
             (10M windows) against stride = context (no overlap).
   parts     tokens/s and peak RSS of every `ablation` option (rope, rmsnorm, swiglu, ..., muon)
             against GPT-2's own parts, at each precision, in the plain loop; alternated rounds.
+  scaling   the scaling fit's own time (scripts/scaling.py's work): 100 synthetic points,
+            1,000 bootstrap draws, the parametric law; median of --rounds fits, in this process.
 """
 
 from __future__ import annotations
@@ -39,11 +41,12 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from benchmarks.model_parts import BASELINE, ablation_options, ablation_setup
+from benchmarks.scaling_fit import time_scaling_fit
 from gpt_experiments.tokenizer import build_tokenizer
 from gpt_experiments.training.config_checks import model_settings
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ("profile", "train", "generate", "tokenize", "prepare", "memory", "parts")
+SECTIONS = ("profile", "train", "generate", "tokenize", "prepare", "memory", "parts", "scaling")
 
 
 def run_worker(section: str, settings: dict[str, Any]) -> dict[str, Any]:
@@ -207,6 +210,8 @@ def main() -> None:
                 name: run_worker("memory", {**memory, "stride": stride})
                 for name, stride in (("stride_1", 1), ("stride_context", None))
             }
+        if "scaling" in sections:
+            report["scaling"] = time_scaling_fit(rounds=args.rounds)
     print(json.dumps(report, indent=2))
 
 

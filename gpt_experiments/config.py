@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from importlib import resources
 from pathlib import Path
@@ -70,10 +71,17 @@ def override_key(override: str) -> str:
 
 
 def register_resolvers() -> None:
-    """Make ``${asset:...}`` and ``${job_dirname:...}`` usable in configs; safe to call more than once."""
+    """Make ``${asset:...}``, ``${job_dirname:...}`` and the others below usable in configs; safe
+    to call more than once."""
     OmegaConf.register_new_resolver("asset", asset_path, replace=True)
     OmegaConf.register_new_resolver("job_dirname", job_dirname, replace=True)
     OmegaConf.register_new_resolver("fastest_precision", fastest_precision, replace=True)
+    OmegaConf.register_new_resolver("times", times, replace=True)
+
+
+def times(*factors: int) -> int:
+    """``${times:64,${.depth}}``: the product of integers (model=ladder's width from its depth)."""
+    return math.prod(factors)
 
 
 def fastest_precision() -> str:

@@ -11,7 +11,8 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-HISTORY_FIELDS = ("step", "epoch", "tokens_seen", "train_loss", "val_loss", "val_ppl")
+# train_flops last: files written before it had the other columns in this order.
+HISTORY_FIELDS = ("step", "epoch", "tokens_seen", "train_loss", "val_loss", "val_ppl", "train_flops")
 # The closing summary's numbers, beside history.csv: what compare_runs reports as wall time.
 SUMMARY_JSON = "summary.json"
 

@@ -48,6 +48,7 @@ RUN_FIELDS = (
     "final_val_loss",
     "final_val_ppl",
     "tokens_per_sec",
+    "train_flops",
     "wall_time_s",
     "wall_time_source",
     "overrides",
@@ -136,7 +137,7 @@ def format_table(comparison: Comparison) -> str:
     """Ranked runs, one per line; failed runs show their error, pruned ones are marked so."""
     at = "-" if math.isnan(comparison.tokens) else f"{comparison.tokens:,.0f}"
     header = f"{'rank':>4}  {'best val loss':>13}  {'val loss @' + at:>16}  {'final val loss':>14}"
-    header += f"  {'final ppl':>10}  {'tokens/s':>9}  {'wall time':>9}  run"
+    header += f"  {'final ppl':>10}  {'tokens/s':>9}  {'train FLOPs':>11}  {'wall time':>9}  run"
     lines = [header]
     for rank, record in enumerate(comparison.records, start=1):
         name = comparison.run_label(record)
@@ -148,7 +149,7 @@ def format_table(comparison: Comparison) -> str:
         lines.append(
             f"{rank:>4}  {record.best_val_loss:>13.4f}  {record.val_loss_at_tokens:>16.4f}"
             f"  {record.final_val_loss:>14.4f}  {record.final_val_ppl:>10.2f}  {record.tokens_per_sec:>9.0f}"
-            f"  {estimate}{record.wall_time_s:>7.1f}s  {name}{pruned}"
+            f"  {record.train_flops:>11.3g}  {estimate}{record.wall_time_s:>7.1f}s  {name}{pruned}"
         )
     return "\n".join(lines)
 
@@ -200,6 +201,7 @@ def write_csv(comparison: Comparison, path: Path) -> None:
                     "final_val_loss": record.final_val_loss,
                     "final_val_ppl": record.final_val_ppl,
                     "tokens_per_sec": record.tokens_per_sec,
+                    "train_flops": _cell(record.train_flops),
                     "wall_time_s": record.wall_time_s,
                     "wall_time_source": record.wall_time_source,
                     "overrides": " ".join(record.overrides),

@@ -69,6 +69,11 @@ class RunRecord:
     def final_val_ppl(self) -> float:
         return self.history[-1]["val_ppl"] if self.history else math.nan
 
+    @property
+    def train_flops(self) -> float:
+        """Training FLOPs at the last validation (NaN for runs logged before FLOPs were counted)."""
+        return self.history[-1].get("train_flops", math.nan) if self.history else math.nan
+
 
 def find_run_dirs(root: Path) -> list[Path]:
     """Every run folder under ``root`` (``root`` itself included), in the order they started."""

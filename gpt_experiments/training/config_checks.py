@@ -31,6 +31,8 @@ BUILT_FROM = {"model": GPTConfig, "data": WindowedData, "sampler": SamplerConfig
 # Keys a group holds for the code around it rather than for the class it configures
 # (optimizer.fused also takes "auto", resolved by optimizers.build_optimizer).
 NOT_ARGUMENTS = {"sampler": {"prompts"}, "optimizer": {"fused"}}
+# Model keys that set others by interpolation (``model=ladder``'s depth, head_dim), not GPTConfig's.
+MODEL_SIZE_KNOBS = {"depth", "head_dim"}
 # Arguments the code passes itself (e.g. the scheduler's optimizer): never offered as keys.
 FILLED_IN = {"self", "params", "optimizer", "total_steps"}
 
@@ -50,6 +52,7 @@ def validate_settings(cfg: DictConfig) -> None:
     for group in cfg:
         if group in BUILT_FROM:
             check_group(str(group), cfg[group])
+    check_budget(cfg)
     model = GPTConfig(**model_values(cfg.model))  # validates ranges
     WindowedData(**resolved_values(cfg.data, "data"))  # validates ranges, reads nothing
     if cfg.data.max_length > model.context_length:
@@ -73,13 +76,35 @@ def validate_targets(cfg: DictConfig) -> None:
     for group in cfg:
         if group != "hydra" and group not in BUILT_FROM:
             check_group(str(group), cfg[group])
-    check_training_length(cfg.trainer)
+    check_training_length(cfg.trainer, budgeted=bool(cfg.get("max_tokens") or cfg.get("max_flops")))
+
+
+def check_budget(cfg: DictConfig) -> None:
+    """``max_tokens`` and ``max_flops``: positive numbers, and at most one of them."""
+    budgets = {key: cfg.get(key) for key in ("max_tokens", "max_flops") if cfg.get(key) is not None}
+    # As typed: Hydra reads 1e12 as the float 1000000000000.0.
+    shown = {key: f"{value:g}" if isinstance(value, float) else value for key, value in budgets.items()}
+    for key, value in budgets.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise ConfigError(
+                f"{key}={shown[key]} is invalid: it must be a positive number, or null for none"
+            )
+    if len(budgets) == 2:
+        raise ConfigError(
+            f"max_tokens={shown['max_tokens']} and max_flops={shown['max_flops']} are two budgets "
+            "for one run: set one of them and leave the other null"
+        )
+
+
+def architecture_values(node: DictConfig) -> dict[str, Any]:
+    """The model group's resolved values as GPTConfig's arguments (size knobs left out)."""
+    return {k: v for k, v in resolved_values(node, "model").items() if k not in MODEL_SIZE_KNOBS}
 
 
 def model_values(node: DictConfig) -> dict[str, Any]:
     """The model group's values for the checks. ``vocab_size: null`` means the tokenizer's size,
     known once it is built (:func:`model_settings`); until then GPTConfig's default (GPT-2's) stands in."""
-    values = resolved_values(node, "model")
+    values = architecture_values(node)
     if values.get("vocab_size") is None:
         values.pop("vocab_size", None)
     return values
@@ -121,7 +146,9 @@ def target_of(group: str, path: str) -> Callable[..., Any]:
         ) from None
 
 
-def check_training_length(trainer: DictConfig) -> None:
+def check_training_length(trainer: DictConfig, budgeted: bool = False) -> None:
+    """The trainer's limits must end the run after at least one step; a budget (``max_tokens``,
+    ``max_flops``) ends it whatever they say."""
     if trainer.get("fast_dev_run"):
         return
     max_epochs, max_steps = trainer.get("max_epochs"), trainer.get("max_steps", -1)
@@ -131,7 +158,7 @@ def check_training_length(trainer: DictConfig) -> None:
         raise ConfigError(
             f"trainer.max_steps={max_steps} is invalid: it must be positive, or -1 for no limit"
         )
-    if not max_epochs and max_steps in (-1, 0):
+    if not max_epochs and max_steps in (-1, 0) and not budgeted:
         raise ConfigError(
             f"trainer.max_epochs={max_epochs} and trainer.max_steps={max_steps} leave the run without an end "
             "(or without a single step): set trainer.max_epochs or trainer.max_steps to a positive number"

@@ -23,6 +23,7 @@ from gpt_experiments.errors import CheckpointError, ConfigError, warn
 from gpt_experiments.model import GPTConfig
 from gpt_experiments.training.compose import compose_config
 from gpt_experiments.training.config_checks import (
+    architecture_values,
     check_sampler,
     model_settings,
     validate_settings,
@@ -71,14 +72,14 @@ def prepare_run(
     validate_settings(cfg)
     check_writable(Path(plan.run_dir if plan and plan.run_dir else cfg.paths.log_dir))
     if cfg.get("ckpt_path"):
-        check_checkpoint(Path(cfg.ckpt_path), resolved_values(cfg.model, "model"))
+        check_checkpoint(Path(cfg.ckpt_path), architecture_values(cfg.model))
     validate_targets(cfg)
     check_run_settings(cfg)
     tokenizer = resolved_values(cfg.tokenizer, "tokenizer") if "tokenizer" in cfg else None
     data = WindowedData(**resolved_values(cfg.data, "data"), tokenizer=tokenizer, seed=cfg.seed)
     data.load_windows()  # reads and tokenizes (into the cache) now, so data errors come first
     # vocab_size must fit the tokenizer, and a pretrained init the whole model.
-    model = model_settings(resolved_values(cfg.model, "model"), data.tokenizer)
+    model = model_settings(architecture_values(cfg.model), data.tokenizer)
     check_sampler(cfg, model["vocab_size"])
     if cfg.get("init") is not None and not cfg.get("ckpt_path"):  # a resumed run keeps its own weights
         init = resolved_values(cfg.init, "init")

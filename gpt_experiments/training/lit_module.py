@@ -17,6 +17,7 @@ from lightning.pytorch.plugins.precision import MixedPrecision
 
 from gpt_experiments.legacy import stamp_format, upgrade_checkpoint, upgrade_scheduler
 from gpt_experiments.model import GPT, GPTConfig
+from gpt_experiments.model_flops import training_flops_per_token
 from gpt_experiments.tokenizer import build_tokenizer
 from gpt_experiments.training.distributed import FSDP2Strategy, shard_blocks
 from gpt_experiments.training.host_memory import reuse_freed_host_memory
@@ -32,6 +33,7 @@ VALIDATION_HPARAMS_METRICS = (
     "run/final_val_loss",
     "run/final_val_ppl",
     "run/tokens_seen",
+    "run/train_flops",
 )
 
 
@@ -68,6 +70,7 @@ class GPTLitModule(L.LightningModule):
         # logger=False: the entry point logs the whole run config, with its metrics, instead.
         self.save_hyperparameters(logger=False)
         self.model = GPT(GPTConfig(**model))
+        self.flops_per_token = training_flops_per_token(self.model)  # the convention of model_flops.py
         self.tokenizer = build_tokenizer(tokenizer)
         # UTF-8 bytes per token id, to turn summed cross-entropy into bits per byte.
         self.register_buffer(
@@ -111,6 +114,7 @@ class GPTLitModule(L.LightningModule):
         self.log("train/loss", loss, prog_bar=True)
         self.log("train/ppl", torch.exp(loss.detach()))
         self.log("train/tokens_seen", self.tokens_seen.float())
+        self.log("perf/train_flops", self.train_flops)
         self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"])
         return loss
 
@@ -159,9 +163,15 @@ class GPTLitModule(L.LightningModule):
             val_loss,
             torch.exp(val_loss),
             self.tokens_seen.float(),
+            self.train_flops,
         )
         for name, value in zip(VALIDATION_HPARAMS_METRICS, values, strict=True):
             self.log(name, value, add_dataloader_idx=False)
+
+    @property
+    def train_flops(self) -> torch.Tensor:
+        """Training FLOPs so far (all ranks), in float64: float32 would round above 2**24 tokens."""
+        return self.tokens_seen.double() * self.flops_per_token
 
     def eval_losses(self) -> dict[str, float]:
         """The last validation's mean losses, e.g. ``{"val": 6.4, "train_eval": 0.5}``."""

@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from gpt_experiments import library_internals as internals
 from gpt_experiments.checkpoints.lightning_io import AtomicCheckpointIO
 from gpt_experiments.data.datamodule import GPTDataModule
+from gpt_experiments.model_flops import non_embedding_parameters
 from gpt_experiments.run_folder.history import recorded_wall_time
 from gpt_experiments.training.callbacks.history import LossHistory
 from gpt_experiments.training.callbacks.hparams_session import HParamsSession
@@ -29,7 +30,13 @@ from gpt_experiments.training.callbacks.resumed_epoch import ResumedEpochProgres
 from gpt_experiments.training.callbacks.rng_state import RNGStateCheckpoint
 from gpt_experiments.training.callbacks.signals import SaveAndStopOnSignal
 from gpt_experiments.training.callbacks.throughput import SpeedMonitor
-from gpt_experiments.training.config_checks import check_sampler, model_settings, validate_config
+from gpt_experiments.training.callbacks.validate_at_end import ValidateAtLastStep
+from gpt_experiments.training.config_checks import (
+    architecture_values,
+    check_sampler,
+    model_settings,
+    validate_config,
+)
 from gpt_experiments.training.hparams import CommandLine, select_hparams, setting_group_name
 from gpt_experiments.training.lit_module import GPTLitModule
 from gpt_experiments.training.quiet import quiet_third_party_messages
@@ -66,7 +73,8 @@ def build_callbacks(cfg: DictConfig, output_dir: Path, command_line: CommandLine
         console.append(RunProgressBar())
     if cfg.trainer.get("enable_model_summary", True):
         console.append(CompactModelSummary())
-    return [*callbacks, LossHistory(str(output_dir)), *reliability, *console]
+    budget = [ValidateAtLastStep()] if cfg.get("max_tokens") or cfg.get("max_flops") else []
+    return [*callbacks, LossHistory(str(output_dir)), *budget, *reliability, *console]
 
 
 def apply_token_budget(trainer: L.Trainer, max_tokens: int, data: DictConfig) -> int:
@@ -80,6 +88,12 @@ def apply_token_budget(trainer: L.Trainer, max_tokens: int, data: DictConfig) ->
     return steps
 
 
+def apply_flops_budget(trainer: L.Trainer, max_flops: float, flops_per_token: int, data: DictConfig) -> int:
+    """Make ``trainer`` stop after ``max_flops`` training FLOPs: the token budget they buy at
+    ``flops_per_token`` (model_flops.py's convention). Returns the optimizer steps that takes."""
+    return apply_token_budget(trainer, math.ceil(max_flops / flops_per_token), data)
+
+
 def find_callback(trainer: L.Trainer, kind: type[L.Callback], **attributes: Any) -> Any:
     matches = (cb for cb in trainer.callbacks if isinstance(cb, kind))
     return next((cb for cb in matches if all(getattr(cb, k) == v for k, v in attributes.items())), None)
@@ -90,11 +104,18 @@ def summarize_run(
 ) -> RunSummary:
     best = find_callback(trainer, ModelCheckpoint, monitor="val/loss")
     speed = find_callback(trainer, SpeedMonitor)
+    history = find_callback(trainer, LossHistory)
     return RunSummary(
         run_dir=output_dir,
         best_checkpoint=Path(best.best_model_path) if best is not None and best.best_model_path else None,
         best_val_loss=float(module.best_val_loss),
+        final_val_loss=history.rows[-1]["val_loss"] if history is not None and history.rows else math.nan,
+        final_val_step=history.rows[-1]["step"] if history is not None and history.rows else -1,
         tokens_seen=int(module.tokens_seen),
+        train_flops=float(module.train_flops),
+        non_embedding_params=non_embedding_parameters(module.model),
+        steps=trainer.global_step,
+        max_steps=trainer.max_steps,
         wall_time_s=wall_time_s,
         tokens_per_sec=speed.tokens_per_sec if speed is not None else math.nan,
         compare_dir=compare_dir,
@@ -119,7 +140,7 @@ def train(
     L.seed_everything(cfg.seed, workers=True)
     datamodule = GPTDataModule(**plain(cfg.data), tokenizer=plain(cfg.get("tokenizer")), seed=cfg.seed)
     tokenizer = datamodule.tokenizer  # a char tokenizer reads the corpus here
-    model = model_settings(plain(cfg.model), tokenizer)
+    model = model_settings(architecture_values(cfg.model), tokenizer)
     check_sampler(cfg, model["vocab_size"])
     module = GPTLitModule(
         model=model,
@@ -138,6 +159,12 @@ def train(
     if cfg.get("max_tokens"):
         steps = apply_token_budget(trainer, cfg.max_tokens, cfg.data)
         print(f"max_tokens={cfg.max_tokens:,}: training for {steps:,} optimizer steps")
+    if cfg.get("max_flops"):
+        steps = apply_flops_budget(trainer, cfg.max_flops, module.flops_per_token, cfg.data)
+        print(
+            f"max_flops={cfg.max_flops:.3g}: training for {steps:,} optimizer steps "
+            f"({module.flops_per_token:,} FLOPs per token)"
+        )
     # A resumed run continues in its folder: its wall time adds the legs before this one.
     earlier_legs_s = recorded_wall_time(output_dir) if cfg.get("ckpt_path") else math.nan
     earlier_legs_s = 0.0 if math.isnan(earlier_legs_s) else earlier_legs_s

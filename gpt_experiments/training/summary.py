@@ -32,6 +32,14 @@ class RunSummary:
     wall_time_s: float
     tokens_per_sec: float  # training tokens / training time (NaN without a speed monitor)
     compare_dir: Path  # the sweep folder for a sweep's job, the run folder otherwise
+    # What a scaling fit reads (gpt_experiments/runs/scaling): the loss at the run's end,
+    # its compute, its size, and whether it ran all its planned steps.
+    final_val_loss: float = math.nan  # the last validation's; NaN: never validated
+    final_val_step: int = -1  # the optimizer step of that validation (-1: none)
+    train_flops: float = math.nan  # tokens_seen x FLOPs per token (model_flops.py)
+    non_embedding_params: int = 0  # N of model_flops.py
+    steps: int = 0  # optimizer steps done
+    max_steps: int = -1  # the steps planned (-1: epoch-limited); fewer done: it stopped early
 
 
 def shown(path: Path) -> str:
@@ -83,7 +91,9 @@ def format_summary(summary: RunSummary) -> str:
             f"(val loss {summary.best_val_loss:.4f}, perplexity {perplexity(summary.best_val_loss):,.2f})"
         )
     speed = "" if math.isnan(summary.tokens_per_sec) else f", {summary.tokens_per_sec:,.0f} tokens/s training"
-    lines.append(f"Trained on:       {summary.tokens_seen:,} tokens in {summary.wall_time_s:,.1f} s{speed}")
+    flops = "" if math.isnan(summary.train_flops) else f" ({summary.train_flops:.3g} FLOPs)"
+    trained = f"{summary.tokens_seen:,} tokens{flops} in {summary.wall_time_s:,.1f} s{speed}"
+    lines.append(f"Trained on:       {trained}")
     # Commands that work pasted anywhere: absolute interpreter, scripts and folders.
     compare_dir = str(summary.compare_dir.absolute())
     lines.append(f"TensorBoard:      {command([*tensorboard_command(), '--logdir', compare_dir])}")
@@ -99,7 +109,13 @@ def save_summary(summary: RunSummary) -> None:
     """The summary's numbers in the run folder's summary.json, for compare_runs."""
     values = {
         "best_val_loss": summary.best_val_loss,
+        "final_val_loss": summary.final_val_loss,
+        "final_val_step": summary.final_val_step,
         "tokens_seen": summary.tokens_seen,
+        "train_flops": summary.train_flops,
+        "non_embedding_params": summary.non_embedding_params,
+        "steps": summary.steps,
+        "max_steps": summary.max_steps,
         "wall_time_s": summary.wall_time_s,
         "tokens_per_sec": summary.tokens_per_sec,
     }

@@ -16,7 +16,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from gpt_experiments.run_folder.history import HISTORY_FIELDS, val_loss_at_tokens
-from gpt_experiments.runs.compare import compare_runs, comparison_figure, read_comparison
+from gpt_experiments.runs.compare import compare_runs, comparison_figure, format_table, read_comparison
 from tests.conftest import CONF_DIR
 from tests.helpers import run_script
 from tests.runs.test_sweeps import fake_run
@@ -188,3 +188,15 @@ def test_four_reordered_single_runs_are_one_setting_with_the_summarys_wall_time(
     )
     assert pasted.returncode == 0, pasted.stderr[-3000:]
     assert "Wrote comparison.csv" in pasted.stdout
+
+
+def test_the_comparison_shows_each_runs_training_flops_and_blank_for_older_runs(tmp_path):
+    counted = history_run(tmp_path, "counted", ["optimizer.lr=0.1"], [(100, 5.0), (200, 4.0)])
+    with open(counted / "history.csv", "a", newline="") as f:  # a third validation with its FLOPs
+        csv.writer(f).writerow([3, 3, 300, math.nan, 3.5, math.exp(3.5), 1.5e12])
+    history_run(tmp_path, "older", ["optimizer.lr=0.2"], [(100, 5.5)])  # before train_flops existed
+    _, comparison = compare_runs(tmp_path)
+    with open(tmp_path / "comparison.csv") as f:
+        rows = {row["run"]: row for row in csv.DictReader(f)}
+    assert float(rows["counted"]["train_flops"]) == 1.5e12 and rows["older"]["train_flops"] == ""
+    assert "train FLOPs" in format_table(comparison) and "1.5e+12" in format_table(comparison)

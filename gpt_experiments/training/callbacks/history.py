@@ -66,6 +66,7 @@ class LossHistory(L.Callback):
             "step": trainer.global_step,
             "epoch": trainer.global_step / steps_per_epoch,
             "tokens_seen": tokens,
+            "train_flops": float(pl_module.train_flops),
             "train_loss": losses.get("train_eval", math.nan),
             "val_loss": losses["val"],
             "val_ppl": perplexity(losses["val"]),

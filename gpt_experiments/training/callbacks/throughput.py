@@ -9,20 +9,12 @@ import lightning as L
 import torch
 from lightning.fabric.utilities.throughput import get_available_flops
 
-from gpt_experiments.model import GPT
+from gpt_experiments.model_flops import training_flops_per_token
 from gpt_experiments.training.lit_module import GPTLitModule
 from gpt_experiments.training.peak_flops import datasheet_peak_flops
 
 # Trainer precision -> the dtype matmuls run in (what the device's peak FLOP/s is quoted for).
 COMPUTE_DTYPES = {"bf16-mixed": torch.bfloat16, "bf16-true": torch.bfloat16, "16-mixed": torch.float16}
-
-
-def flops_per_token(model: GPT) -> int:
-    """Training FLOPs per token, nanoGPT's ``estimate_mfu``: 6N for the matmuls over all
-    N parameters (forward 2N, backward 4N) plus 12·L·H·Q·T for attention scores."""
-    cfg = model.config
-    layers, heads, head_dim = cfg.n_layers, cfg.n_heads, cfg.emb_dim // cfg.n_heads
-    return 6 * model.num_parameters() + 12 * layers * heads * head_dim * cfg.context_length
 
 
 def peak_memory_mb(device: torch.device) -> float:
@@ -59,7 +51,7 @@ class SpeedMonitor(L.Callback):
 
     def on_train_start(self, trainer: L.Trainer, pl_module: GPTLitModule) -> None:
         self._last_step = trainer.global_step
-        self._flops_per_token = flops_per_token(pl_module.model)
+        self._flops_per_token = training_flops_per_token(pl_module.model)
         if self.peak_flops_per_sec is None and pl_module.device.type == "cuda":
             dtype = COMPUTE_DTYPES.get(str(trainer.precision), torch.float32)
             name = torch.cuda.get_device_name(pl_module.device)

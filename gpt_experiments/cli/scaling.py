@@ -1,0 +1,67 @@
+"""Fit scaling laws to a ladder of runs (``python scripts/scaling.py <sweep folder>`` or
+``gpt-scaling``): each budget's IsoFLOP minimum, the power laws N*(C), D*(C), L*(C) with
+bootstrap intervals, the law L(N, D) = E + A/N^alpha + B/D^beta, and the compute-optimal run
+at a target budget. Writes scaling.json, scaling.csv and scaling.png. See docs/scaling_laws.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from gpt_experiments.cli.handler import exits_on_user_error
+from gpt_experiments.runs.scaling.fit import fit_scaling
+from gpt_experiments.runs.scaling.points import ScalingError, points_from_csv, points_from_runs
+from gpt_experiments.runs.scaling.report import format_fit, write_report
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
+    return value
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "folders", nargs="*", type=Path, help="sweep folders of a ladder (max_flops x model sizes)"
+    )
+    parser.add_argument(
+        "--csv", type=Path, help="fit points from a CSV with columns params,tokens,loss[,flops]"
+    )
+    parser.add_argument(
+        "--target-flops", type=positive_float, help="predict the compute-optimal run at this budget"
+    )
+    parser.add_argument(
+        "--out", type=Path, help="where to write (default: the first folder, or the CSV's folder)"
+    )
+    parser.add_argument(
+        "--bootstrap", type=int, default=1000, help="bootstrap draws for the intervals (default 1000)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="the bootstrap's random seed")
+    args = parser.parse_args(argv)
+    if bool(args.folders) == (args.csv is not None):
+        parser.error("pass sweep folders or --csv FILE (one of the two)")
+    if args.bootstrap < 0:
+        parser.error("--bootstrap must be 0 or more")
+    return args
+
+
+@exits_on_user_error
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.csv is not None:
+        points, default_out = points_from_csv(args.csv), args.csv.parent
+    else:
+        for folder in args.folders:
+            if not folder.is_dir():
+                raise ScalingError(
+                    f"{folder} is not a folder: pass a sweep folder (outputs/multirun/<date>/<time>)"
+                )
+        points, default_out = points_from_runs(args.folders), args.folders[0]
+    fit = fit_scaling(points, args.target_flops, args.bootstrap, args.seed)  # refusals before any write
+    print(f"{len(points)} points in {len(fit.minima)} budgets")
+    print(format_fit(fit))
+    paths = write_report(fit, args.out or default_out)
+    print("Wrote " + ", ".join(str(path) for path in paths))

@@ -1,0 +1,86 @@
+"""A ladder end to end through the commands: train.py -m trains a budget x sizes, scaling.py
+reads the sweep folder; and what it refuses in run folders."""
+
+import shutil
+
+import pytest
+
+from gpt_experiments.model import GPT, GPTConfig
+from gpt_experiments.model_flops import non_embedding_parameters, training_flops_per_token
+from gpt_experiments.runs.scaling.points import points_from_runs
+from gpt_experiments.training.config_checks import architecture_values
+from tests.helpers import run_script, script_env
+
+# One budget x 3 sizes of character-level Shakespeare (888, 6,592 and 21,720 non-embedding
+# parameters; 39, 8 and 3 steps): small enough for a test. Where a budget's minimum falls
+# for such short runs is not a property of the code, so the fit's outcome is checked to be
+# one of the refusals it owes these points; tests/runs/test_scaling_fit.py checks the fit.
+TINY_LADDER = [
+    "-m",
+    "experiment=scaling_ladder",
+    "model.context_length=16",
+    "data.stride=16",
+    "data.batch_size=32",
+    "scheduler.warmup_steps=2",
+    "trainer.limit_val_batches=4",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+    "max_flops=2e8",
+    "model.depth=1,2,3",
+]
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    """The tiny ladder's sweep folder (trained once for the tests below)."""
+    cwd = tmp_path_factory.mktemp("ladder")
+    env = script_env(cwd, OMP_NUM_THREADS="1")  # models this small are slower on two threads
+    result = run_script(
+        "train.py", *TINY_LADDER, f"hydra.sweep.dir={cwd}/sweep", cwd=cwd, env=env, timeout=900
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return cwd / "sweep"
+
+
+@pytest.mark.slow
+def test_a_ladder_sweep_gives_one_point_per_run_with_its_size_and_compute(sweep, compose_train):
+    points = sorted(points_from_runs([sweep]), key=lambda p: p.params)
+    assert [p.budget for p in points] == [2e8] * 3
+    for depth, point in zip((1, 2, 3), points, strict=True):
+        model = GPT(GPTConfig(**ladder_model(compose_train, depth)))
+        assert point.params == non_embedding_parameters(model)
+        assert point.flops == point.tokens * training_flops_per_token(model)
+        assert 2e8 <= point.flops < 2e8 + 16 * 32 * training_flops_per_token(model)  # within one step
+
+
+def ladder_model(compose_train, depth: int) -> dict:
+    cfg = compose_train(
+        *[o for o in TINY_LADDER[1:-2] if not o.startswith("trainer.")], f"model.depth={depth}"
+    )
+    return {**architecture_values(cfg.model), "vocab_size": 66}  # 65 characters and end-of-text
+
+
+@pytest.mark.slow
+def test_the_scaling_command_reads_the_sweep_and_refuses_a_single_budget_in_one_line(sweep, tmp_path):
+    result = run_script("scaling.py", str(sweep), cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    one_budget = "error: 1 budget: power laws across budgets need at least 2"
+    edge = "error: budget 2e+08 FLOPs has its loss minimum "
+    assert line.startswith((one_budget, edge)), line
+    assert not (sweep / "scaling.json").exists()
+
+
+@pytest.mark.slow
+def test_a_run_that_did_not_finish_is_refused_by_name(sweep, tmp_path):
+    copy = tmp_path / "sweep"
+    shutil.copytree(sweep, copy)
+    unfinished = sorted(p.parent for p in copy.glob("*/summary.json"))[0]
+    (unfinished / "summary.json").unlink()
+    result = run_script("scaling.py", str(copy), cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: 1 run(s) did not finish, e.g. {unfinished}: no summary.json (still running, or crashed): "
+        "wait for them, resume them (resume=<run folder>), or move their folders out"
+    ]
+    assert not (copy / "scaling.json").exists()
