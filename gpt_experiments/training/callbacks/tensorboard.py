@@ -26,7 +26,9 @@ class RunTensorBoardLogger(RunLogger, TensorBoardLogger):
     def log_provenance(self, record: dict[str, Any]) -> None:
         # Indented: a Markdown code block, so the JSON keeps its layout in the Text tab.
         text = "    " + json.dumps(record, indent=2, default=str).replace("\n", "\n    ")
-        self.experiment.add_text(PROVENANCE_TEXT_TAG, text, 0)
+        # At the step the run (or its resume) starts from: once per run, once more per resume.
+        step = self._trainer.global_step if self._trainer is not None else 0
+        self.experiment.add_text(PROVENANCE_TEXT_TAG, text, step)
         self.experiment.flush()
 
 
