@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 
 from gpt_experiments.cli.handler import exits_on_user_error, user_error_message
 from gpt_experiments.config import CONF_DIR, register_resolvers
+from gpt_experiments.run_folder.provenance import remember_command
 from gpt_experiments.run_folder.status import clear_failed, mark_failed
 from gpt_experiments.training.compose import check_sweep, compose_config
 from gpt_experiments.training.run_lock import lock_run_dir, release_run_dir
@@ -89,5 +90,6 @@ def check_command_line() -> None:
 
 
 def main() -> None:
+    remember_command(sys.argv)  # provenance.json's command: as typed, before resume= rewrites it
     check_command_line()
     run_job()

@@ -32,6 +32,9 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 PACKAGE_NAME = "gpt-experiments"
 # The libraries whose versions change results or how runs are stored (distribution names).
 LIBRARIES = ("torch", "lightning", "hydra-core", "omegaconf", "tiktoken", "numpy")
+# The command as typed, kept by the train command before it rewrites sys.argv (resume=, a
+# sweep's fixed keys): see remember_command.
+_typed_command: list[str] = []
 
 
 def utc_now() -> str:
@@ -136,11 +139,27 @@ def machine() -> dict[str, Any]:
     }
 
 
+def command_as_typed(argv: list[str]) -> list[str]:
+    """Python's own command line (interpreter, its options, ``-m`` or the script) when it ran
+    ``argv``; else this interpreter and ``argv`` (a command run from inside another Python
+    process, as the tests' preloaded processes do)."""
+    original = list(getattr(sys, "orig_argv", []))
+    args = argv[1:]
+    if len(original) > len(args) and original[len(original) - len(args) :] == args:
+        return original
+    return [sys.executable, *argv]
+
+
+def remember_command(argv: list[str]) -> None:
+    """Keep ``argv`` as typed, before the command line is rewritten, for the record to save."""
+    _typed_command[:] = command_as_typed(argv)
+
+
 def start_leg(code_dir: Path, run_dir: Path, diff_name: str) -> dict[str, Any]:
     """What is known when a run (or one resume of it) starts."""
     return {
         "started_utc": utc_now(),
-        "command": list(getattr(sys, "orig_argv", sys.argv)),  # the interpreter, -m, the script
+        "command": list(_typed_command) or command_as_typed(sys.argv),
         "cwd": os.getcwd(),
         "code": code_state(code_dir, run_dir / diff_name),
         "versions": library_versions(),

@@ -7,6 +7,7 @@ import importlib.metadata
 import json
 import statistics
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from gpt_experiments.run_folder import provenance
 from gpt_experiments.run_folder.provenance import (
     CODE_DIFF_FILE,
     PACKAGE_ROOT,
+    command_as_typed,
     legs,
     read_provenance,
     record_end,
@@ -113,6 +115,19 @@ def test_a_resume_adds_an_entry_and_each_leg_records_how_it_ended(repo, tmp_path
     assert resume["code"]["diff_file"] == "code.resume1.diff"
     assert first["started_utc"] <= first["ended_utc"] <= resume["started_utc"] <= resume["ended_utc"]
     assert json.loads((run / "provenance.json").read_text())["resumes"] == [resume]
+
+
+def test_the_command_is_pythons_own_when_it_ran_this_command(monkeypatch):
+    typed = ["python3", "-X", "dev", "-m", "gpt_experiments.cli.train", "model=tiny"]
+    monkeypatch.setattr(sys, "orig_argv", typed)
+    assert command_as_typed(["/site-packages/gpt_experiments/cli/train.py", "model=tiny"]) == typed
+    # Run from inside another Python process (a forked worker): this interpreter and the arguments.
+    monkeypatch.setattr(sys, "orig_argv", ["python3", "-c", "from multiprocessing.forkserver import main"])
+    assert command_as_typed(["scripts/train.py", "model=tiny"]) == [
+        sys.executable,
+        "scripts/train.py",
+        "model=tiny",
+    ]
 
 
 def test_a_record_that_cannot_be_read_counts_as_none(tmp_path):
