@@ -6,16 +6,13 @@ from __future__ import annotations
 import csv
 import json
 import struct
-import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tests.helpers.tensorboard_server import free_port
+from tests.helpers.tensorboard_server import free_port, local_server
 
 # The .wandb file: a header, then 32 KiB blocks of chunks (LevelDB's log format), each chunk a
 # CRC32, a length and a type (full record, or its first, middle or last part).
@@ -37,32 +34,9 @@ def serve_mlflow(folder: Path, timeout_s: float = 120) -> Iterator[str]:
     command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port)]
     command += ["--backend-store-uri", f"sqlite:///{folder / 'server.db'}", "--workers", "1"]
     command += ["--artifacts-destination", str(folder / "artifacts")]
-    log = open(folder / "server.log", "w")  # noqa: SIM115 (closed below, after the server)
-    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=5) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(
-                    f"mlflow server did not start: {(folder / 'server.log').read_text()[-2000:]}"
-                )
-            time.sleep(0.5)
+    with local_server(command, f"{url}/health", timeout_s, log=folder / "server.log"):
         yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
 
 
 def mlflow_run(tracking_uri: str, experiment: str = "gpt-experiments") -> tuple[Any, Series]:
