@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -73,6 +74,24 @@ def test_wheel_holds_the_package_and_its_configs_and_no_benchmark_code(tmp_path)
         timeout=120,
     )
     assert where.stdout.strip() == str(installed / "gpt_experiments" / "conf")
+
+    # No checkout to read a commit from: provenance.json records the installed version.
+    start = "import json, sys; from gpt_experiments.run_folder import provenance as p; "
+    start += "print(json.dumps([str(p.PACKAGE_ROOT), p.record_start(sys.argv[1])['code']]))"
+    recorded = subprocess.run(
+        [sys.executable, "-c", start, str(tmp_path / "run")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert recorded.returncode == 0, recorded.stderr[-2000:]
+    wheel_version = wheel.name.split("-")[1]
+    assert json.loads(recorded.stdout) == [
+        str(installed),
+        {"git": "not a git checkout", "package_version": wheel_version},
+    ]
 
 
 def test_the_progress_bars_library_is_a_base_dependency():
