@@ -65,7 +65,9 @@ class RunLogger:
         self._trainer = trainer
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**super().__getstate__(), "_trainer": None}  # a copied logger follows its own trainer
+        # Python 3.10's object has no __getstate__; Lightning's TensorBoard and W&B loggers do.
+        state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__
+        return {**state, "_trainer": None}  # a copied logger follows its own trainer
 
     @rank_zero_only
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
