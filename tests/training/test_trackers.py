@@ -159,3 +159,24 @@ def test_a_tracker_whose_package_is_missing_is_refused_with_its_pip_extra():
         f"logger: NeedsAMissingPackage needs {missing}, which is not installed: "
         f"pip install 'gpt-experiments[{missing}]' (or pip install {missing})"
     )
+
+
+# Run at start-up through PYTHONPATH: a None entry in sys.modules makes Python report mlflow
+# as missing, to importlib.util.find_spec and to import alike.
+HIDE_MLFLOW = "import sys\nsys.modules['mlflow'] = None\n"
+
+
+@pytest.mark.slow
+def test_logger_mlflow_without_mlflow_is_one_error_line_and_no_run_folder(tmp_path):
+    hider = tmp_path / "hider"
+    hider.mkdir()
+    (hider / "sitecustomize.py").write_text(HIDE_MLFLOW)
+    env = script_env(tmp_path, PYTHONPATH=f"{hider}:{ROOT}")
+    command = [sys.executable, str(ROOT / "scripts" / "train.py"), *TINY_RUN, "logger=mlflow"]
+    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "error: logger: RunMLFlowLogger needs mlflow, which is not installed: "
+        "pip install 'gpt-experiments[mlflow]' (or pip install mlflow)"
+    ]
+    assert not (tmp_path / "outputs").exists()
