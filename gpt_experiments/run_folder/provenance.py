@@ -104,7 +104,7 @@ def write_diff(path: Path, diff: str, untracked: list[str]) -> None:
     if len(data) > DIFF_LIMIT_BYTES:
         cut = data[:DIFF_LIMIT_BYTES].decode(errors="ignore")
         diff = f"{cut}\n# cut at {DIFF_LIMIT_BYTES:,} of {len(data):,} bytes\n"
-    path.write_text(header + diff)
+    replace_text(path, header + diff)
 
 
 def library_versions() -> dict[str, str | None]:
@@ -177,11 +177,20 @@ def read_provenance(run_dir: str | Path) -> dict[str, Any] | None:
     return record if isinstance(record, dict) else None
 
 
+def replace_text(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all: through a temporary file, removed if the write fails
+    (a full disk), renamed over ``path`` once complete."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def write_provenance(run_dir: Path, record: dict[str, Any]) -> None:
     """Replace the record whole: a reader never sees half of it."""
-    tmp = run_dir / f".{PROVENANCE_FILE}.tmp{os.getpid()}"
-    tmp.write_text(json.dumps(record, indent=2, default=str) + "\n")
-    os.replace(tmp, run_dir / PROVENANCE_FILE)
+    replace_text(run_dir / PROVENANCE_FILE, json.dumps(record, indent=2, default=str) + "\n")
 
 
 def record_start(run_dir: str | Path, code_dir: Path = PACKAGE_ROOT) -> dict[str, Any]:

@@ -105,27 +105,36 @@ def console_saved_to(path: Path) -> Iterator[None]:
     """Copy stdout, stderr and the logging handlers that write to them into ``path`` (appended
     to: a resumed run adds its leg) while the block runs."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as log:
+    log = open(path, "a", encoding="utf-8")  # noqa: SIM115 (closed below, whatever happens)
+    writing = True
 
-        def write(text: str) -> None:
+    def write(text: str) -> None:
+        nonlocal writing
+        if not writing:
+            return
+        try:
             log.write(text)
             log.flush()  # a crash or a kill keeps what was printed before it
+        except OSError:  # a full disk: the console goes on, the log stops where it was cut
+            writing = False
 
-        screen = ScreenLines(write)
-        originals = {"stdout": sys.stdout, "stderr": sys.stderr}
-        copies = {name: ConsoleCopy(stream, screen) for name, stream in originals.items()}
-        # Logging handlers hold the stream they were given when logging was configured.
-        moved = [(h, h.stream) for h in stream_handlers() if h.stream in originals.values()]
-        sys.stdout, sys.stderr = copies["stdout"], copies["stderr"]
+    screen = ScreenLines(write)
+    originals = {"stdout": sys.stdout, "stderr": sys.stderr}
+    copies = {name: ConsoleCopy(stream, screen) for name, stream in originals.items()}
+    # Logging handlers hold the stream they were given when logging was configured.
+    moved = [(h, h.stream) for h in stream_handlers() if h.stream in originals.values()]
+    sys.stdout, sys.stderr = copies["stdout"], copies["stderr"]
+    for handler, stream in moved:
+        handler.setStream(copies["stdout" if stream is originals["stdout"] else "stderr"])
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = originals["stdout"], originals["stderr"]
         for handler, stream in moved:
-            handler.setStream(copies["stdout" if stream is originals["stdout"] else "stderr"])
-        try:
-            yield
-        finally:
-            sys.stdout, sys.stderr = originals["stdout"], originals["stderr"]
-            for handler, stream in moved:
-                handler.setStream(stream)
-            screen.close()
+            handler.setStream(stream)
+        screen.close()
+        with contextlib.suppress(OSError):  # what a full disk kept in the buffer is lost
+            log.close()
 
 
 def console_saved_in(run_dir: str | Path) -> contextlib.AbstractContextManager[None]:

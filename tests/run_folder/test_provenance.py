@@ -144,3 +144,21 @@ def test_starting_the_record_costs_under_a_fifth_of_a_second(tmp_path):
         record_start(tmp_path / f"run{index}")
         timings.append(time.perf_counter() - started)
     assert statistics.median(timings) < START_COST_LIMIT_S, timings
+
+
+def test_a_failed_write_leaves_the_earlier_record_whole_and_no_temporary_file(repo, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    record_start(run, code_dir=repo)
+    before = (run / "provenance.json").read_bytes()
+
+    def full_disk(path: Path, text: str) -> None:
+        with open(path, "w") as f:
+            f.write(text[:10])  # a few bytes, then the disk is full
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", full_disk)
+    with pytest.raises(OSError):
+        record_end(run, "finished")
+    monkeypatch.undo()
+    assert (run / "provenance.json").read_bytes() == before
+    assert sorted(p.name for p in run.iterdir()) == ["provenance.json"]

@@ -77,3 +77,23 @@ def test_a_resumed_run_appends_to_its_log(tmp_path):
         with console_saved_to(log):
             print(f"{leg} leg")
     assert log.read_text() == "first leg\nresumed leg\n"
+
+
+class FullDisk:
+    """A log file on a full disk: every write fails."""
+
+    def write(self, text: str) -> int:
+        raise OSError(28, "No space left on device")
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        raise OSError(28, "No space left on device")
+
+
+def test_a_full_disk_stops_the_log_but_not_the_console(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("builtins.open", lambda *args, **kwargs: FullDisk())
+    with console_saved_to(tmp_path / "train.log"):
+        print("still shown")
+    assert capsys.readouterr().out == "still shown\n"
