@@ -76,24 +76,22 @@ def code_state(code_dir: Path, diff_path: Path) -> dict[str, Any]:
         return {"git": "not a git checkout", "package_version": installed_version()}
     try:
         # One call gives the commit, the branch and every changed or untracked file.
-        status = git(code_dir, "status", "--porcelain=v2", "--branch", "--untracked-files=all")
-        lines = status.splitlines()
-        headers = dict(line[2:].split(" ", 1) for line in lines if line.startswith("# ") and " " in line[2:])
-        changes = [line for line in lines if not line.startswith("#")]
-        untracked = [line[2:] for line in changes if line.startswith("? ")]
-        state: dict[str, Any] = {
-            "commit": headers.get("branch.oid"),
-            "branch": headers.get("branch.head"),  # "(detached)" for a checked-out commit
-            "dirty": bool(changes),
-            "package_version": installed_version(),
-        }
-        if changes:
-            diff = git(code_dir, "diff", "HEAD", "--no-ext-diff", "--no-color")
-            state["diff_file"] = diff_path.name
-            state["changed_files"] = len(changes)
-            write_diff(diff_path, diff, untracked)
-    except OSError as err:
+        status = git(code_dir, "status", "--porcelain=v2", "--branch", "--untracked-files=all").splitlines()
+        changes = [line for line in status if not line.startswith("#")]
+        diff = git(code_dir, "diff", "HEAD", "--no-ext-diff", "--no-color") if changes else ""
+    except OSError as err:  # git missing, hanging or refusing (e.g. a repository of another user)
         return {"git": f"unreadable: {err}", "package_version": installed_version()}
+    headers = dict(line[2:].split(" ", 1) for line in status if line.startswith("# ") and " " in line[2:])
+    state: dict[str, Any] = {
+        "commit": headers.get("branch.oid"),
+        "branch": headers.get("branch.head"),  # "(detached)" for a checked-out commit
+        "dirty": bool(changes),
+        "package_version": installed_version(),
+    }
+    if changes:
+        state["diff_file"] = diff_path.name
+        state["changed_files"] = len(changes)
+        write_diff(diff_path, diff, [line[2:] for line in changes if line.startswith("? ")])
     return state
 
 

@@ -162,3 +162,10 @@ def test_a_failed_write_leaves_the_earlier_record_whole_and_no_temporary_file(re
     monkeypatch.undo()
     assert (run / "provenance.json").read_bytes() == before
     assert sorted(p.name for p in run.iterdir()) == ["provenance.json"]
+
+
+def test_a_checkout_git_cannot_read_is_recorded_so_and_the_run_goes_on(repo, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "no_git_here"))
+    record = record_start(tmp_path / "run", code_dir=repo)
+    assert record["code"]["git"].startswith("unreadable: ")
+    assert record["code"]["package_version"] == importlib.metadata.version("gpt-experiments")
