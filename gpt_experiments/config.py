@@ -66,8 +66,9 @@ def job_dirname(prefix: object, override_dirname: str = "") -> str:
 
 
 def override_key(override: str) -> str:
-    """The key a command-line override sets: ``+trainer.max_epochs=2`` -> ``trainer.max_epochs``."""
-    return override.split("=", 1)[0].lstrip("+~")
+    """The key a command-line override sets: ``+trainer.max_epochs=2`` -> ``trainer.max_epochs``;
+    a group option placed elsewhere sets its group: ``+logger@logger.mlflow=mlflow`` -> ``logger``."""
+    return override.split("=", 1)[0].lstrip("+~").split("@", 1)[0]
 
 
 def register_resolvers() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -52,27 +53,31 @@ def test_wheel_holds_the_package_and_its_configs_and_no_benchmark_code(tmp_path)
         capture_output=True,
         timeout=300,
     )
+
+    def run_installed(code: str, *args: str) -> subprocess.CompletedProcess:
+        """``python -c code args`` seeing only the installed package, from a folder outside any checkout."""
+        env = {**os.environ, "PYTHONPATH": str(installed)}
+        command = [sys.executable, "-c", code, *args]
+        done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done
+
     gpt_train = "import sys; from gpt_experiments.cli.train import main; sys.argv[0] = 'gpt-train'; main()"
-    env = {**os.environ, "PYTHONPATH": str(installed)}
-    shown = subprocess.run(
-        [sys.executable, "-c", gpt_train, "--cfg", "job", "model=tiny"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert shown.returncode == 0, shown.stderr[-2000:]
-    assert "emb_dim: 24" in shown.stdout  # conf/model/tiny.yaml
-    where = subprocess.run(
-        [sys.executable, "-c", "import gpt_experiments.config as c; print(c.CONF_DIR)"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    assert (
+        "emb_dim: 24" in run_installed(gpt_train, "--cfg", "job", "model=tiny").stdout
+    )  # conf/model/tiny.yaml
+    where = run_installed("import gpt_experiments.config as c; print(c.CONF_DIR)")
     assert where.stdout.strip() == str(installed / "gpt_experiments" / "conf")
+
+    # No checkout to read a commit from: provenance.json records the installed version.
+    start = "import json, sys; from gpt_experiments.run_folder import provenance as p; "
+    start += "print(json.dumps([str(p.PACKAGE_ROOT), p.record_start(sys.argv[1])['code']]))"
+    recorded = run_installed(start, str(tmp_path / "run"))
+    wheel_version = wheel.name.split("-")[1]
+    assert json.loads(recorded.stdout) == [
+        str(installed),
+        {"git": "not a git checkout", "package_version": wheel_version},
+    ]
 
 
 def test_the_progress_bars_library_is_a_base_dependency():

@@ -13,6 +13,7 @@ import argparse
 import math
 
 from gpt_experiments.cli.handler import exits_on_user_error
+from gpt_experiments.errors import warn
 from gpt_experiments.runs.compare import (
     CSV_NAME,
     PLOT_NAME,
@@ -20,6 +21,7 @@ from gpt_experiments.runs.compare import (
     common_overrides,
     compare_runs,
     format_table,
+    provenance_warning,
 )
 from gpt_experiments.runs.repeats import format_metric_table, has_repeats
 
@@ -70,6 +72,11 @@ def print_comparison(folder: str, baseline: str | None = None) -> None:
     if common:
         print("Shared by all runs: " + " ".join(common))
     print(format_table(comparison))
+    code_warning = provenance_warning(records)
+    if code_warning:
+        warn(code_warning)
+    if any(record.dirty for record in records):
+        print("*: the run's code had uncommitted changes (saved in its code.diff)")
     if any(record.wall_time_source == "events" for record in records):
         print("~: wall time of an older run without summary.json (first to last TensorBoard event)")
     if has_repeats(comparison.settings):

@@ -16,10 +16,12 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from gpt_experiments.data.file_digests import DIGESTS_FILE, FileDigests
 from gpt_experiments.data.pretokenized import open_pretokenized
 from gpt_experiments.data.sources import PRETOKENIZED_SOURCES, TEXT_SOURCES, TextSource, make_text_source
 from gpt_experiments.data.splits import SPLIT_MODES
@@ -200,6 +202,15 @@ class WindowedData:
             # The same number of tokens scored whatever the corpus size: runs compare alike.
             tokens["val"] = first_tokens(tokens["val"], self.val_tokens)
         return tokens
+
+    def content_digest(self) -> str | None:
+        """The text's content fingerprint, the part of the token cache's key that the corpus sets
+        (None for pre-tokenized files, which are read as they are). After the data is read, the
+        cache's digest store answers it without reading a file again."""
+        if self.source in PRETOKENIZED_SOURCES:
+            return None
+        store = Path(self.cache_dir) / DIGESTS_FILE if self.cache_dir is not None else None
+        return self.text_source().fingerprint(FileDigests(store))
 
     def split_tokens(self, split: str) -> np.ndarray:
         """All tokens of ``split`` (``train`` or ``val``), tokenized (or read from the cache) if needed."""

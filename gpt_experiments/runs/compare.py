@@ -23,7 +23,7 @@ from gpt_experiments.config import override_key
 from gpt_experiments.errors import UserError
 from gpt_experiments.result_keys import SEED_KEY, is_result_neutral
 from gpt_experiments.run_folder.history import loss_points, val_loss_at_tokens
-from gpt_experiments.runs.records import RunRecord, find_run_dirs, read_run
+from gpt_experiments.runs.records import UNKNOWN, RunRecord, find_run_dirs, read_run
 from gpt_experiments.runs.repeats import (
     METRICS,
     MetricTable,
@@ -51,6 +51,8 @@ RUN_FIELDS = (
     "train_flops",
     "wall_time_s",
     "wall_time_source",
+    "commit",
+    "torch",
     "overrides",
     "error",
 )
@@ -137,7 +139,9 @@ def format_table(comparison: Comparison) -> str:
     """Ranked runs, one per line; failed runs show their error, pruned ones are marked so."""
     at = "-" if math.isnan(comparison.tokens) else f"{comparison.tokens:,.0f}"
     header = f"{'rank':>4}  {'best val loss':>13}  {'val loss @' + at:>16}  {'final val loss':>14}"
-    header += f"  {'final ppl':>10}  {'tokens/s':>9}  {'train FLOPs':>11}  {'wall time':>9}  run"
+    header += (
+        f"  {'final ppl':>10}  {'tokens/s':>9}  {'train FLOPs':>11}  {'wall time':>9}  {'commit':<11}  run"
+    )
     lines = [header]
     for rank, record in enumerate(comparison.records, start=1):
         name = comparison.run_label(record)
@@ -149,9 +153,29 @@ def format_table(comparison: Comparison) -> str:
         lines.append(
             f"{rank:>4}  {record.best_val_loss:>13.4f}  {record.val_loss_at_tokens:>16.4f}"
             f"  {record.final_val_loss:>14.4f}  {record.final_val_ppl:>10.2f}  {record.tokens_per_sec:>9.0f}"
-            f"  {record.train_flops:>11.3g}  {estimate}{record.wall_time_s:>7.1f}s  {name}{pruned}"
+            f"  {record.train_flops:>11.3g}  {estimate}{record.wall_time_s:>7.1f}s"
+            f"  {record.commit:<11}  {name}{pruned}"
         )
     return "\n".join(lines)
+
+
+def provenance_warning(records: list[RunRecord]) -> str | None:
+    """One line when the runs' code or torch differ: a difference between them may come from
+    there rather than from their settings. Runs without a record (older runs) are left out."""
+    known = [r for r in records if r.commits]
+    commits = {commit for r in known for commit in r.commits}
+    torch_versions = {version for r in known for version in r.torch_versions}
+    dirty = sum(r.dirty for r in known)
+    reasons = []
+    if len(commits) > 1:
+        reasons.append(f"{len(commits)} different commits")
+    if dirty:
+        reasons.append(f"uncommitted changes in {dirty} run{'s' if dirty > 1 else ''} (code.diff in each)")
+    if len(torch_versions) > 1:
+        reasons.append(f"torch {', '.join(sorted(torch_versions))}")
+    if not reasons:
+        return None
+    return f"the runs' code differs: {'; '.join(reasons)}. Results may differ by code, not settings alone"
 
 
 def _cell(value: float | None) -> float | str:
@@ -204,6 +228,8 @@ def write_csv(comparison: Comparison, path: Path) -> None:
                     "train_flops": _cell(record.train_flops),
                     "wall_time_s": record.wall_time_s,
                     "wall_time_source": record.wall_time_source,
+                    "commit": record.commit,
+                    "torch": "+".join(record.torch_versions) or UNKNOWN,
                     "overrides": " ".join(record.overrides),
                     "error": record.error or "",
                     **setting_columns(comparison, setting),

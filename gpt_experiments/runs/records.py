@@ -19,6 +19,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from gpt_experiments.config import override_key
 from gpt_experiments.result_keys import SEED_KEY, TRIAL_NUMBER_KEY
 from gpt_experiments.run_folder.history import recorded_wall_time
+from gpt_experiments.run_folder.provenance import legs, read_provenance
 from gpt_experiments.run_folder.status import failure_message, pruned_message
 from gpt_experiments.runs.settings import read_settings
 
@@ -28,6 +29,10 @@ RUN_THROUGHPUT_TAGS = ("run/tokens_per_sec", "hp/tokens_per_sec")
 # Runs logged before RUN_THROUGHPUT_TAGS existed: per-window throughputs, averaged here.
 THROUGHPUT_TAG = "perf/tokens_per_sec"
 TOKENS_SEEN_TAG = "train/tokens_seen"
+# What a run without provenance.json (made before it existed) shows for its code and torch.
+UNKNOWN = "unknown"
+# A commit as the table shows it: enough digits to tell commits apart, as git's short form.
+SHORT_COMMIT = 10
 
 
 @dataclass
@@ -47,6 +52,18 @@ class RunRecord:
     seed: Any = None
     # Val loss at the token count every compared run reached (set by the comparison).
     val_loss_at_tokens: float = math.nan
+    # From provenance.json, every leg of a resumed run: the commits (a wheel install: its
+    # version), whether any had uncommitted changes, the torch versions. Empty: no record.
+    commits: list[str] = field(default_factory=list)
+    dirty: bool = False
+    torch_versions: list[str] = field(default_factory=list)
+
+    @property
+    def commit(self) -> str:
+        """The code the run came from, as the table shows it: ``*`` marks uncommitted changes."""
+        if not self.commits:
+            return UNKNOWN
+        return "+".join(commit[:SHORT_COMMIT] for commit in self.commits) + ("*" if self.dirty else "")
 
     @property
     def failed(self) -> bool:
@@ -168,6 +185,24 @@ def wall_time(scalars: dict[str, list], run_dir: Path) -> tuple[float, str]:
     return events_wall_time_s(scalars, run_dir), "events"
 
 
+def unique(values: list[str]) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+def read_code_provenance(record: RunRecord, run_dir: Path) -> None:
+    """The commits, dirty flag and torch versions of the run's legs (nothing for older runs)."""
+    provenance = read_provenance(run_dir)
+    if provenance is None:
+        return
+    codes = [leg.get("code") or {} for leg in legs(provenance)]
+    record.commits = unique(
+        [str(code.get("commit") or f"version {code.get('package_version') or UNKNOWN}") for code in codes]
+    )
+    record.dirty = any(code.get("dirty") for code in codes)
+    versions = [(leg.get("versions") or {}).get("torch") for leg in legs(provenance)]
+    record.torch_versions = unique([str(v) for v in versions if v])
+
+
 def read_run(run_dir: Path, root: Path) -> RunRecord:
     """A run's overrides, settings, loss history, throughput and wall time; failed if marked or
     without results."""
@@ -176,6 +211,7 @@ def read_run(run_dir: Path, root: Path) -> RunRecord:
     record.seed = seed_of(record.overrides, run_dir / ".hydra" / "config.yaml")
     record.error = failure_message(run_dir)
     record.pruned = pruned_message(run_dir)
+    read_code_provenance(record, run_dir)
     record.history = read_history(run_dir)
     if record.error is None and not record.history:
         record.error = "no validation results (history.csv missing or empty): crashed or still running"

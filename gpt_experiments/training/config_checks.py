@@ -10,6 +10,7 @@ against the type hints, so a new argument there is checked without editing this 
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import inspect
 import typing
 from collections.abc import Callable
@@ -130,7 +131,9 @@ def check_group(group: str, node: Any) -> None:
         return
     if group in BUILT_FROM or "_target_" in node:
         values = model_values(node) if group == "model" else resolved_values(node, group)
-        check_arguments(group, values, BUILT_FROM.get(group) or target_of(group, values["_target_"]))
+        target = BUILT_FROM.get(group) or target_of(group, values["_target_"])
+        check_installed(group, target)
+        check_arguments(group, values, target)
         return
     for name, entry in node.items_ex(resolve=False):
         if isinstance(entry, DictConfig) and "_target_" in entry:
@@ -144,6 +147,17 @@ def target_of(group: str, path: str) -> Callable[..., Any]:
         raise ConfigError(
             f"{group}._target_={path!r} cannot be imported: name an existing class or function"
         ) from None
+
+
+def check_installed(group: str, target: Callable[..., Any]) -> None:
+    """A class that names an optional package (``needs_package``, e.g. a tracker) needs it installed;
+    the package's name is also the pip extra that installs it."""
+    package = getattr(target, "needs_package", None)
+    if isinstance(package, str) and importlib.util.find_spec(package) is None:
+        raise ConfigError(
+            f"{group}: {target.__name__} needs {package}, which is not installed: "
+            f"pip install 'gpt-experiments[{package}]' (or pip install {package})"
+        )
 
 
 def check_training_length(trainer: DictConfig, budgeted: bool = False) -> None:

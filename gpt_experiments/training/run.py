@@ -13,6 +13,7 @@ import lightning as L
 import torch
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
@@ -21,14 +22,17 @@ from gpt_experiments.checkpoints.lightning_io import AtomicCheckpointIO
 from gpt_experiments.data.datamodule import GPTDataModule
 from gpt_experiments.model_flops import non_embedding_parameters
 from gpt_experiments.run_folder.history import recorded_wall_time
+from gpt_experiments.run_folder.provenance import record_end, record_start
+from gpt_experiments.run_folder.status import pruned_message
 from gpt_experiments.training.callbacks.history import LossHistory
 from gpt_experiments.training.callbacks.hparams_session import HParamsSession
 from gpt_experiments.training.callbacks.log_interval import LogEveryEpoch
 from gpt_experiments.training.callbacks.loss_guard import StopOnNonFiniteLoss
 from gpt_experiments.training.callbacks.progress import CompactModelSummary, RunProgressBar
+from gpt_experiments.training.callbacks.provenance import RecordProvenance
 from gpt_experiments.training.callbacks.resumed_epoch import ResumedEpochProgress
 from gpt_experiments.training.callbacks.rng_state import RNGStateCheckpoint
-from gpt_experiments.training.callbacks.signals import SaveAndStopOnSignal
+from gpt_experiments.training.callbacks.signals import SaveAndStopOnSignal, TrainingInterrupted
 from gpt_experiments.training.callbacks.throughput import SpeedMonitor
 from gpt_experiments.training.callbacks.validate_at_end import ValidateAtLastStep
 from gpt_experiments.training.config_checks import (
@@ -74,7 +78,18 @@ def build_callbacks(cfg: DictConfig, output_dir: Path, command_line: CommandLine
     if cfg.trainer.get("enable_model_summary", True):
         console.append(CompactModelSummary())
     budget = [ValidateAtLastStep()] if cfg.get("max_tokens") or cfg.get("max_flops") else []
-    return [*callbacks, LossHistory(str(output_dir)), *budget, *reliability, *console]
+    records = [LossHistory(str(output_dir)), RecordProvenance(output_dir, bool(cfg.get("compile", False)))]
+    return [*callbacks, *records, *budget, *reliability, *console]
+
+
+def build_loggers(spec: DictConfig | None) -> list[Logger] | bool:
+    """The run's trackers: one (``logger=tensorboard``), several (``logger=many``: a logger per
+    key), or none (``logger=null``)."""
+    if not spec:
+        return False
+    if "_target_" in spec:
+        return [instantiate(spec)]
+    return [instantiate(entry) for entry in spec.values() if entry is not None] or False
 
 
 def apply_token_budget(trainer: L.Trainer, max_tokens: int, data: DictConfig) -> int:
@@ -132,9 +147,26 @@ def train(
 
     ``command_line`` (the run's overrides; in a sweep, which keys vary) chooses what the
     HParams tab shows; ``sweep_dir`` is the folder the closing summary says to compare.
+    The run's provenance.json is started first and says at the end how the run ended.
     """
     output_dir = Path(output_dir)
-    command_line = command_line or CommandLine()
+    rank_zero_only(record_start)(output_dir)
+    outcome = "failed"
+    try:
+        best = fit_run(cfg, output_dir, command_line or CommandLine(), sweep_dir)
+        outcome = "pruned" if pruned_message(output_dir) else "finished"
+        return best
+    except (TrainingInterrupted, KeyboardInterrupt):
+        outcome = "interrupted"
+        raise
+    finally:
+        rank_zero_only(record_end)(output_dir, outcome)
+
+
+def fit_run(
+    cfg: DictConfig, output_dir: Path, command_line: CommandLine, sweep_dir: str | Path | None
+) -> float:
+    """The run itself: data, model, callbacks, trackers, Trainer, fit and the closing summary."""
     validate_config(cfg)
     check_run_settings(cfg)
     L.seed_everything(cfg.seed, workers=True)
@@ -149,10 +181,9 @@ def train(
         scheduler=plain(cfg.scheduler),
         compile_model=cfg.get("compile", False),
     )
-    logger = instantiate(cfg.logger) if cfg.get("logger") else False
     trainer: L.Trainer = instantiate(
         cfg.trainer,
-        logger=logger,
+        logger=build_loggers(cfg.get("logger")),
         callbacks=build_callbacks(cfg, output_dir, command_line),
         plugins=[AtomicCheckpointIO()],
     )

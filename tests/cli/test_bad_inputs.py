@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import json
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,8 @@ import torch
 
 from gpt_experiments.config import register_resolvers
 from gpt_experiments.errors import UserError
+from gpt_experiments.run_folder.provenance import PROVENANCE_FILE
+from gpt_experiments.training.console_log import CONSOLE_LOG
 from gpt_experiments.training.launch import prepare_run
 from tests.convert.test_download import server  # noqa: F401  (a fixture: the local mirror)
 from tests.helpers import ROOT, TINY_RUN, run_script, script_env
@@ -403,14 +406,40 @@ def run_with_fault(
     return result, after
 
 
+# The run's records that a resume adds to by design (its provenance entry, its console lines):
+# checked apart, for keeping all they held.
+APPENDED_RECORDS = (PROVENANCE_FILE, CONSOLE_LOG)
+
+
 def hashes(folder: Path) -> dict[str, str]:
-    """sha256 of every file, except the lock (it holds the last holder's pid) and the run's
-    .hydra/ (a resume rewrites it with the merged overrides, by design, before training)."""
+    """sha256 of every file, except the lock (it holds the last holder's pid), the run's
+    .hydra/ (a resume rewrites it with the merged overrides, by design, before training) and
+    the ``APPENDED_RECORDS``."""
     return {
         str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.name != ".lock" and ".hydra" not in p.parts
+        if p.is_file() and p.name != ".lock" and ".hydra" not in p.parts and p.name not in APPENDED_RECORDS
     }
+
+
+def appended_records(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): p.read_text() for p in folder.rglob("*") if p.name in APPENDED_RECORDS
+    }
+
+
+def assert_only_added_to(before: dict[str, str], after: Path) -> None:
+    """Each record still holds what it held: the log's lines, the provenance's run and resumes."""
+    for name, text in before.items():
+        now = (after / name).read_text()
+        if name.endswith(CONSOLE_LOG):
+            assert now.startswith(text), name
+        else:
+            old, new = json.loads(text), json.loads(now)
+            assert {k: v for k, v in new.items() if k != "resumes"} == {
+                k: v for k, v in old.items() if k != "resumes"
+            }
+            assert new["resumes"][: len(old["resumes"])] == old["resumes"]
 
 
 def empty_folders(folder: Path) -> set[str]:
@@ -522,7 +551,7 @@ OS_FAULT_CASES = {
 )
 def test_os_fault_is_one_line_and_damages_nothing(prepared_run, server, folder, fault, argv, message):  # noqa: F811
     target = prepared_run / folder
-    before, empty_before = hashes(target), empty_folders(target)
+    before, empty_before, records = hashes(target), empty_folders(target), appended_records(target)
     argv = [arg.replace("{server}", server) for arg in argv]
     result, after = run_with_fault(target, fault, argv, prepared_run)
     assert result.returncode == 1, result.stderr[-3000:]
@@ -531,5 +560,6 @@ def test_os_fault_is_one_line_and_damages_nothing(prepared_run, server, folder, 
     assert fnmatch.fnmatchcase(last_line, message.format(cwd=prepared_run)), last_line
     # Every file the folder held is byte-identical (new files, like a failed run's marker, may appear).
     assert {name: digest for name, digest in hashes(after).items() if name in before} == before
+    assert_only_added_to(records, after)
     assert empty_folders(after) <= empty_before  # e.g. no token cache entry left empty
     shutil.rmtree(after)

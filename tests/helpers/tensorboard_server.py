@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -30,31 +31,43 @@ def post_json(url: str, body: dict[str, Any]) -> dict[str, Any]:
 
 
 @contextmanager
+def local_server(
+    command: list[str], probe_url: str, timeout_s: float, log: Path | None = None
+) -> Iterator[None]:
+    """Start the server ``command``, wait until ``probe_url`` answers; always stop it. Its output
+    goes to ``log`` (shown if it does not start), or nowhere."""
+    with open(log or os.devnull, "w") as output:
+        server = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + timeout_s
+            while True:
+                try:
+                    urllib.request.urlopen(probe_url, timeout=5).close()
+                    break
+                except (urllib.error.URLError, ConnectionError):
+                    if server.poll() is not None or time.monotonic() > deadline:
+                        shown = log.read_text()[-2000:] if log else ""
+                        raise RuntimeError(f"{command[2]} did not answer {probe_url}: {shown}") from None
+                    time.sleep(0.5)
+            yield
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+
+
+@contextmanager
 def serve_tensorboard(logdir: Path, timeout_s: float = 90) -> Iterator[str]:
     """Start ``tensorboard --logdir`` on a free local port; yields its base URL; always stops it."""
     port = free_port()
     command = [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir)]
     command += ["--host", "127.0.0.1", "--port", str(port), "--reload_interval", "0"]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/data/runs", timeout=5).close()
-                break
-            except (urllib.error.URLError, ConnectionError):
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"tensorboard did not start on port {port}") from None
-                time.sleep(0.5)
+    with local_server(command, f"{url}/data/runs", timeout_s):
         yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 # Every session, whatever its status, one page of up to 100 groups (the plugin's request format).

@@ -35,6 +35,11 @@ def test_ddp_ranks_train_on_different_batches_and_end_with_identical_weights(tmp
     assert len(ranks[0]["batches"]) == len(ranks[1]["batches"]) == 12
     assert not set(ranks[0]["batches"]) & set(ranks[1]["batches"])  # each rank its own share
     assert ranks[0]["weights"] == ranks[1]["weights"]  # gradients were averaged every step
+    # Rank 0 alone writes the run's records: one start, no resume entry from rank 1, one log.
+    record = json.loads((tmp_path / "run" / "provenance.json").read_text())
+    assert (record["settings"]["devices"], record["settings"]["strategy"]) == (2, "DDPStrategy")
+    assert record["resumes"] == [] and record["outcome"] == "finished"
+    assert (tmp_path / "run" / "train.log").read_text().count("Run folder:") == 1
 
 
 def test_fsdp_config_shards_blocks_and_keeps_the_tied_head_in_the_root_unit(compose_train):

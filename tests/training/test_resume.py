@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from gpt_experiments.run_folder.provenance import legs, read_provenance
 from gpt_experiments.training.launch import resume_overrides
 from gpt_experiments.training.resume import plan_resume_from_path
 from tests.helpers import ROOT, TINY_RUN, run_script, script_env
@@ -146,6 +147,11 @@ def test_run_ended_by_max_steps_mid_epoch_continues_where_it_stopped(tmp_path, u
     assert sorted(continued) == list(range(5, 25))
     assert {**first, **continued} == read_step_losses(uninterrupted / "full.jsonl")  # exact, step by step
     assert history(run_dir) == history(uninterrupted)
+    # The continuation is one more entry of the run's provenance, and more lines of its train.log.
+    first_leg, resumed_leg = legs(read_provenance(run_dir))
+    assert (first_leg["outcome"], resumed_leg["outcome"]) == ("finished", "finished")
+    assert resumed_leg["command"][-2:] == ["resume=auto", "trainer.max_steps=-1"]  # as typed
+    assert (run_dir / "train.log").read_text().count("Run folder:") == 2
 
 
 @pytest.mark.slow

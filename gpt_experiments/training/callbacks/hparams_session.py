@@ -1,4 +1,5 @@
-"""Writes the run's HParams (settings and declared metrics) into its TensorBoard logs."""
+"""Writes the run's HParams (settings and declared metrics) into its TensorBoard logs, and the
+same settings to every other tracker of the run."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from gpt_experiments import library_internals as internals
 from gpt_experiments.training.callbacks.tensorboard import tensorboard_logger
 from gpt_experiments.training.hparams import hparams_summaries, session_end_summary
+from gpt_experiments.training.trackers import RunLogger
 
 
 class HParamsSession(L.Callback):
@@ -34,9 +36,9 @@ class HParamsSession(L.Callback):
 
     @rank_zero_only
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        tensorboard = tensorboard_logger(trainer)
-        if tensorboard is not None:
-            tensorboard.hparams.update(self.params)  # also saved as hparams.yaml beside the event files
+        for logger in trainer.loggers:
+            if isinstance(logger, RunLogger):
+                logger.log_settings(self.params, self.differing)
         self._write(trainer, hparams_summaries(self.params, self.differing, self.name))
 
     @rank_zero_only

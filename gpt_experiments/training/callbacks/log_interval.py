@@ -7,7 +7,7 @@ import math
 
 import lightning as L
 
-from gpt_experiments.training.callbacks.tensorboard import RunTensorBoardLogger
+from gpt_experiments.training.trackers import RunLogger
 
 
 def epoch_logging_interval(configured: int, batches_per_epoch: float, accumulate: int) -> int:
@@ -30,7 +30,7 @@ class LogEveryEpoch(L.Callback):
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         for logger in trainer.loggers:  # scalars at the optimizer steps done, as everything else
-            if isinstance(logger, RunTensorBoardLogger):
+            if isinstance(logger, RunLogger):
                 logger.follow(trainer)
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -2,41 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
 from typing import Any
 
 import lightning as L
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
+from gpt_experiments.training.trackers import RunLogger
 
-class RunTensorBoardLogger(TensorBoardLogger):
-    """Lightning's TensorBoard logger, with every scalar at the optimizer steps done, and without
-    the ``epoch`` scalar Lightning adds to every log.
+PROVENANCE_TEXT_TAG = "provenance"
 
-    Lightning logs a step's values, and the validation after it, under the steps done *before*
-    that step (3 after the 4th), while history.csv, checkpoint names, the images and the text
-    samples carry the steps done (4). Once it follows the run's trainer (``LogEveryEpoch`` sees to
-    it), this logger uses ``trainer.global_step`` too: one moment, one step, in every artefact.
-    The ``epoch`` chart (0-based, while the console counts epochs from 1) would come first in the
-    Scalars tab; the run's epochs are in history.csv and its loss plots.
-    """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._trainer: L.Trainer | None = None
+class RunTensorBoardLogger(RunLogger, TensorBoardLogger):
+    """Lightning's TensorBoard logger as every run tracker (:class:`RunLogger`): scalars at the
+    optimizer steps done, no ``epoch`` scalar. The settings go to the HParams tab (written by
+    ``HParamsSession``, which also saves them as hparams.yaml), the provenance to the Text tab."""
 
-    def follow(self, trainer: L.Trainer) -> None:
-        self._trainer = trainer
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**super().__getstate__(), "_trainer": None}  # a copied logger follows its own trainer
+    def log_settings(self, params: dict[str, Any], swept: list[str]) -> None:
+        self.hparams.update(params)  # saved as hparams.yaml beside the event files
 
     @rank_zero_only
-    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
-        if self._trainer is not None:
-            step = self._trainer.global_step
-        super().log_metrics({name: value for name, value in metrics.items() if name != "epoch"}, step)
+    def log_provenance(self, record: dict[str, Any]) -> None:
+        # Indented: a Markdown code block, so the JSON keeps its layout in the Text tab.
+        text = "    " + json.dumps(record, indent=2, default=str).replace("\n", "\n    ")
+        # At the step the run (or its resume) starts from: once per run, once more per resume.
+        step = self._trainer.global_step if self._trainer is not None else 0
+        self.experiment.add_text(PROVENANCE_TEXT_TAG, text, step)
+        self.experiment.flush()
 
 
 def tensorboard_logger(trainer: L.Trainer) -> TensorBoardLogger | None:
