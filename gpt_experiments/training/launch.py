@@ -26,6 +26,7 @@ from gpt_experiments.training.config_checks import model_settings, validate_sett
 from gpt_experiments.training.resume import (
     Rebuild,
     ResumePlan,
+    already_finished,
     differing_settings,
     plan_resume,
     run_of_same_command,
@@ -37,8 +38,9 @@ from gpt_experiments.training.run_lock import lock_run_dir
 
 def prepare_run(
     conf_dir: Path, config_name: str, overrides: list[str], composed: DictConfig | None = None
-) -> list[str]:
-    """Check a single run's command line; returns the overrides to hand to Hydra.
+) -> list[str] | None:
+    """Check a single run's command line; returns the overrides to hand to Hydra, or None when
+    there is nothing to run (``resume=`` names a run that has already finished).
 
     ``composed``: the config these overrides compose into, when the caller already has it.
     With ``resume=``, the overrides gain the resumed run's own overrides, its checkpoint as
@@ -54,6 +56,12 @@ def prepare_run(
         if plan is None:
             print("resume=auto: no earlier run of this config has a checkpoint; starting a new run")
             hint_run_of_same_command(Path(cfg.paths.log_dir), overrides, cfg, rebuild)
+        elif already_finished(plan, cfg):
+            print(
+                f"resume={cfg.resume}: {plan.run_dir} already finished; nothing changed "
+                "(train it longer with a larger trainer.max_epochs or trainer.max_steps)"
+            )
+            return None
         else:
             if plan.run_dir is not None:
                 # Before Hydra rewrites the folder's .hydra/: a second resume stops here.
