@@ -20,6 +20,7 @@ from gpt_experiments.config import override_key, resolved_values
 from gpt_experiments.convert.formats import check_pretrained_fits
 from gpt_experiments.data.windowed_data import WindowedData
 from gpt_experiments.errors import CheckpointError, ConfigError, warn
+from gpt_experiments.files import remove_stale_temporaries
 from gpt_experiments.model import GPTConfig
 from gpt_experiments.training.compose import compose_config
 from gpt_experiments.training.config_checks import model_settings, validate_settings, validate_targets
@@ -33,7 +34,7 @@ from gpt_experiments.training.resume import (
     saved_config,
 )
 from gpt_experiments.training.run_checks import check_run_settings
-from gpt_experiments.training.run_lock import lock_run_dir
+from gpt_experiments.training.run_lock import is_first_process, lock_run_dir
 
 
 def prepare_run(
@@ -66,6 +67,7 @@ def prepare_run(
             if plan.run_dir is not None:
                 # Before Hydra rewrites the folder's .hydra/: a second resume stops here.
                 lock_run_dir(plan.run_dir)
+                clean_killed_saves(plan.run_dir)
             print(f"Resuming from {plan.checkpoint}")
             overrides = resume_overrides(plan, overrides)
             cfg = compose_config(conf_dir, config_name, overrides)
@@ -74,7 +76,7 @@ def prepare_run(
     validate_settings(cfg)
     check_writable(Path(plan.run_dir if plan and plan.run_dir else cfg.paths.log_dir))
     if cfg.get("ckpt_path"):
-        check_checkpoint(Path(cfg.ckpt_path), resolved_values(cfg.model, "model"))
+        check_checkpoint(Path(cfg.ckpt_path), resolved_values(cfg.model, "model"), cfg.optimizer._target_)
     validate_targets(cfg)
     check_run_settings(cfg)
     tokenizer = resolved_values(cfg.tokenizer, "tokenizer") if "tokenizer" in cfg else None
@@ -82,10 +84,22 @@ def prepare_run(
     data.load_windows()  # reads and tokenizes (into the cache) now, so data errors come first
     # vocab_size must fit the tokenizer, and a pretrained init the whole model.
     model = model_settings(resolved_values(cfg.model, "model"), data.tokenizer)
+    if cfg.get("ckpt_path") and cfg.model.get("vocab_size") is None:  # now the tokenizer's size
+        check_checkpoint(Path(cfg.ckpt_path), model, cfg.optimizer._target_)
     if cfg.get("init") is not None and not cfg.get("ckpt_path"):  # a resumed run keeps its own weights
         init = resolved_values(cfg.init, "init")
         check_pretrained_fits(init["path"], init.get("fmt", "auto"), GPTConfig(**model))
     return overrides
+
+
+def clean_killed_saves(run_dir: Path) -> None:
+    """Remove what saves killed half-way left in the run (a checkpoint's size each), now that
+    this process holds the folder (the processes a launcher adds leave it to the first)."""
+    if not is_first_process():
+        return
+    freed = remove_stale_temporaries(run_dir)
+    if freed:
+        print(f"Removed temporary files of killed saves in {run_dir} ({freed / 1e6:,.1f} MB)")
 
 
 def check_writable(folder: Path) -> None:
@@ -129,8 +143,9 @@ def quote(path: Path) -> str:
     return f"'{escaped}'"
 
 
-def check_checkpoint(path: Path, model: dict[str, Any]) -> None:
-    """The file must be a training checkpoint of a model shaped like the configured one."""
+def check_checkpoint(path: Path, model: dict[str, Any], optimizer_target: str) -> None:
+    """The file must be a training checkpoint of a model shaped like the configured one,
+    with the state of the configured optimizer."""
     sharded = is_sharded_checkpoint(path)  # its optimizer state is in the DCP files
     # Only the settings are read here (of a sharded folder, after its DCP files pass the check).
     checkpoint = read_checkpoint_settings(path, mmap=True)
@@ -139,6 +154,13 @@ def check_checkpoint(path: Path, model: dict[str, Any]) -> None:
         raise CheckpointError(
             f"{path} is not a training checkpoint of this project (no model settings or optimizer state): "
             "pass a .ckpt written by scripts/train.py"
+        )
+    saved_optimizer = checkpoint["hyper_parameters"].get("optimizer", {}).get("_target_", optimizer_target)
+    if saved_optimizer != optimizer_target:
+        raise CheckpointError(
+            f"{path} holds the state of optimizer {saved_optimizer}, not of the configured "
+            f"{optimizer_target}: continue with the optimizer it was trained with, or start afresh "
+            f"from its weights with init=project init.path={path}"
         )
     # Checkpoints written before a setting existed hold its default.
     saved = {**GPTConfig().to_dict(), **saved}
