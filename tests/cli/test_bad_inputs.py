@@ -217,7 +217,7 @@ IN_PROCESS_CASES = {
     ),
     "window longer than the position table": (
         ["data.max_length=300"],
-        "data.max_length=300 exceeds model.context_length=256, the size of the position table: "
+        "data.max_length=300 exceeds model.context_length=32, the size of the position table: "
         "lower data.max_length or raise model.context_length",
     ),
     "stride zero": (
