@@ -16,7 +16,7 @@ import hydra
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from gpt_experiments.cli.handler import exits_on_user_error
+from gpt_experiments.cli.handler import checks_override_syntax_first, exits_on_user_error
 from gpt_experiments.config import CONF_DIR, register_resolvers, resolved_values
 from gpt_experiments.data.windowed_data import data_split_tokens
 from gpt_experiments.errors import ConfigError
@@ -43,6 +43,7 @@ def perplexity_tokens(cfg: DictConfig, tokenizer: Tokenizer) -> tuple[dict[str, 
     return {"data": data.get("path"), "split": cfg.split}, data_split_tokens(data, tokenizer, cfg.split)
 
 
+@checks_override_syntax_first
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="evaluate")
 @exits_on_user_error
 def main(cfg: DictConfig) -> None:

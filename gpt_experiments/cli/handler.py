@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import NoReturn, ParamSpec, TypeVar
 
 from gpt_experiments.errors import UserError
+from gpt_experiments.training.compose import check_override_syntax
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -51,5 +52,20 @@ def exits_on_user_error(command: Callable[P, R]) -> Callable[P, R]:
             return command(*args, **kwargs)
         except (UserError, OSError) as err:
             exit_with_error(user_error_message(err) or str(err))
+
+    return run
+
+
+def checks_override_syntax_first(command: Callable[P, R]) -> Callable[P, R]:
+    """Decorate a ``@hydra.main`` command: run from the command line, an override Hydra's
+    grammar refuses (e.g. an unquoted path holding "=") is one ``error:`` line, not Hydra's
+    report. Called with a config (tests), the command runs as it is."""
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        if not args and not kwargs:
+            overrides = [arg for arg in sys.argv[1:] if not arg.startswith("-")]
+            exits_on_user_error(check_override_syntax)(overrides)
+        return command(*args, **kwargs)
 
     return run

@@ -16,7 +16,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from gpt_experiments.checkpoints.sharded import is_sharded_checkpoint, read_checkpoint_settings
-from gpt_experiments.config import override_key, resolved_values
+from gpt_experiments.config import override_key, resolved_values, typed_override
 from gpt_experiments.convert.formats import check_pretrained_fits
 from gpt_experiments.data.windowed_data import WindowedData
 from gpt_experiments.errors import CheckpointError, ConfigError, warn
@@ -119,7 +119,7 @@ def hint_run_of_same_command(log_dir: Path, overrides: list[str], cfg: DictConfi
         changed = ", ".join(differing_settings(saved_config(run, rebuild), cfg))
         warn(
             f"{run} was started with the same command line, but its settings differ from today's "
-            f"({changed}): continue it anyway with resume={run}"
+            f"({changed}): continue it anyway with {typed_override('resume', run)}"
         )
 
 
@@ -160,7 +160,7 @@ def check_checkpoint(path: Path, model: dict[str, Any], optimizer_target: str) -
         raise CheckpointError(
             f"{path} holds the state of optimizer {saved_optimizer}, not of the configured "
             f"{optimizer_target}: continue with the optimizer it was trained with, or start afresh "
-            f"from its weights with init=project init.path={path}"
+            f"from its weights with init=project {typed_override('init.path', path)}"
         )
     # Checkpoints written before a setting existed hold its default.
     saved = {**GPTConfig().to_dict(), **saved}

@@ -14,6 +14,7 @@ from typing import NoReturn
 import lightning as L
 
 from gpt_experiments import library_internals as internals
+from gpt_experiments.config import typed_override
 from gpt_experiments.errors import UserError
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -66,7 +67,7 @@ class SaveAndStopOnSignal(L.Callback):
         log_this_step(trainer)
         raise TrainingInterrupted(
             f"stopped by {self.received} at step {trainer.global_step}; saved {path}: "
-            f"continue with resume={self.run_dir}"
+            f"continue with {typed_override('resume', self.run_dir)}"
         )
 
     def release(self) -> None:
