@@ -12,17 +12,18 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from gpt_experiments.errors import DataError, refusal_reason
+from gpt_experiments.errors import DataError, UserError, refusal_reason
 
 # What a damaged file in a run folder raises while it is read (bad bytes, YAML or CSV).
 UNREADABLE = (OSError, ValueError, csv.Error, yaml.YAMLError, OmegaConfBaseException)
 
 
 def unreadable_reason(err: BaseException) -> str:
-    """One line on a damaged file (YAML's own message spans several)."""
+    """One line on a damaged file (YAML's own message spans several); this project's own
+    messages whole, a library's cut short."""
     if isinstance(err, yaml.MarkedYAMLError) and err.problem_mark is not None:
         return f"line {err.problem_mark.line + 1}: {err.problem}"
-    return refusal_reason(err)
+    return str(err) if isinstance(err, UserError) else refusal_reason(err)
 
 
 def load_saved(path: Path, kind: type[DictConfig] | type[ListConfig]) -> DictConfig | ListConfig:

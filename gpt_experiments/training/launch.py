@@ -64,12 +64,12 @@ def prepare_run(
             )
             return None
         else:
+            overrides = resume_overrides(plan, overrides)  # reads the run's saved overrides
             if plan.run_dir is not None:
                 # Before Hydra rewrites the folder's .hydra/: a second resume stops here.
                 lock_run_dir(plan.run_dir)
                 clean_killed_saves(plan.run_dir)
             print(f"Resuming from {plan.checkpoint}")
-            overrides = resume_overrides(plan, overrides)
             cfg = compose_config(conf_dir, config_name, overrides)
     # Cheapest first: what needs only this project, then what loads Lightning (seconds), then
     # the data (a large corpus is tokenized, for minutes, the first time it is read).
