@@ -259,11 +259,13 @@ def test_a_search_survives_a_failed_trial(tmp_path):
     result = run_script(
         "train.py", "-m", "--config-dir", "conf", "hparams_search=failing", *LEAN_TRIAL, cwd=tmp_path
     )
-    assert result.returncode == 0, result.stderr[-3000:]
     sweep = tmp_path / "outputs" / "search" / "failing"
     trials = job_dirs_of(sweep)
     failed = [trial for trial in trials if (trial / "FAILED").exists()]
     assert len(trials) == 3 and failed and len(failed) < 3
+    # Every trial ran; the command then says how many failed, and exits 1.
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert error_lines(result.stderr)[-1].startswith(f"error: {len(failed)} of 3 jobs failed")
     assert all("n_heads-5" in trial.name for trial in failed)
     study = load_study(sweep / "optuna.journal", "failing")
     # A bad setting is a result (inf), not a crash: the study records it and goes on.
