@@ -22,6 +22,8 @@ from torch.utils.data import DataLoader, TensorDataset
 from gpt_experiments.training.callbacks.signals import SaveAndStopOnSignal, abort_on_signal
 from tests.helpers import ROOT, quiet_trainer, script_env
 from tests.helpers.step_losses import LOSSES_FILE, PAUSE_AT_STEP, PAUSED_MARKER
+from tests.training.test_resume import wait_for
+from tests.training.test_resume_devices import TWO_DEVICE_RUN
 
 
 class OneWeight(L.LightningModule):
@@ -141,8 +143,6 @@ def stopped_within(process: psutil.Process, seconds: float) -> bool:
 
 @pytest.mark.slow
 def test_torchrun_workers_stop_when_the_launchers_group_is_killed(tmp_path):
-    from tests.training.test_resume_devices import TWO_DEVICE_RUN
-
     losses = tmp_path / "losses.jsonl"
     command = [
         *(sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"),
@@ -158,10 +158,7 @@ def test_torchrun_workers_stop_when_the_launchers_group_is_killed(tmp_path):
         start_new_session=True,
     )
     try:
-        marker = Path(f"{losses}{PAUSED_MARKER}")
-        from tests.training.test_resume import wait_for
-
-        wait_for(marker, launcher, timeout=120)
+        wait_for(Path(f"{losses}{PAUSED_MARKER}"), launcher, timeout=120)
         workers = psutil.Process(launcher.pid).children(recursive=True)
         assert len(workers) >= 2
     finally:
