@@ -25,14 +25,19 @@ def jobs_since(folder: Path, started: float) -> list[Path]:
     return [run for run in runs if (run / ".hydra" / "config.yaml").stat().st_mtime >= started]
 
 
+def whole_seconds_now() -> float:
+    """Now, rounded down: some file systems keep file times in whole seconds."""
+    return float(math.floor(time.time()))
+
+
 class CompareWhenSweepEnds(Callback):
     """Hydra calls this once every job of a ``-m`` run has finished (see conf/hydra/default.yaml)."""
 
     def __init__(self) -> None:
-        self.started = float(math.floor(time.time()))  # file times may be whole seconds
+        self.started = whole_seconds_now()
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        self.started = float(math.floor(time.time()))  # file times may be whole seconds
+        self.started = whole_seconds_now()
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         self.report(config)

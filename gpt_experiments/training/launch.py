@@ -24,6 +24,7 @@ from gpt_experiments.files import remove_stale_temporaries
 from gpt_experiments.model import GPTConfig
 from gpt_experiments.training.compose import compose_config
 from gpt_experiments.training.config_checks import model_settings, validate_settings, validate_targets
+from gpt_experiments.training.legacy import renamed_targets
 from gpt_experiments.training.resume import (
     Rebuild,
     ResumePlan,
@@ -76,7 +77,7 @@ def prepare_run(
     validate_settings(cfg)
     check_writable(Path(plan.run_dir if plan and plan.run_dir else cfg.paths.log_dir))
     if cfg.get("ckpt_path"):
-        check_checkpoint(Path(cfg.ckpt_path), resolved_values(cfg.model, "model"), cfg.optimizer._target_)
+        check_checkpoint(Path(cfg.ckpt_path), resolved_values(cfg.model, "model"), optimizer_target(cfg))
     validate_targets(cfg)
     check_run_settings(cfg)
     tokenizer = resolved_values(cfg.tokenizer, "tokenizer") if "tokenizer" in cfg else None
@@ -85,7 +86,7 @@ def prepare_run(
     # vocab_size must fit the tokenizer, and a pretrained init the whole model.
     model = model_settings(resolved_values(cfg.model, "model"), data.tokenizer)
     if cfg.get("ckpt_path") and cfg.model.get("vocab_size") is None:  # now the tokenizer's size
-        check_checkpoint(Path(cfg.ckpt_path), model, cfg.optimizer._target_)
+        check_checkpoint(Path(cfg.ckpt_path), model, optimizer_target(cfg))
     if cfg.get("init") is not None and not cfg.get("ckpt_path"):  # a resumed run keeps its own weights
         init = resolved_values(cfg.init, "init")
         check_pretrained_fits(init["path"], init.get("fmt", "auto"), GPTConfig(**model))
@@ -143,7 +144,11 @@ def quote(path: Path) -> str:
     return f"'{escaped}'"
 
 
-def check_checkpoint(path: Path, model: dict[str, Any], optimizer_target: str) -> None:
+def optimizer_target(cfg: DictConfig) -> str | None:
+    return cfg.optimizer.get("_target_") if "optimizer" in cfg else None
+
+
+def check_checkpoint(path: Path, model: dict[str, Any], optimizer: str | None) -> None:
     """The file must be a training checkpoint of a model shaped like the configured one,
     with the state of the configured optimizer."""
     sharded = is_sharded_checkpoint(path)  # its optimizer state is in the DCP files
@@ -155,11 +160,12 @@ def check_checkpoint(path: Path, model: dict[str, Any], optimizer_target: str) -
             f"{path} is not a training checkpoint of this project (no model settings or optimizer state): "
             "pass a .ckpt written by scripts/train.py"
         )
-    saved_optimizer = checkpoint["hyper_parameters"].get("optimizer", {}).get("_target_", optimizer_target)
-    if saved_optimizer != optimizer_target:
+    saved_spec = renamed_targets(checkpoint["hyper_parameters"].get("optimizer") or {})  # in today's names
+    saved_optimizer = saved_spec.get("_target_", optimizer)
+    if optimizer is not None and saved_optimizer != optimizer:
         raise CheckpointError(
             f"{path} holds the state of optimizer {saved_optimizer}, not of the configured "
-            f"{optimizer_target}: continue with the optimizer it was trained with, or start afresh "
+            f"{optimizer}: continue with the optimizer it was trained with, or start afresh "
             f"from its weights with init=project {typed_override('init.path', path)}"
         )
     # Checkpoints written before a setting existed hold its default.
