@@ -19,7 +19,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from gpt_experiments.config import override_key
 from gpt_experiments.errors import DataError, refusal_reason, warn
 from gpt_experiments.result_keys import SEED_KEY, TRIAL_NUMBER_KEY
-from gpt_experiments.run_folder.history import HISTORY_FIELDS, recorded_wall_time
+from gpt_experiments.run_folder.history import recorded_wall_time
 from gpt_experiments.run_folder.saved import UNREADABLE, started_with, unreadable_reason
 from gpt_experiments.run_folder.status import failure_message, pruned_message
 from gpt_experiments.runs.settings import read_settings
@@ -30,6 +30,8 @@ RUN_THROUGHPUT_TAGS = ("run/tokens_per_sec", "hp/tokens_per_sec")
 # Runs logged before RUN_THROUGHPUT_TAGS existed: per-window throughputs, averaged here.
 THROUGHPUT_TAG = "perf/tokens_per_sec"
 TOKENS_SEEN_TAG = "train/tokens_seen"
+# The history.csv columns a comparison cannot do without (others, e.g. tokens_seen, may be absent).
+READ_COLUMNS = ("val_loss", "val_ppl")
 
 
 @dataclass
@@ -93,7 +95,7 @@ def read_history(run_dir: Path) -> list[dict[str, float]]:
     try:
         with open(path, newline="") as f:
             reader = csv.DictReader(f)
-            missing = [name for name in HISTORY_FIELDS if name not in (reader.fieldnames or [])]
+            missing = [name for name in READ_COLUMNS if name not in (reader.fieldnames or [])]
             if missing:
                 raise DataError(f"{path} has no {', '.join(missing)} column")
             return [{key: _number(value) for key, value in row.items()} for row in reader]

@@ -80,7 +80,7 @@ def prepare(workspace: Path, monkeypatch, *overrides: str) -> list[str] | None:
 # --- compare_runs on a run whose files are damaged -----------------------------------------
 
 DAMAGED_RUN_FILES = {
-    "history without val_loss": ("history.csv", b"step,epoch\n1,0\n", "history.csv has no"),
+    "history without val_loss": ("history.csv", b"step,epoch\n1,0\n", "has no val_loss, val_ppl column"),
     "history not UTF-8": ("history.csv", b"step,\xff\n", "can't decode byte 0xff"),
     "overrides not YAML": (".hydra/overrides.yaml", b"- [a\n", "line 2"),
     "overrides not a list": (".hydra/overrides.yaml", b"a: 1\n", "not a YAML list"),
