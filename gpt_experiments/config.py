@@ -9,6 +9,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
 
@@ -26,10 +28,16 @@ def find_conf_dir() -> Path:
 CONF_DIR = find_conf_dir()
 # Run and sweep job folders stay well under the usual 255-byte limit on a file name.
 MAX_JOB_DIRNAME_CHARS = 120
-# Hydra's override_dirname joins ``key=value`` items with ","; a new item starts where a key does.
-_ITEM_START = re.compile(r",(?=[+~]*[\w.-]+=)", re.ASCII)
-# Anything else than letters, digits and "_.,=+-" (e.g. "/" in a path value) would nest or break folders.
-_UNSAFE_IN_DIRNAME = re.compile(r"[^\w.,=+-]+", re.ASCII)
+# How a folder name joins a key to its value, and one item to the next: not Hydra's own "=" and
+# ",", which would make the path of a run folder unusable as a value in this project's commands
+# (``evaluate.py ckpt=<run folder>``: Hydra reads them as its syntax).
+DIRNAME_KV_SEP = "-"
+DIRNAME_ITEM_SEP = "+"
+# Anything else than letters, digits and "_.+-" (e.g. "/" in a path value, "=" or ",") would nest
+# folders or need quotes on a command line.
+_UNSAFE_IN_DIRNAME = re.compile(r"[^\w.+-]+", re.ASCII)
+# Characters a shell passes on as they are (no spaces, quotes, globs or variables).
+_SHELL_SAFE = re.compile(r"[\w./+:@%,=-]+", re.ASCII)
 
 
 def asset_path(name: str) -> str:
@@ -51,18 +59,58 @@ def short_override(item: str) -> str:
 
 
 def job_dirname(prefix: object, override_dirname: str = "") -> str:
-    """A short, safe folder name: ``prefix`` then the overrides that set this run apart.
+    """A short folder name, usable unquoted as a command-line value: ``prefix`` then the
+    overrides that set this run apart.
 
     ``job_dirname(3, "model.drop_rate=0.1,optimizer.lr=0.0010684")`` is
-    ``3_drop_rate=0.1,lr=0.00107``; with no overrides it is the prefix alone. Keys that never
+    ``3_drop_rate-0.1+lr-0.00107``; with no overrides it is the prefix alone. Keys that never
     change results (``result_keys.py``) are left out, and so are those Hydra's
     ``override_dirname`` leaves out (a sweep's fixed keys, added to its ``exclude_keys``); the
     run's full overrides stay in ``.hydra/overrides.yaml``.
     """
-    own = [item for item in _ITEM_START.split(override_dirname) if item]
-    items = [short_override(item) for item in own if not is_result_neutral(override_key(item))]
-    name = _UNSAFE_IN_DIRNAME.sub("_", ",".join([str(prefix), *items]).replace(",", "_", 1))
+    own = [item for item in override_items(override_dirname) if item]
+    shortened = (short_override(item) for item in own if not is_result_neutral(override_key(item)))
+    items = [_UNSAFE_IN_DIRNAME.sub("_", item.replace("=", DIRNAME_KV_SEP, 1)) for item in shortened]
+    name = "_".join(
+        [_UNSAFE_IN_DIRNAME.sub("_", str(prefix)), DIRNAME_ITEM_SEP.join(items)] if items else [str(prefix)]
+    )
     return name[:MAX_JOB_DIRNAME_CHARS]
+
+
+def override_items(override_dirname: str) -> list[str]:
+    """Hydra's ``override_dirname`` split into its ``key=value`` items: at each "," outside
+    quotes and brackets (a quoted path or a list may hold commas of its own)."""
+    items, current, depth, quote = [], [], 0, ""
+    for char in override_dirname:
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in "[{(":
+            depth += 1
+        elif char in "]})":
+            depth -= 1
+        elif char == "," and depth == 0:
+            items.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    items.append("".join(current))
+    return items
+
+
+def typed_override(key: str, value: object) -> str:
+    """``key=value`` as a user types it in a shell: as it is where Hydra reads the value back
+    unchanged, else quoted for Hydra inside quotes for the shell (``"resume='a=b,c'"``)."""
+    text = str(value)
+    if _SHELL_SAFE.fullmatch(text):
+        try:
+            if OverridesParser.create().parse_override(f"{key}={text}").value() == text:
+                return f"{key}={text}"
+        except HydraException:
+            pass
+    escaped = text.replace("\\", "\\\\").replace("'", "\\'")
+    return f"\"{key}='{escaped}'\""
 
 
 def override_key(override: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -13,6 +14,11 @@ from typing import Any, BinaryIO
 import torch
 
 from gpt_experiments.errors import UserError
+
+# The temporary names this project writes beside a file before renaming it into place, ending
+# in the writer's process id: ".<name>.tmp<pid>" (atomic_write, history.csv, summary.json,
+# shards), ".<name>.tmp<pid>.png" (plots) and ".<name>.link<pid>" (checkpoint links).
+TEMPORARY_NAME = re.compile(r"\..+\.(?:tmp|link)(?P<pid>\d+)(?:\.png)?")
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
@@ -94,3 +100,37 @@ def check_outputs_free(outputs: Iterable[Path], overwrite: bool, folder: Path | 
             raise UserError(
                 f"{path} already exists: pass --overwrite to replace it, or choose another destination"
             )
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine (another user's counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stale_temporaries(folder: Path) -> list[Path]:
+    """Temporaries under ``folder`` whose writer no longer runs: a save killed half-way.
+
+    A live process's file (this one's included) is never among them.
+    """
+    stale = []
+    for path in folder.rglob(".*"):
+        match = TEMPORARY_NAME.fullmatch(path.name)
+        if match and path.is_file() and not process_alive(int(match["pid"])):
+            stale.append(path)
+    return sorted(stale)
+
+
+def remove_stale_temporaries(folder: Path) -> int:
+    """Delete :func:`stale_temporaries` under ``folder``; returns the bytes freed."""
+    freed = 0
+    for path in stale_temporaries(folder):
+        size = path.stat().st_size
+        path.unlink(missing_ok=True)
+        freed += size
+    return freed

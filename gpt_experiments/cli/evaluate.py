@@ -18,8 +18,7 @@ import hydra
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from gpt_experiments.cli.handler import exits_on_user_error
-from gpt_experiments.cli.overrides import parses_overrides_first
+from gpt_experiments.cli.handler import checks_override_syntax_first, exits_on_user_error
 from gpt_experiments.config import CONF_DIR, register_resolvers, resolved_values
 from gpt_experiments.data.windowed_data import WindowedData, data_split_tokens
 from gpt_experiments.errors import ConfigError
@@ -90,7 +89,7 @@ def training_validation(cfg: DictConfig, model: GPT, tokenizer: Tokenizer) -> tu
     return {"run": str(run), "split": cfg.split}, result
 
 
-@parses_overrides_first
+@checks_override_syntax_first
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="evaluate")
 @exits_on_user_error
 def main(cfg: DictConfig) -> None:

@@ -10,15 +10,14 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from gpt_experiments.cli.handler import exits_on_user_error
-from gpt_experiments.cli.overrides import parses_overrides_first
+from gpt_experiments.cli.handler import checks_override_syntax_first, exits_on_user_error
 from gpt_experiments.config import CONF_DIR
 from gpt_experiments.inference.loading import describe_loaded, load_inference_model, load_inference_tokenizer
 from gpt_experiments.inference.sampling import sampler_and_prompts
 from gpt_experiments.inference.text import check_request, print_generations, read_prompts
 
 
-@parses_overrides_first
+@checks_override_syntax_first
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="generate")
 @exits_on_user_error
 def main(cfg: DictConfig) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import NoReturn, ParamSpec, TypeVar
 
 from gpt_experiments.errors import UserError
+from gpt_experiments.training.compose import check_override_syntax
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -51,5 +52,28 @@ def exits_on_user_error(command: Callable[P, R]) -> Callable[P, R]:
             return command(*args, **kwargs)
         except (UserError, OSError) as err:
             exit_with_error(user_error_message(err) or str(err))
+
+    return run
+
+
+MULTIRUN_FLAGS = ("-m", "--multirun")
+
+
+def checks_override_syntax_first(command: Callable[P, R]) -> Callable[P, R]:
+    """Decorate a ``@hydra.main`` command: run from the command line, an override Hydra's
+    grammar refuses (e.g. an unquoted path holding "=") is one ``error:`` line, not Hydra's
+    report. Called with a config (tests), the command runs as it is."""
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        # Hydra's flags besides -m take values (--config-name x, --cfg job): Hydra parses those itself.
+        if (
+            not args
+            and not kwargs
+            and all(arg in MULTIRUN_FLAGS or not arg.startswith("-") for arg in sys.argv[1:])
+        ):
+            overrides = [arg for arg in sys.argv[1:] if arg not in MULTIRUN_FLAGS]
+            exits_on_user_error(check_override_syntax)(overrides)
+        return command(*args, **kwargs)
 
     return run

@@ -17,8 +17,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from gpt_experiments.cli.handler import exits_on_user_error
-from gpt_experiments.cli.overrides import parses_overrides_first
+from gpt_experiments.cli.handler import checks_override_syntax_first, exits_on_user_error
 from gpt_experiments.config import CONF_DIR, register_resolvers, resolved_values
 from gpt_experiments.data.export import check_export, export_tokens
 from gpt_experiments.data.shards import token_dtype
@@ -27,7 +26,7 @@ from gpt_experiments.data.windowed_data import WindowedData
 register_resolvers()
 
 
-@parses_overrides_first
+@checks_override_syntax_first
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="prepare_data")
 @exits_on_user_error
 def main(cfg: DictConfig) -> None:

@@ -71,8 +71,9 @@ def run_job(cfg: DictConfig) -> float:
 
 
 @exits_on_user_error
-def check_command_line() -> None:
-    """Validate the overrides (and resolve resume=) before Hydra makes a run folder.
+def check_command_line() -> bool:
+    """Validate the overrides (and resolve resume=) before Hydra makes a run folder; whether
+    there is anything to run.
 
     For ``-m`` only keys and group options are checked here (and the keys fixed for the
     whole sweep left out of job names); each job's values are checked by ``train()``.
@@ -84,12 +85,16 @@ def check_command_line() -> None:
         cfg = compose_config(CONF_DIR, "train", overrides)  # Hydra-level mistakes, before the slow imports
         from gpt_experiments.training.launch import prepare_run
 
-        sys.argv[1:] = prepare_run(CONF_DIR, "train", overrides, composed=cfg)
+        prepared = prepare_run(CONF_DIR, "train", overrides, composed=cfg)
+        if prepared is None:
+            return False
+        sys.argv[1:] = prepared
     elif flags <= {"-m", "--multirun"}:
         sys.argv[1:] = [*flags, *check_sweep(CONF_DIR, "train", overrides)]
+    return True
 
 
 def main() -> None:
     remember_command(sys.argv)  # provenance.json's command: as typed, before resume= rewrites it
-    check_command_line()
-    run_job()
+    if check_command_line():
+        run_job()

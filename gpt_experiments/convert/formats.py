@@ -16,6 +16,7 @@ from gpt_experiments.checkpoints.project import (
 from gpt_experiments.convert.huggingface import (
     EXPORTED_CONFIG,
     EXPORTED_WEIGHTS,
+    check_huggingface_weights,
     is_huggingface_folder,
     read_huggingface,
     read_huggingface_config,
@@ -85,6 +86,8 @@ def check_pretrained_fits(path: str | Path, fmt: str, model_config: GPTConfig) -
     if the checkpoint cannot go into a model of ``model_config``. Reads its settings only."""
     fmt = known_format(path, fmt)
     check_compatible(model_config, CONFIG_READERS[fmt](path), f"{fmt} checkpoint {path}")
+    if fmt == "huggingface":  # a project checkpoint's weights were read with its config
+        check_huggingface_weights(path)
 
 
 def load_any_model(path: str | Path, fmt: str = "auto") -> GPT:

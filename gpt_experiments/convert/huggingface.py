@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save
 from tqdm import tqdm
 
@@ -73,23 +73,36 @@ def hf_config_from(config: GPTConfig) -> dict:
     return hf_config
 
 
-def read_weight_file(folder: Path) -> dict[str, torch.Tensor]:
-    """The tensors of the first of :data:`WEIGHT_FILES` present in ``folder``."""
+def weight_file(folder: Path) -> Path:
+    """The first of :data:`WEIGHT_FILES` present in ``folder``."""
     for name in WEIGHT_FILES:
-        path = folder / name
-        if not path.is_file():
-            continue
-        if path.suffix != ".safetensors":
-            return safe_torch_load(path)
-        try:
-            return load_file(path)
-        except (SafetensorError, OSError) as err:
-            raise CheckpointError(
-                f"{path} is not a readable safetensors file ({err}): download it again"
-            ) from err
+        if (folder / name).is_file():
+            return folder / name
     raise CheckpointError(
         f"Hugging Face folder {folder} has neither {' nor '.join(WEIGHT_FILES)}: download the model files too"
     )
+
+
+def read_weight_file(folder: Path, mmap: bool = False) -> dict[str, torch.Tensor]:
+    """The tensors of ``folder``'s :func:`weight_file`; with ``mmap``, mapped rather than read."""
+    path = weight_file(folder)
+    if path.suffix != ".safetensors":
+        return safe_torch_load(path, mmap=mmap)
+    try:
+        if mmap:
+            with safe_open(path, "pt") as mapped:  # checks the header against the file's size
+                return {name: mapped.get_slice(name) for name in mapped.keys()}  # noqa: SIM118
+        return load_file(path)
+    except (SafetensorError, OSError) as err:
+        raise CheckpointError(
+            f"{path} is not a readable safetensors file ({err}): download it again"
+        ) from err
+
+
+def check_huggingface_weights(folder: str | Path) -> None:
+    """Refuse, before a run starts from it, a weight file that would be refused when read
+    (pickled code, a truncated or foreign file): only its header and index are read."""
+    read_weight_file(Path(folder), mmap=True)
 
 
 def read_huggingface_config(folder: str | Path) -> GPTConfig:

@@ -17,9 +17,11 @@ from omegaconf.errors import OmegaConfBaseException
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from gpt_experiments.config import override_key
+from gpt_experiments.errors import DataError, refusal_reason, warn
 from gpt_experiments.result_keys import SEED_KEY, TRIAL_NUMBER_KEY
 from gpt_experiments.run_folder.history import recorded_wall_time
 from gpt_experiments.run_folder.provenance import legs, read_provenance
+from gpt_experiments.run_folder.saved import UNREADABLE, started_with, unreadable_reason
 from gpt_experiments.run_folder.status import failure_message, pruned_message
 from gpt_experiments.runs.settings import read_settings
 
@@ -33,6 +35,8 @@ TOKENS_SEEN_TAG = "train/tokens_seen"
 UNKNOWN = "unknown"
 # A commit as the table shows it: enough digits to tell commits apart, as git's short form.
 SHORT_COMMIT = 10
+# The history.csv columns a comparison cannot do without (others, e.g. tokens_seen, may be absent).
+READ_COLUMNS = ("val_loss", "val_ppl")
 
 
 @dataclass
@@ -110,15 +114,21 @@ def read_history(run_dir: Path) -> list[dict[str, float]]:
     path = run_dir / "history.csv"
     if not path.is_file():
         return []
-    with open(path, newline="") as f:
-        return [{key: _number(value) for key, value in row.items()} for row in csv.DictReader(f)]
+    try:
+        with open(path, newline="") as f:
+            reader = csv.DictReader(f)
+            missing = [name for name in READ_COLUMNS if name not in (reader.fieldnames or [])]
+            if missing:
+                raise DataError(f"{path} has no {', '.join(missing)} column")
+            return [{key: _number(value) for key, value in row.items()} for row in reader]
+    except (UnicodeDecodeError, csv.Error) as err:
+        raise DataError(f"{path}: {refusal_reason(err)}") from None
 
 
 def read_overrides(run_dir: Path) -> list[str]:
-    """The run's command-line overrides, without the search's trial bookkeeping."""
-    path = run_dir / ".hydra" / "overrides.yaml"
-    overrides = [str(item) for item in OmegaConf.load(path)] if path.is_file() else []
-    return [o for o in overrides if not o.startswith(f"{TRIAL_NUMBER_KEY}=")]
+    """The run's command-line overrides, without the search's trial bookkeeping or the
+    checkpoint a resume continued it from."""
+    return [o for o in started_with(run_dir) if not o.startswith(f"{TRIAL_NUMBER_KEY}=")]
 
 
 def scalar_events(run_dir: Path) -> dict[str, list]:
@@ -204,6 +214,17 @@ def read_code_provenance(record: RunRecord, run_dir: Path) -> None:
 
 
 def read_run(run_dir: Path, root: Path) -> RunRecord:
+    """The run as :func:`read_run_files` reads it; a run with a damaged file is listed as failed
+    (with a one-line warning), so one bad folder never stops the comparison of the others."""
+    try:
+        return read_run_files(run_dir, root)
+    except UNREADABLE as err:
+        reason = unreadable_reason(err)
+        warn(f"{run_dir} is unreadable ({reason}): listed as failed, the other runs compared")
+        return RunRecord(name=str(run_dir.relative_to(root)), overrides=[], error=f"unreadable: {reason}")
+
+
+def read_run_files(run_dir: Path, root: Path) -> RunRecord:
     """A run's overrides, settings, loss history, throughput and wall time; failed if marked or
     without results."""
     record = RunRecord(name=str(run_dir.relative_to(root)), overrides=read_overrides(run_dir))

@@ -17,6 +17,7 @@ from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 from gpt_experiments import library_internals as internals
 from gpt_experiments.errors import ConfigError, warn
 
+JOURNAL_FIX = "restore it from a backup, or pass hydra.sweeper.study_name=<new name> to start a new study"
 # One job's val loss curve, kept with its trial as ``{"<step>": loss}``: one attribute per seed.
 CURVE_ATTR_PREFIX = "val_loss_curve_seed="
 
@@ -30,7 +31,14 @@ def open_storage(spec: str) -> str | BaseStorage:
     if not is_journal(spec):
         return spec
     Path(spec).parent.mkdir(parents=True, exist_ok=True)
-    return JournalStorage(JournalFileBackend(str(spec)))
+    try:
+        return JournalStorage(JournalFileBackend(str(spec)))  # replays every record
+    except (KeyError, TypeError, IndexError, AssertionError, ValueError) as err:
+        # Records that are JSON but not what Optuna wrote (edited, or bytes from another file).
+        raise ConfigError(
+            f"{spec}: a record Optuna cannot replay ({type(err).__name__}: {err}; the file is "
+            f"damaged): {JOURNAL_FIX}"
+        ) from None
 
 
 def repair_journal(path: Path) -> None:
@@ -49,11 +57,10 @@ def repair_journal(path: Path) -> None:
         data = path.read_bytes()
         *records, tail = data.split(b"\n")  # tail: what follows the last newline
         for number, record in enumerate(records, start=1):
-            if not is_json(record):
+            if not is_record(record):
                 raise ConfigError(
-                    f"{path}: line {number} is not a journal record (the file is damaged): restore it "
-                    f"from a backup or delete that line, or pass hydra.sweeper.study_name=<new name> "
-                    f"to start a new study"
+                    f"{path}: line {number} is not a journal record (the file is damaged): delete that line, "
+                    f"{JOURNAL_FIX}"
                 )
         if tail:
             with path.open("r+b") as file:
@@ -65,12 +72,14 @@ def repair_journal(path: Path) -> None:
         lock.release()
 
 
-def is_json(line: bytes) -> bool:
+def is_record(line: bytes) -> bool:
+    """Whether ``line`` reads as one of Optuna's journal records: a JSON object with an
+    operation code and the writer's id."""
     try:
-        json.loads(line)
+        record = json.loads(line)
     except ValueError:  # JSONDecodeError and UnicodeDecodeError
         return False
-    return True
+    return isinstance(record, dict) and isinstance(record.get("op_code"), int) and "worker_id" in record
 
 
 def find_trial(storage: str, study_name: str, number: int, pruner: optuna.pruners.BasePruner) -> optuna.Trial:

@@ -137,29 +137,50 @@ def _neutral_as_placeholders(node: dict[str, Any], prefix: str = "") -> dict[str
     return replaced
 
 
-def _first_line(err: Exception) -> str:
-    return str(err).strip().splitlines()[0]
-
-
-def _parse_error_message(err: OverrideParseException, overrides: list[str]) -> str:
+def check_override_syntax(overrides: list[str]) -> None:
+    """A one-line ``ConfigError`` for the first override Hydra's grammar refuses (for commands
+    that hand their overrides to Hydra without composing them first)."""
     parser = OverridesParser.create()
     for override in overrides:
         try:
             parser.parse_override(override)
         except HydraException as bad:
-            return f"cannot parse override '{override}' ({_first_line(bad)}): {_parse_fix(override, bad)}"
+            raise ConfigError(
+                f"cannot parse override '{override}' ({_first_line(bad)}): {_parse_fix(override, bad)}"
+            ) from None
+
+
+def _first_line(err: Exception) -> str:
+    return str(err).strip().splitlines()[0]
+
+
+def _parse_error_message(err: OverrideParseException, overrides: list[str]) -> str:
+    try:
+        check_override_syntax(overrides)
+    except ConfigError as bad:
+        return str(bad)
     return _first_line(err)
 
 
 def _parse_fix(override: str, err: HydraException) -> str:
     """How to write an override Hydra's grammar refused."""
     key, equals, value = override.partition("=")
-    if equals and "token recognition error" in str(err):
+    if equals and needs_quotes(value, err):
         # Unquoted values may hold only letters, digits and a few signs (ASCII only): a path
-        # with e.g. accents or spaces needs quotes, kept from the shell by outer quotes.
+        # with e.g. accents, spaces, "=" or "," (run folders named before this project left
+        # those out) needs quotes, kept from the shell by outer quotes.
         quoted = value.replace("'", "\\'")
         return f"quote the value, e.g. \"{key}='{quoted}'\""
     return "write key=value, e.g. model=tiny"
+
+
+def needs_quotes(value: str, err: HydraException) -> bool:
+    """Whether Hydra refused ``value`` for a character it reads as its own syntax (or cannot read)."""
+    if "token recognition error" in str(err):
+        return True
+    # A sweep (a,b) or a second key=value are refused differently: only a value that reads as a
+    # path holding "=" or "," is taken for one.
+    return "/" in value and any(sign in value for sign in "=,") and not value.startswith(("[", "{"))
 
 
 def _unknown_option_message(overrides: list[str]) -> str | None:
@@ -211,13 +232,3 @@ def _keys(cfg: DictConfig) -> list[str]:
         return keys
 
     return walk(OmegaConf.to_container(cfg, resolve=False), "")
-
-
-def check_override_syntax(overrides: list[str]) -> None:
-    """A one-line ``ConfigError`` for the first override Hydra's grammar refuses: for commands
-    whose command line goes to Hydra as it is, which would report it with a traceback."""
-    values = [arg for arg in overrides if not arg.startswith("-")]
-    try:
-        OverridesParser.create().parse_overrides(values)
-    except OverrideParseException as err:
-        raise ConfigError(_parse_error_message(err, values)) from None

@@ -161,25 +161,32 @@ def check_installed(group: str, target: Callable[..., Any]) -> None:
 
 
 def check_training_length(trainer: DictConfig, budgeted: bool = False) -> None:
-    """The trainer's limits must end the run after at least one step; a budget (``max_tokens``,
-    ``max_flops``) ends it whatever they say."""
+    """Lightning's length settings, as it reads them: ``max_epochs=-1`` (or null with a step
+    limit) trains until ``max_steps``, ``max_time`` or this project's budget (``max_tokens``,
+    ``max_flops``: ``budgeted``) ends it."""
     if trainer.get("fast_dev_run"):
         return
     max_epochs, max_steps = trainer.get("max_epochs"), trainer.get("max_steps", -1)
-    if max_epochs is not None and max_epochs < 0:
-        raise ConfigError(f"trainer.max_epochs={max_epochs} is invalid: it must be positive, or null")
+    if max_epochs is not None and max_epochs < -1:
+        raise ConfigError(
+            f"trainer.max_epochs={max_epochs} is invalid: it must be positive, -1 to train until "
+            "trainer.max_steps (or max_tokens), or null"
+        )
     if max_steps < -1:
         raise ConfigError(
             f"trainer.max_steps={max_steps} is invalid: it must be positive, or -1 for no limit"
         )
-    if not max_epochs and max_steps in (-1, 0) and not budgeted:
+    for key, value in (("max_epochs", max_epochs), ("max_steps", max_steps)):
+        if value == 0:
+            raise ConfigError(
+                f"trainer.{key}=0 would train nothing: set a positive number, or -1 for no limit"
+            )
+    epoch_limit = max_epochs is not None and max_epochs > 0
+    if not (epoch_limit or max_steps > 0 or budgeted or trainer.get("max_time")):
         raise ConfigError(
-            f"trainer.max_epochs={max_epochs} and trainer.max_steps={max_steps} leave the run without an end "
-            "(or without a single step): set trainer.max_epochs or trainer.max_steps to a positive number"
-        )
-    if max_steps == 0:
-        raise ConfigError(
-            "trainer.max_steps=0 would train nothing: set a positive number of steps, or -1 for no limit"
+            f"trainer.max_epochs={max_epochs} and trainer.max_steps={max_steps} "
+            "leave the run without an end: "
+            "set trainer.max_epochs or trainer.max_steps to a positive number (or max_tokens)"
         )
 
 

@@ -16,10 +16,12 @@ from typing import Any
 from omegaconf import DictConfig
 
 from gpt_experiments.checkpoints.sharded import is_sharded_checkpoint, read_checkpoint_settings
-from gpt_experiments.config import override_key, resolved_values
+from gpt_experiments.config import override_key, resolved_values, typed_override
 from gpt_experiments.convert.formats import check_pretrained_fits
 from gpt_experiments.data.windowed_data import WindowedData
 from gpt_experiments.errors import CheckpointError, ConfigError, warn
+from gpt_experiments.files import remove_stale_temporaries
+from gpt_experiments.legacy import renamed_targets
 from gpt_experiments.model import GPTConfig
 from gpt_experiments.training.compose import compose_config
 from gpt_experiments.training.config_checks import (
@@ -32,19 +34,21 @@ from gpt_experiments.training.config_checks import (
 from gpt_experiments.training.resume import (
     Rebuild,
     ResumePlan,
+    already_finished,
     differing_settings,
     plan_resume,
     run_of_same_command,
     saved_config,
 )
 from gpt_experiments.training.run_checks import check_run_settings
-from gpt_experiments.training.run_lock import lock_run_dir
+from gpt_experiments.training.run_lock import is_first_process, lock_run_dir
 
 
 def prepare_run(
     conf_dir: Path, config_name: str, overrides: list[str], composed: DictConfig | None = None
-) -> list[str]:
-    """Check a single run's command line; returns the overrides to hand to Hydra.
+) -> list[str] | None:
+    """Check a single run's command line; returns the overrides to hand to Hydra, or None when
+    there is nothing to run (``resume=`` names a run that has already finished).
 
     ``composed``: the config these overrides compose into, when the caller already has it.
     With ``resume=``, the overrides gain the resumed run's own overrides, its checkpoint as
@@ -60,19 +64,26 @@ def prepare_run(
         if plan is None:
             print("resume=auto: no earlier run of this config has a checkpoint; starting a new run")
             hint_run_of_same_command(Path(cfg.paths.log_dir), overrides, cfg, rebuild)
+        elif already_finished(plan, cfg):
+            print(
+                f"resume={cfg.resume}: {plan.run_dir} already finished; nothing changed "
+                "(train it longer with a larger trainer.max_epochs or trainer.max_steps)"
+            )
+            return None
         else:
+            overrides = resume_overrides(plan, overrides)  # reads the run's saved overrides
             if plan.run_dir is not None:
                 # Before Hydra rewrites the folder's .hydra/: a second resume stops here.
                 lock_run_dir(plan.run_dir)
+                clean_killed_saves(plan.run_dir)
             print(f"Resuming from {plan.checkpoint}")
-            overrides = resume_overrides(plan, overrides)
             cfg = compose_config(conf_dir, config_name, overrides)
     # Cheapest first: what needs only this project, then what loads Lightning (seconds), then
     # the data (a large corpus is tokenized, for minutes, the first time it is read).
     validate_settings(cfg)
     check_writable(Path(plan.run_dir if plan and plan.run_dir else cfg.paths.log_dir))
     if cfg.get("ckpt_path"):
-        check_checkpoint(Path(cfg.ckpt_path), architecture_values(cfg.model))
+        check_checkpoint(Path(cfg.ckpt_path), architecture_values(cfg.model), optimizer_target(cfg))
     validate_targets(cfg)
     check_run_settings(cfg)
     tokenizer = resolved_values(cfg.tokenizer, "tokenizer") if "tokenizer" in cfg else None
@@ -81,10 +92,22 @@ def prepare_run(
     # vocab_size must fit the tokenizer, and a pretrained init the whole model.
     model = model_settings(architecture_values(cfg.model), data.tokenizer)
     check_sampler(cfg, model["vocab_size"])
+    if cfg.get("ckpt_path") and cfg.model.get("vocab_size") is None:  # now the tokenizer's size
+        check_checkpoint(Path(cfg.ckpt_path), model, optimizer_target(cfg))
     if cfg.get("init") is not None and not cfg.get("ckpt_path"):  # a resumed run keeps its own weights
         init = resolved_values(cfg.init, "init")
         check_pretrained_fits(init["path"], init.get("fmt", "auto"), GPTConfig(**model))
     return overrides
+
+
+def clean_killed_saves(run_dir: Path) -> None:
+    """Remove what saves killed half-way left in the run (a checkpoint's size each), now that
+    this process holds the folder (the processes a launcher adds leave it to the first)."""
+    if not is_first_process():
+        return
+    freed = remove_stale_temporaries(run_dir)
+    if freed:
+        print(f"Removed temporary files of killed saves in {run_dir} ({freed / 1e6:,.1f} MB)")
 
 
 def check_writable(folder: Path) -> None:
@@ -104,7 +127,7 @@ def hint_run_of_same_command(log_dir: Path, overrides: list[str], cfg: DictConfi
         changed = ", ".join(differing_settings(saved_config(run, rebuild), cfg))
         warn(
             f"{run} was started with the same command line, but its settings differ from today's "
-            f"({changed}): continue it anyway with resume={run}"
+            f"({changed}): continue it anyway with {typed_override('resume', run)}"
         )
 
 
@@ -128,8 +151,13 @@ def quote(path: Path) -> str:
     return f"'{escaped}'"
 
 
-def check_checkpoint(path: Path, model: dict[str, Any]) -> None:
-    """The file must be a training checkpoint of a model shaped like the configured one."""
+def optimizer_target(cfg: DictConfig) -> str | None:
+    return cfg.optimizer.get("_target_") if "optimizer" in cfg else None
+
+
+def check_checkpoint(path: Path, model: dict[str, Any], optimizer: str | None) -> None:
+    """The file must be a training checkpoint of a model shaped like the configured one,
+    with the state of the configured optimizer."""
     sharded = is_sharded_checkpoint(path)  # its optimizer state is in the DCP files
     # Only the settings are read here (of a sharded folder, after its DCP files pass the check).
     checkpoint = read_checkpoint_settings(path, mmap=True)
@@ -138,6 +166,14 @@ def check_checkpoint(path: Path, model: dict[str, Any]) -> None:
         raise CheckpointError(
             f"{path} is not a training checkpoint of this project (no model settings or optimizer state): "
             "pass a .ckpt written by scripts/train.py"
+        )
+    saved_spec = renamed_targets(checkpoint["hyper_parameters"].get("optimizer") or {})  # in today's names
+    saved_optimizer = saved_spec.get("_target_", optimizer)
+    if optimizer is not None and saved_optimizer != optimizer:
+        raise CheckpointError(
+            f"{path} holds the state of optimizer {saved_optimizer}, not of the configured "
+            f"{optimizer}: continue with the optimizer it was trained with, or start afresh "
+            f"from its weights with init=project {typed_override('init.path', path)}"
         )
     if model.get("vocab_size") is None:  # null follows the tokenizer: the train step checks it
         model = {**model, "vocab_size": saved["vocab_size"]}

@@ -27,8 +27,23 @@ class _DropNoise(logging.Filter):
         return not str(record.getMessage()).startswith(_NOISE)
 
 
+def one_line_per_lightning_message() -> None:
+    """Show each Lightning message once.
+
+    The ``lightning`` package logger prints to stderr itself (``INFO: ...``). Imported after the
+    root logger has a handler (a sweep's jobs, where Hydra set up logging first), Lightning
+    also passes its messages on to the root logger, which prints them again: then its own
+    handler goes, and the run's console (Hydra's job logging) prints them once.
+    """
+    if logging.getLogger("lightning.pytorch").propagate:
+        package_logger = logging.getLogger("lightning")
+        for handler in list(package_logger.handlers):
+            package_logger.removeHandler(handler)
+
+
 def quiet_third_party_messages() -> None:
     """Install the filters (idempotent)."""
+    one_line_per_lightning_message()
     # Lightning calls a torch API torch has since deprecated: not this project's to fix.
     warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
     # Answered by LogEveryEpoch, which lowers the interval to the epoch's length.

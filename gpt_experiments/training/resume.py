@@ -19,9 +19,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from gpt_experiments.checkpoints.sharded import is_sharded_checkpoint, read_checkpoint_settings
 from gpt_experiments.config import override_key
-from gpt_experiments.errors import CheckpointError, ConfigError, UnsafeCheckpointError, warn
+from gpt_experiments.errors import CheckpointError, ConfigError, DataError, UnsafeCheckpointError, warn
 from gpt_experiments.legacy import drop_key, upgrade_config
 from gpt_experiments.result_keys import LENGTH_KEYS, RESULT_NEUTRAL_KEYS, flatten
+from gpt_experiments.run_folder import saved as hydra_files
+from gpt_experiments.run_folder.history import SUMMARY_JSON
+from gpt_experiments.run_folder.status import failure_message
 
 # Keys that may differ between the legs of one run: those that never change results, and
 # how long to train (a finished run can be continued for more epochs).
@@ -43,10 +46,8 @@ class ResumePlan:
 
 def saved_overrides(run_dir: Path) -> list[str]:
     """The overrides ``run_dir`` was started with, less those resume= added."""
-    if not (run_dir / ".hydra" / "overrides.yaml").is_file():
-        return []
-    saved = OmegaConf.load(run_dir / ".hydra" / "overrides.yaml")
-    return [o for o in saved if override_key(o) not in RESUME_OVERRIDE_KEYS]
+    overrides = hydra_files.saved_override_list(run_dir)
+    return [o for o in overrides if override_key(o) not in RESUME_OVERRIDE_KEYS]
 
 
 def config_fingerprint(cfg: DictConfig | dict[str, Any]) -> str:
@@ -92,14 +93,14 @@ def saved_config(run_dir: Path, rebuild: Rebuild | None = None) -> dict[str, Any
     """The run's saved config; with ``rebuild``, in today's shape: settings added since it was
     saved are filled in with what its own overrides give today (the defaults it effectively
     ran with), and settings that no longer exist are dropped."""
-    saved = OmegaConf.to_container(OmegaConf.load(run_dir / ".hydra" / "config.yaml"), resolve=False)
+    config = OmegaConf.to_container(hydra_files.saved_config(run_dir), resolve=False)
     if rebuild is None:
-        return saved
+        return config
     try:
         today = OmegaConf.to_container(rebuild(saved_overrides(run_dir)), resolve=False)
     except ConfigError:  # overrides that no longer compose: compare the saved config as it is
-        return saved
-    return in_shape_of(saved, today)
+        return config
+    return in_shape_of(config, today)
 
 
 def in_shape_of(saved: Any, today: Any) -> Any:
@@ -110,7 +111,19 @@ def in_shape_of(saved: Any, today: Any) -> Any:
 
 
 def run_dirs(log_dir: Path) -> list[Path]:
-    return [saved.parent.parent for saved in (log_dir / "runs").glob("**/.hydra/config.yaml")]
+    """The run folders under ``log_dir``; one whose saved config or overrides are damaged is
+    skipped with a warning, so it never blocks resuming the others."""
+    readable = []
+    for config in (log_dir / "runs").glob("**/.hydra/config.yaml"):
+        run = config.parent.parent
+        try:
+            hydra_files.saved_config(run)
+            hydra_files.saved_override_list(run)
+        except DataError as err:
+            warn(f"{err}: resume=auto skips that run (repair or delete the folder)")
+            continue
+        readable.append(run)
+    return readable
 
 
 def find_run_to_resume(log_dir: Path, cfg: DictConfig, rebuild: Rebuild | None = None) -> ResumePlan | None:
@@ -135,6 +148,20 @@ def run_of_same_command(log_dir: Path, overrides: list[str]) -> Path | None:
     runs = [run for run in run_dirs(log_dir) if checkpoints_newest_first(run)]
     same = [run for run in runs if sorted(saved_overrides(run)) == wanted]
     return max(same, key=lambda run: checkpoints_newest_first(run)[0].stat().st_mtime, default=None)
+
+
+def already_finished(plan: ResumePlan, cfg: DictConfig) -> bool:
+    """Whether the run has trained as long as ``cfg`` asks: its closing summary was written after
+    its newest checkpoint, it is not marked failed, and its length settings are ``cfg``'s
+    (a longer ``trainer.max_epochs`` or ``max_steps`` continues it)."""
+    run = plan.run_dir
+    if run is None or failure_message(run) is not None or not (run / SUMMARY_JSON).is_file():
+        return False
+    if (run / SUMMARY_JSON).stat().st_mtime < plan.checkpoint.stat().st_mtime:
+        return False
+    ours = flatten(OmegaConf.to_container(cfg, resolve=False))
+    theirs = flatten(saved_config(run))
+    return all(ours.get(key) == theirs.get(key) for key in LENGTH_KEYS)
 
 
 def differing_settings(saved: dict[str, Any], today: DictConfig) -> list[str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import math
-import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from gpt_experiments.model_flops import non_embedding_parameters
 from gpt_experiments.run_folder.history import recorded_wall_time
 from gpt_experiments.run_folder.provenance import record_end, record_start
 from gpt_experiments.run_folder.status import pruned_message
+from gpt_experiments.training.callbacks.fit_clock import FitClock
 from gpt_experiments.training.callbacks.history import LossHistory
 from gpt_experiments.training.callbacks.hparams_session import HParamsSession
 from gpt_experiments.training.callbacks.log_interval import LogEveryEpoch
@@ -70,6 +70,7 @@ def build_callbacks(cfg: DictConfig, output_dir: Path, command_line: CommandLine
         ResumedEpochProgress(),
         StopOnNonFiniteLoss(),
         SaveAndStopOnSignal(output_dir),
+        FitClock(earlier_legs_s(cfg, output_dir)),
     ]
     hparams = HParamsSession(select_hparams(cfg, command_line), command_line.swept, setting_group_name(cfg))
     console = [hparams, LogEveryEpoch()]
@@ -90,6 +91,12 @@ def build_loggers(spec: DictConfig | None) -> list[Logger] | bool:
     if "_target_" in spec:
         return [instantiate(spec)]
     return [instantiate(entry) for entry in spec.values() if entry is not None] or False
+
+
+def earlier_legs_s(cfg: DictConfig, output_dir: Path) -> float:
+    """A resumed run's time so far, for checkpoints that do not hold it: its last summary's."""
+    recorded = recorded_wall_time(output_dir) if cfg.get("ckpt_path") else math.nan
+    return 0.0 if math.isnan(recorded) else recorded
 
 
 def apply_token_budget(trainer: L.Trainer, max_tokens: int, data: DictConfig) -> int:
@@ -196,14 +203,10 @@ def fit_run(
             f"max_flops={cfg.max_flops:.3g}: training for {steps:,} optimizer steps "
             f"({module.flops_per_token:,} FLOPs per token)"
         )
-    # A resumed run continues in its folder: its wall time adds the legs before this one.
-    earlier_legs_s = recorded_wall_time(output_dir) if cfg.get("ckpt_path") else math.nan
-    earlier_legs_s = 0.0 if math.isnan(earlier_legs_s) else earlier_legs_s
-    started = time.monotonic()
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
         compare_dir = Path(sweep_dir) if sweep_dir is not None else output_dir
-        wall_time_s = time.monotonic() - started + earlier_legs_s
+        wall_time_s = find_callback(trainer, FitClock).elapsed_s()  # every leg of a resumed run
         summary = summarize_run(trainer, module, output_dir, wall_time_s, compare_dir)
         rank_zero_only(save_summary)(summary)
         rank_zero_only(print)(format_summary(summary))

@@ -220,7 +220,7 @@ IN_PROCESS_CASES = {
     ),
     "window longer than the position table": (
         ["data.max_length=300"],
-        "data.max_length=300 exceeds model.context_length=256, the size of the position table: "
+        "data.max_length=300 exceeds model.context_length=32, the size of the position table: "
         "lower data.max_length or raise model.context_length",
     ),
     "stride zero": (
@@ -266,12 +266,22 @@ IN_PROCESS_CASES = {
     ),
     "no end of training": (
         ["trainer.max_epochs=null"],
-        "trainer.max_epochs=None and trainer.max_steps=-1 leave the run without an end (or without a single "
-        "step): set trainer.max_epochs or trainer.max_steps to a positive number",
+        "trainer.max_epochs=None and trainer.max_steps=-1 leave the run without an end: "
+        "set trainer.max_epochs or trainer.max_steps to a positive number (or max_tokens)",
+    ),
+    "epochs until max_steps, which is unlimited": (
+        ["trainer.max_epochs=-1"],
+        "trainer.max_epochs=-1 and trainer.max_steps=-1 leave the run without an end: "
+        "set trainer.max_epochs or trainer.max_steps to a positive number (or max_tokens)",
     ),
     "negative epochs": (
         ["trainer.max_epochs=-2"],
-        "trainer.max_epochs=-2 is invalid: it must be positive, or null",
+        "trainer.max_epochs=-2 is invalid: it must be positive, -1 to train until trainer.max_steps "
+        "(or max_tokens), or null",
+    ),
+    "zero epochs": (
+        ["trainer.max_epochs=0", "trainer.max_steps=5"],
+        "trainer.max_epochs=0 would train nothing: set a positive number, or -1 for no limit",
     ),
     "negative steps": (
         ["trainer.max_steps=-5"],
@@ -300,7 +310,7 @@ IN_PROCESS_CASES = {
     ),
     "zero steps": (
         ["trainer.max_steps=0"],
-        "trainer.max_steps=0 would train nothing: set a positive number of steps, or -1 for no limit",
+        "trainer.max_steps=0 would train nothing: set a positive number, or -1 for no limit",
     ),
     "negative learning rate": (
         ["optimizer.lr=-1"],

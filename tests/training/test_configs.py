@@ -63,3 +63,14 @@ def test_an_option_missing_its_required_value_is_a_config_error(tmp_path):
     cfg = compose_train(["init=project"], tmp_path)
     with pytest.raises(ConfigError, match=r"init.path is not set: pass init.path=\.\.\."):
         validate_config(cfg)
+
+
+@pytest.mark.parametrize(
+    ("model", "context"),
+    [("tiny", 32), ("gpt2_small", 256), ("gpt2_medium", 256), ("gpt2_large", 256), ("gpt2_xl", 256)],
+)
+def test_the_seeds_shorter_context_never_lengthens_a_model(model, context, tmp_path):
+    # The GPT-2 options train at the seed's 256, not GPT-2's 1024; tiny keeps its own 32.
+    assert compose_train([f"model={model}"], tmp_path).model.context_length == context
+    longer = compose_train([f"model={model}", "model.context_length=1024"], tmp_path)
+    assert longer.model.context_length == 1024

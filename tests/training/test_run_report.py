@@ -90,7 +90,7 @@ def test_one_throughput_in_bar_tensorboard_summary_and_compare(tmp_path):
 
 def test_summary_names_the_best_checkpoint_and_commands_that_parse(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    run = tmp_path / "outputs" / "multirun" / "2026-12-01" / "15-00-00_000001" / "3_drop_rate=0.1,lr=0.003"
+    run = tmp_path / "outputs" / "multirun" / "2026-12-01" / "15-00-00_000001" / "3_drop_rate-0.1+lr-0.003"
     best = run / "checkpoints" / "best-step000008-val4.500.ckpt"
     summary = RunSummary(run, best, 4.5, 4096, 12.34, 1234.4, run.parent)
     text = format_summary(summary)

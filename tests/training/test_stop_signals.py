@@ -1,15 +1,29 @@
-"""The stop-signal handlers: in place through Lightning's own teardown, given back by ``release``."""
+"""The stop-signal handlers: in place through Lightning's own teardown, given back by ``release``;
+passed on to the processes a launcher started; and a launched process stops when its launcher
+is killed (torchrun's workers live in sessions of their own)."""
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from types import SimpleNamespace
 
 import lightning as L
+import psutil
+import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from gpt_experiments.training.callbacks.signals import SaveAndStopOnSignal, abort_on_signal
-from tests.helpers import quiet_trainer
+from tests.helpers import ROOT, quiet_trainer, script_env
+from tests.helpers.step_losses import LOSSES_FILE, PAUSE_AT_STEP, PAUSED_MARKER
+from tests.training.test_resume import wait_for
+from tests.training.test_resume_devices import TWO_DEVICE_RUN
 
 
 class OneWeight(L.LightningModule):
@@ -62,3 +76,95 @@ def test_after_a_stop_further_signals_abort(tmp_path, capsys):
     finally:
         for sig, handler in before.items():
             signal.signal(sig, handler)
+
+
+def test_a_stop_signal_is_passed_on_to_the_processes_the_launcher_started(tmp_path, capsys):
+    before = handlers_now()
+    sent = []
+    launcher = SimpleNamespace(kill=sent.append)
+    callback = SaveAndStopOnSignal(tmp_path)
+    try:
+        callback.on_fit_start(SimpleNamespace(strategy=SimpleNamespace(launcher=launcher)), None)
+        callback._on_signal(signal.SIGTERM, None)
+        assert sent == [signal.SIGTERM]  # every rank stops, not rank 0 alone
+        assert callback.received == "SIGTERM"
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+
+
+# A launcher that starts a worker in a session of its own, as torchrun does, and waits; the
+# worker watches its launcher as SaveAndStopOnSignal does in a launched process.
+LAUNCHER = textwrap.dedent(
+    """
+    import subprocess, sys, time
+    worker = (
+        "import os, time\\n"
+        "from gpt_experiments.training.callbacks.signals import stop_when_orphaned\\n"
+        "stop_when_orphaned(os.getppid(), interval_s=0.1)\\n"
+        "print('watching', flush=True)\\n"
+        "time.sleep(60)\\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", worker], start_new_session=True)
+    print(child.pid, flush=True)
+    time.sleep(60)
+    """
+)
+
+
+def test_a_launched_process_stops_when_its_launcher_is_killed(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    launcher = subprocess.Popen(
+        [sys.executable, "-c", LAUNCHER], stdout=subprocess.PIPE, text=True, env=env, start_new_session=True
+    )
+    worker = psutil.Process(int(launcher.stdout.readline()))
+    assert launcher.stdout.readline() == "watching\n"  # the worker shares the launcher's stdout
+    try:
+        os.killpg(launcher.pid, signal.SIGKILL)  # the launcher's group: the worker is not in it
+        launcher.wait()
+        assert stopped_within(worker, seconds=10)  # a second or so after its launcher, not after 60 s
+    finally:
+        if worker.is_running():
+            worker.kill()
+
+
+def stopped_within(process: psutil.Process, seconds: float) -> bool:
+    """Whether ``process`` ends (or is a zombie: ended, not yet reaped by its new parent) in time."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if process.status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.slow
+def test_torchrun_workers_stop_when_the_launchers_group_is_killed(tmp_path):
+    losses = tmp_path / "losses.jsonl"
+    command = [
+        *(sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"),
+        *("--max-restarts=0", str(ROOT / "scripts" / "train.py"), *TWO_DEVICE_RUN, "trainer=ddp"),
+    ]
+    env = script_env(tmp_path, **{LOSSES_FILE: str(losses), PAUSE_AT_STEP: "2"})
+    launcher = subprocess.Popen(
+        command,
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_for(Path(f"{losses}{PAUSED_MARKER}"), launcher, timeout=120)
+        workers = psutil.Process(launcher.pid).children(recursive=True)
+        assert len(workers) >= 2
+    finally:
+        os.killpg(launcher.pid, signal.SIGKILL)  # what `kill -9 -- -<pgid>` does: workers are elsewhere
+        launcher.wait()
+    alive = [worker for worker in workers if not stopped_within(worker, seconds=20)]
+    for process in alive:
+        process.kill()
+    assert alive == []

@@ -47,11 +47,11 @@ def test_summary_counts_every_trained_token_across_validations():
 
 def test_max_tokens_becomes_max_steps(compose_train):
     cfg = compose_train(
-        "model=tiny", "data.batch_size=4", "trainer.accumulate_grad_batches=2", "max_tokens=20481"
+        "model=tiny", "data.batch_size=4", "trainer.accumulate_grad_batches=2", "max_tokens=2561"
     )
     trainer = instantiate(cfg.trainer, logger=False)
     steps = apply_token_budget(trainer, cfg.max_tokens, cfg.data)
-    assert steps == 11  # ceil(20481 / (4 windows x 256 tokens x 2 accumulated x 1 device))
+    assert steps == 11  # ceil(2561 / (4 windows x 32 tokens x 2 accumulated x 1 device))
     assert trainer.max_steps == 11 and trainer.max_epochs == -1
 
 

@@ -1,4 +1,10 @@
-"""Ctrl-C or SIGTERM: finish the current step, save ``last.ckpt``, and stop with a resume hint."""
+"""Ctrl-C or SIGTERM: finish the current step, save ``last.ckpt``, and stop with a resume hint.
+
+A process that started others for more devices (Lightning's launcher) passes the signal on to
+them; a process started by a launcher (torchrun's agent, Lightning's rank 0) stops when that
+launcher is gone, since torchrun starts its workers in sessions of their own, out of reach of
+a signal to the launcher's process group.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +20,9 @@ from typing import NoReturn
 import lightning as L
 
 from gpt_experiments import library_internals as internals
+from gpt_experiments.config import typed_override
 from gpt_experiments.errors import UserError
+from gpt_experiments.training.run_lock import is_first_process
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -41,15 +49,21 @@ class SaveAndStopOnSignal(L.Callback):
         self.run_dir = Path(run_dir)
         self.received: str | None = None
         self._previous_handlers: dict[int, object] = {}
+        self._trainer: L.Trainer | None = None
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._trainer = trainer
         # Handlers can only be installed from the main thread (not in e.g. notebook workers).
         if threading.current_thread() is threading.main_thread():
             self._previous_handlers = {sig: signal.signal(sig, self._on_signal) for sig in STOP_SIGNALS}
+        if started_by_launcher():
+            stop_when_orphaned(os.getppid())
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if self.received is not None:
             abort_on_signal(signum, frame)
+        if self._trainer is not None:
+            forward_to_launched(self._trainer, signum)
         self.received = signal.Signals(signum).name
         print(
             f"\n{self.received} received: saving after this step (press Ctrl-C again to abort)",
@@ -66,7 +80,7 @@ class SaveAndStopOnSignal(L.Callback):
         log_this_step(trainer)
         raise TrainingInterrupted(
             f"stopped by {self.received} at step {trainer.global_step}; saved {path}: "
-            f"continue with resume={self.run_dir}"
+            f"continue with {typed_override('resume', self.run_dir)}"
         )
 
     def release(self) -> None:
@@ -96,10 +110,46 @@ def log_this_step(trainer: L.Trainer) -> None:
         logger.save()
 
 
+def forward_to_launched(trainer: L.Trainer, signum: int) -> None:
+    """Pass the signal on to the processes this one started for the other devices (Lightning's
+    launcher), so every rank stops, not this one alone."""
+    launcher = trainer.strategy.launcher
+    if launcher is not None:
+        launcher.kill(signum)
+
+
+def started_by_launcher() -> bool:
+    """Whether a launcher started this process: torchrun (any rank) or Lightning (ranks > 0)."""
+    return "TORCHELASTIC_RUN_ID" in os.environ or not is_first_process()
+
+
+def stop_when_orphaned(launcher_pid: int, interval_s: float = 1.0) -> threading.Thread:
+    """Watch, from a daemon thread, that ``launcher_pid`` is still this process's parent; when
+    it is gone (killed with SIGKILL, which it cannot pass on), end at once, as the launcher
+    did: the other ranks may be gone too, so no checkpoint is attempted (``resume=`` continues
+    from the last one). SIGKILL, because a thread cannot hand a signal its default action."""
+
+    def watch() -> None:
+        while os.getppid() == launcher_pid != 1:  # adopted by init: the launcher died before the watch
+            time.sleep(interval_s)
+        print(f"\nthe launcher (process {launcher_pid}) is gone: stopping without saving", file=sys.stderr)
+        sys.stderr.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    watcher = threading.Thread(target=watch, name="launcher-watch", daemon=True)
+    watcher.start()
+    return watcher
+
+
 def abort_on_signal(signum: int, frame: FrameType | None = None) -> NoReturn:
     """Die of the signal itself: a ``KeyboardInterrupt`` raised in a handler can land in code
     that swallows it ("Exception ignored in ..."), and the run would go on."""
     print(f"\n{signal.Signals(signum).name} received again: aborting without saving", file=sys.stderr)
+    die_of_signal(signum)
+
+
+def die_of_signal(signum: int) -> NoReturn:
+    """End the process by ``signum``'s default action, now, without cleanup."""
     sys.stderr.flush()
     signal.signal(signum, signal.SIG_DFL)
     os.kill(os.getpid(), signum)
