@@ -91,8 +91,8 @@ def format_summary(summary: RunSummary) -> str:
             f"(val loss {summary.best_val_loss:.4f}, perplexity {perplexity(summary.best_val_loss):,.2f})"
         )
     speed = "" if math.isnan(summary.tokens_per_sec) else f", {summary.tokens_per_sec:,.0f} tokens/s training"
-    flops = "" if math.isnan(summary.train_flops) else f" ({summary.train_flops:.3g} FLOPs)"
-    trained = f"{summary.tokens_seen:,} tokens{flops} in {summary.wall_time_s:,.1f} s{speed}"
+    flops = "" if math.isnan(summary.train_flops) else f", {summary.train_flops:.3g} training FLOPs"
+    trained = f"{summary.tokens_seen:,} tokens in {summary.wall_time_s:,.1f} s{speed}{flops}"
     lines.append(f"Trained on:       {trained}")
     # Commands that work pasted anywhere: absolute interpreter, scripts and folders.
     compare_dir = str(summary.compare_dir.absolute())
