@@ -20,6 +20,7 @@ from gpt_experiments import library_internals as internals
 from gpt_experiments.checkpoints.lightning_io import AtomicCheckpointIO
 from gpt_experiments.data.datamodule import GPTDataModule
 from gpt_experiments.run_folder.history import recorded_wall_time
+from gpt_experiments.training.callbacks.compile_time import CompileTimeReport
 from gpt_experiments.training.callbacks.history import LossHistory
 from gpt_experiments.training.callbacks.hparams_session import HParamsSession
 from gpt_experiments.training.callbacks.log_interval import LogEveryEpoch
@@ -66,6 +67,8 @@ def build_callbacks(cfg: DictConfig, output_dir: Path, command_line: CommandLine
         console.append(RunProgressBar())
     if cfg.trainer.get("enable_model_summary", True):
         console.append(CompactModelSummary())
+    if cfg.get("compile"):
+        console.append(CompileTimeReport())
     return [*callbacks, LossHistory(str(output_dir)), *reliability, *console]
 
 
