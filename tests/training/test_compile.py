@@ -18,8 +18,11 @@ from gpt_experiments.data.windows import TokenWindows
 from gpt_experiments.inference.sampling import SamplerConfig, generate
 from gpt_experiments.model import GPT, GPTConfig
 from gpt_experiments.training.callbacks.compile_time import CompileTimeReport, compile_seconds
+from gpt_experiments.training.hparams import CommandLine
 from gpt_experiments.training.lit_module import GPTLitModule
+from gpt_experiments.training.run import build_callbacks
 from tests.helpers import quiet_trainer
+from tests.training.test_configs import compose_train
 from tests.training.test_speed_options import LossRecorder
 
 TINY = dict(vocab_size=101, context_length=8, emb_dim=12, n_heads=3, n_layers=2, drop_rate=0.0)
@@ -129,3 +132,15 @@ def test_compiled_generation_with_kv_cache_recompiles_a_bounded_number_of_times(
     longer = SamplerConfig(max_new_tokens=20)
     generate(model, [[7, 7, 7, 7, 7, 7, 7, 7, 7]], longer)
     assert compiled_graphs() == after_second
+
+
+@pytest.mark.parametrize("compile_setting", [True, False])
+def test_the_train_entry_point_reports_compile_time_only_for_compiled_runs(compile_setting, tmp_path):
+    cfg = compose_train([f"compile={compile_setting}", "model=tiny"], tmp_path)
+    callbacks = build_callbacks(cfg, tmp_path, CommandLine())
+    assert any(isinstance(cb, CompileTimeReport) for cb in callbacks) == compile_setting
+
+
+def test_compile_seconds_are_the_first_step_less_a_compiled_one():
+    assert compile_seconds(31.5, 0.25) == 31.25
+    assert compile_seconds(0.2, 0.3) == 0.0  # nothing compiled: timing noise is not a compile time
