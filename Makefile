@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # One test worker per core (pytest-xdist; WORKERS=0 runs them in this process, one by one).
 WORKERS ?= auto
 
-.PHONY: setup setup-dev train test lint clean
+.PHONY: setup setup-dev train test lint clean gpu-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ train: setup
 
 test: setup-dev
 	$(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup $(PYTEST_ARGS)
+
+# One GPU, a few minutes: does the GPU path work, and how fast (benchmarks/gpu_check.py; JSON out).
+gpu-check: setup
+	$(BIN)/python benchmarks/gpu_check.py $(ARGS)
 
 lint: setup-dev
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports

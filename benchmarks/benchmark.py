@@ -24,6 +24,9 @@ Sections:
             against GPT-2's own parts, at each precision, in the plain loop; alternated rounds.
   scaling   the scaling fit's own time (scripts/scaling.py's work): 100 synthetic points,
             1,000 bootstrap draws, the parametric law; median of --rounds fits, in this process.
+  compile   torch.compile against eager and the chapter's loop, steps taken in turn in one process
+            per precision: step times, compile time from an empty inductor cache, whether
+            compiling pays over --run-steps steps; then a second start from the filled cache.
 """
 
 from __future__ import annotations
@@ -46,14 +49,15 @@ from gpt_experiments.tokenizer import build_tokenizer
 from gpt_experiments.training.config_checks import model_settings
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ("profile", "train", "generate", "tokenize", "prepare", "memory", "parts", "scaling")
+SECTIONS = ("profile", "train", "generate", "tokenize", "prepare", "memory", "parts", "scaling", "compile")
 
 
-def run_worker(section: str, settings: dict[str, Any]) -> dict[str, Any]:
+def run_worker(section: str, settings: dict[str, Any], **env_vars: str) -> dict[str, Any]:
     """One measurement in a fresh Python process, so its peak memory is its own."""
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        **env_vars,
     }
     command = [sys.executable, "-m", "benchmarks.worker", section, json.dumps(settings)]
     done = subprocess.run(command, env=env, capture_output=True, text=True)
@@ -132,6 +136,29 @@ def parts_section(args: argparse.Namespace, model: dict[str, Any], cache_dir: st
     return {"summary": summary, "parts": {name: setup[0] for name, setup in options.items()}, "runs": runs}
 
 
+def compile_section(args: argparse.Namespace, model: dict[str, Any], work_dir: str) -> dict[str, Any]:
+    """Per precision: eager, compiled and the chapter's loop in one process from an empty inductor
+    cache, then a fresh process's first compiled step from the cache that run filled."""
+    report = {}
+    for precision in args.precisions:
+        inductor_cache = str(Path(work_dir) / f"inductor-{precision}")
+        settings = {
+            "model": model,
+            "precision": precision,
+            "batch_size": args.batch_size,
+            "steps": args.warmup + args.steps,
+            "run_steps": args.run_steps,
+            "cache_dir": str(Path(work_dir) / "tokens"),
+        }
+        measured = run_worker("compile", settings, TORCHINDUCTOR_CACHE_DIR=inductor_cache)
+        warm = run_worker(
+            "compile", {**settings, "compile_only": True}, TORCHINDUCTOR_CACHE_DIR=inductor_cache
+        )
+        warm_compile_s = warm["first_compiled_step_s"] - measured["step_s"]["compiled"]
+        report[precision] = {**measured, "compile_s_from_inductor_cache": warm_compile_s}
+    return report
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -150,6 +177,9 @@ def parse_args() -> argparse.Namespace:
         type=int,
         default=2,
         help="alternating repetitions of every train run (and of the tokenize section's)",
+    )
+    parser.add_argument(
+        "--run-steps", type=int, default=90, help="compile section: the run length it judges (make train's)"
     )
     parser.add_argument("--new-tokens", type=int, default=64, help="tokens generated per generation run")
     parser.add_argument("--corpus-mb", type=float, default=100.0, help="tokenize section's corpus size")
@@ -189,6 +219,8 @@ def main() -> None:
             report["train"] = train_section(args, model, cache_dir)
         if "parts" in sections:
             report["parts"] = parts_section(args, model, cache_dir)
+        if "compile" in sections:
+            report["compile"] = compile_section(args, model, tmp)
         if "generate" in sections:
             # The project's KV-cache generate against the seed's uncached loop, side by side.
             report["generate"] = run_worker("generate", {"model": model, "new_tokens": args.new_tokens})

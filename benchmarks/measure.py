@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import resource
 import time
+from collections.abc import Iterator
 
 import lightning as L
+import torch
 
 
 def peak_rss_mb() -> float:
@@ -16,6 +18,14 @@ def peak_rss_mb() -> float:
 def minor_page_faults() -> int:
     """Pages this process has faulted in so far without reading a disk (fresh or reclaimed memory)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def timed_step(steps: Iterator[torch.Tensor]) -> tuple[float, float]:
+    """(seconds, loss) of a training loop's next step; reading the loss waits for the step (and
+    on a GPU for everything queued before it) to finish."""
+    started = time.perf_counter()
+    loss = next(steps).item()
+    return time.perf_counter() - started, loss
 
 
 def steady_tokens_per_sec(step_ends: list[float], warmup_steps: int, tokens_per_step: int) -> float:

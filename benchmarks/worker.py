@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sys
 
+from benchmarks.compile_speed import measure_compile_speed
 from benchmarks.data_speed import measure_preparation, measure_tokenization, measure_window_memory
 from benchmarks.generation_vs_seed import benchmark_generation
 from benchmarks.step_profile import profile_training_step
@@ -23,6 +24,7 @@ SECTIONS = {
     "tokenize": lambda settings: measure_tokenization(**settings),
     "memory": lambda settings: measure_window_memory(**settings),
     "prepare": lambda settings: measure_preparation(**settings),
+    "compile": lambda settings: measure_compile_speed(**settings),
 }
 
 

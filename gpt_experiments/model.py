@@ -11,6 +11,7 @@ MLPs, QK-normalisation and bias-free layers (``GPTConfig``; docs/ablations.md).
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.profiler import record_function
 
 from gpt_experiments.errors import ConfigError
 
@@ -409,8 +411,12 @@ def head_cross_entropy(
     """
     if reduction not in ("mean", "sum"):
         raise ValueError(f"reduction={reduction!r}: use 'mean' or 'sum'")
-    # A named range, so profiles (benchmarks/step_profile.py) can tell the head's work apart.
-    with torch.profiler.record_function("head_cross_entropy"):
+    # A named range, so profiles (benchmarks/step_profile.py) can tell the head's work apart;
+    # torch.compile cannot trace one (it warns), and a compiled graph has no such ranges anyway.
+    profiled = (
+        contextlib.nullcontext() if torch.compiler.is_compiling() else record_function("head_cross_entropy")
+    )
+    with profiled:
         if torch.is_grad_enabled() and (hidden.requires_grad or weight.requires_grad):
             return _HeadCrossEntropy.apply(hidden, weight, targets, vocab_size, reduction, chunk_rows)
         loss, _, _ = _head_loss_and_grads(hidden, weight, targets, vocab_size, reduction, chunk_rows, False)

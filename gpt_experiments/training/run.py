@@ -23,6 +23,7 @@ from gpt_experiments.model_flops import non_embedding_parameters
 from gpt_experiments.run_folder.history import recorded_wall_time
 from gpt_experiments.run_folder.provenance import record_end, record_start
 from gpt_experiments.run_folder.status import pruned_message
+from gpt_experiments.training.callbacks.compile_time import CompileTimeReport
 from gpt_experiments.training.callbacks.fit_clock import FitClock
 from gpt_experiments.training.callbacks.history import LossHistory
 from gpt_experiments.training.callbacks.hparams_session import HParamsSession
@@ -78,6 +79,8 @@ def build_callbacks(cfg: DictConfig, output_dir: Path, command_line: CommandLine
         console.append(RunProgressBar())
     if cfg.trainer.get("enable_model_summary", True):
         console.append(CompactModelSummary())
+    if cfg.get("compile"):
+        console.append(CompileTimeReport())
     budget = [ValidateAtLastStep()] if cfg.get("max_tokens") or cfg.get("max_flops") else []
     records = [LossHistory(str(output_dir)), RecordProvenance(output_dir, bool(cfg.get("compile", False)))]
     return [*callbacks, *records, *budget, *reliability, *console]
