@@ -46,7 +46,8 @@ from benchmarks.plain_loop import plain_training_steps  # noqa: E402
 from benchmarks.training_speed import TrainSetup, optimizer_spec, project_data  # noqa: E402
 from gpt_experiments.inference.sampling import SamplerConfig, generate  # noqa: E402
 from gpt_experiments.model import GPT, GPTConfig  # noqa: E402
-from gpt_experiments.training.callbacks.throughput import flops_per_token, peak_memory_mb  # noqa: E402
+from gpt_experiments.model_flops import training_flops_per_token  # noqa: E402
+from gpt_experiments.training.callbacks.throughput import peak_memory_mb  # noqa: E402
 from gpt_experiments.training.optimizers import build_optimizer  # noqa: E402
 from gpt_experiments.training.peak_flops import datasheet_peak_flops  # noqa: E402
 
@@ -158,7 +159,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     L.seed_everything(123, verbose=False)
     model = GPT(config)
     peak = args.peak_flops or datasheet_peak_flops(device_name(device), torch.bfloat16)
-    flops = flops_per_token(model)
+    flops = training_flops_per_token(model)
     reference = batch_loss(model, batch, bf16=False)  # before any step: fp32 on the CPU
     eager = model.to(device)
     compiled = copy.deepcopy(eager)  # the same weights (tied ones stay tied), trained separately

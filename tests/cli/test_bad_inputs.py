@@ -69,12 +69,12 @@ SCRIPT_CASES = {
     "unknown group option": (
         ["model=gpt3"],
         "unknown option 'model=gpt3' for group model; available: gpt2_large, gpt2_medium, gpt2_small, "
-        "gpt2_xl, tiny",
+        "gpt2_xl, ladder, tiny",
     ),
     "unknown option in a sweep": (
         ["-m", "model=tiny,gpt3"],
         "unknown option 'model=gpt3' for group model; available: gpt2_large, gpt2_medium, gpt2_small, "
-        "gpt2_xl, tiny",
+        "gpt2_xl, ladder, tiny",
     ),
     "unparsable override": (
         ["max_epochs"],

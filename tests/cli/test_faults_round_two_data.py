@@ -508,7 +508,7 @@ def test_empty_llmc_val_shard_names_the_val_files(workspace, monkeypatch):  # no
     llmc_folder(workspace / "tokens", np.arange(2000), np.arange(0))
     message = refused_in_process(workspace, monkeypatch, ["data=llmc", "data.path=tokens"])
     assert message == (
-        "the val split has 0 tokens, too few for one window of max_length 256 (+1 target): give val token "
+        "the val split has 0 tokens, too few for one window of max_length 32 (+1 target): give val token "
         "files (data.val_files=*val*.bin) holding more tokens, or a shorter model.context_length"
     )
 

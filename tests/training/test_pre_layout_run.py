@@ -120,7 +120,10 @@ def test_resume_continues_the_old_run_in_its_folder_with_todays_config(tmp_path)
 
     assert [p.parent for p in (tmp_path / "outputs").glob("**/.hydra")] == [run_dir]  # no new run folder
     rows = list(csv.DictReader((run_dir / "history.csv").open()))
-    assert rows[: len(old_rows)] == old_rows and [r["step"] for r in rows[len(old_rows) :]] == ["9"]
+    # The old rows keep their values; the column added since (train_flops) is blank for them.
+    kept = [{key: row[key] for key in old_rows[0]} for row in rows[: len(old_rows)]]
+    assert kept == old_rows and all(row["train_flops"] == "" for row in rows[: len(old_rows)])
+    assert [r["step"] for r in rows[len(old_rows) :]] == ["9"]
     checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     assert checkpoint["global_step"] == 9
     assert checkpoint["hyper_parameters"]["scheduler"]["_target_"].endswith(".constant_schedule")

@@ -56,4 +56,4 @@ def test_tensorboard_serves_the_seeds_of_a_setting_as_one_hparams_row(tmp_path):
             time.sleep(0.5)
     (group,) = groups
     assert group["name"].startswith("setting ")
-    assert sorted(session["name"] for session in group["sessions"]) == ["0_seed=1", "1_seed=2"]
+    assert sorted(session["name"] for session in group["sessions"]) == ["0_seed-1", "1_seed-2"]

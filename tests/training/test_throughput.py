@@ -59,5 +59,5 @@ def test_max_flops_buys_the_tokens_its_flops_per_token_allow(compose_train):
     cfg = compose_train("model=tiny", "data.batch_size=4", "max_flops=1e9")
     trainer = instantiate(cfg.trainer, logger=False)
     steps = apply_flops_budget(trainer, cfg.max_flops, 100_000, cfg.data)
-    assert steps == 10  # 1e9 / 1e5 = 10,000 tokens; ceil(10,000 / (4 windows x 256 tokens))
-    assert trainer.max_steps == 10 and trainer.max_epochs == -1
+    assert steps == 79  # 1e9 / 1e5 = 10,000 tokens; ceil(10,000 / (4 windows x 32 tokens))
+    assert trainer.max_steps == 79 and trainer.max_epochs == -1

@@ -65,8 +65,8 @@ class RecordProvenance(L.Callback):
 
     @rank_zero_only
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        data = trainer.datamodule
-        digest = data.content_digest() if hasattr(data, "content_digest") else None
+        data = getattr(trainer.datamodule, "windows", None)  # GPTDataModule's; none for plain loaders
+        digest = data.content_digest() if data is not None else None
         update_current_leg(
             self.run_dir,
             settings=resolved_settings(trainer, self.compile_model),
