@@ -16,6 +16,7 @@ from typing import Any
 
 import hydra
 import numpy as np
+import torch
 from omegaconf import DictConfig, OmegaConf
 
 from gpt_experiments.cli.handler import checks_override_syntax_first, exits_on_user_error
@@ -27,9 +28,14 @@ from gpt_experiments.inference.evaluation import (
     sliding_window_perplexity,
     training_validation_loss,
 )
-from gpt_experiments.inference.loading import describe_loaded, load_inference_model, load_inference_tokenizer
+from gpt_experiments.inference.loading import (
+    describe_loaded,
+    load_inference_model,
+    load_inference_tokenizer,
+    load_training_model,
+)
 from gpt_experiments.inference.multiple_choice import FORMATS, evaluate_multiple_choice, read_examples
-from gpt_experiments.model import GPT
+from gpt_experiments.run_folder.provenance import read_provenance
 from gpt_experiments.tokenizer import Tokenizer
 
 TASKS = ("perplexity", *FORMATS)
@@ -59,8 +65,8 @@ def run_folder_of(ckpt: str) -> Path | None:
     return run if run is not None and (run / RUN_CONFIG).is_file() else None
 
 
-def training_validation(cfg: DictConfig, model: GPT, tokenizer: Tokenizer) -> tuple[dict[str, Any], Any]:
-    """Score the split as the run's own validations did: its data settings, windows and batches."""
+def training_validation(cfg: DictConfig, tokenizer: Tokenizer) -> tuple[dict[str, Any], Any]:
+    """Score the split as the run's own validations did: its data settings, windows, batches and precision."""
     run = run_folder_of(cfg.ckpt)
     if run is None:
         raise ConfigError(
@@ -84,9 +90,40 @@ def training_validation(cfg: DictConfig, model: GPT, tokenizer: Tokenizer) -> tu
     batches = -(-len(windows) // windowed.batch_size)
     limit_batches = limit if isinstance(limit, int) else int(batches * (1.0 if limit is None else limit))
     result = training_validation_loss(
-        model, windows, windowed.batch_size, limit_batches * windowed.batch_size, tokenizer=tokenizer
+        load_training_model(cfg.ckpt, cfg.device),
+        windows,
+        windowed.batch_size,
+        limit_batches * windowed.batch_size,
+        tokenizer=tokenizer,
+        autocast_dtype=run_autocast_dtype(run, saved),
     )
     return {"run": str(run), "split": cfg.split}, result
+
+
+# Lightning's mixed precisions: the dtype its autocast computes in.
+AUTOCAST_DTYPES = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
+
+
+def run_autocast_dtype(run: Path, saved: DictConfig) -> torch.dtype | None:
+    """The autocast the run validated under: the precision its provenance.json records (what
+    ``${fastest_precision:}`` became on its machine), else its config's, resolved here."""
+    recorded = ((read_provenance(run) or {}).get("settings") or {}).get("precision")
+    precision = recorded or resolved_values(saved.trainer, "trainer").get("precision")
+    return AUTOCAST_DTYPES.get(str(precision))
+
+
+def evaluate_inference_model(cfg: DictConfig) -> tuple[dict[str, Any], Any, Tokenizer]:
+    """Perplexity over sliding windows, or a multiple-choice task, at the chosen inference precision."""
+    model = load_inference_model(cfg.ckpt, cfg.device, cfg.precision)
+    print(describe_loaded(cfg.ckpt), file=sys.stderr)
+    tokenizer = load_inference_tokenizer(cfg.ckpt)  # the one the model was trained with
+    if cfg.task == "perplexity":
+        scored, tokens = perplexity_tokens(cfg, tokenizer)
+        tokens = tokens[: cfg.limit] if cfg.limit else tokens
+        result = sliding_window_perplexity(model, tokens, cfg.stride, cfg.context_length, tokenizer=tokenizer)
+        return scored, result, tokenizer
+    examples = read_examples(cfg.path, cfg.task, cfg.limit)
+    return {"path": cfg.path}, evaluate_multiple_choice(model, tokenizer, examples, cfg.task), tokenizer
 
 
 @checks_override_syntax_first
@@ -99,17 +136,10 @@ def main(cfg: DictConfig) -> None:
         raise ConfigError(f"windows={cfg.windows!r} is unknown: use one of {', '.join(WINDOWS)}")
     if cfg.task != "perplexity" and not cfg.path:
         raise ConfigError(f"task={cfg.task} needs path=<JSON Lines file>")
-    model = load_inference_model(cfg.ckpt, cfg.device, cfg.precision)
-    print(describe_loaded(cfg.ckpt), file=sys.stderr)
-    tokenizer = load_inference_tokenizer(cfg.ckpt)  # the one the model was trained with
     if cfg.task == "perplexity" and cfg.windows == "training":
-        scored, result = training_validation(cfg, model, tokenizer)
-    elif cfg.task == "perplexity":
-        scored, tokens = perplexity_tokens(cfg, tokenizer)
-        tokens = tokens[: cfg.limit] if cfg.limit else tokens
-        result = sliding_window_perplexity(model, tokens, cfg.stride, cfg.context_length, tokenizer=tokenizer)
+        tokenizer = load_inference_tokenizer(cfg.ckpt)
+        scored, result = training_validation(cfg, tokenizer)  # loads the model as training held it
+        print(describe_loaded(cfg.ckpt), file=sys.stderr)
     else:
-        scored = {"path": cfg.path}
-        examples = read_examples(cfg.path, cfg.task, cfg.limit)
-        result = evaluate_multiple_choice(model, tokenizer, examples, cfg.task)
+        scored, result, tokenizer = evaluate_inference_model(cfg)
     print(json.dumps({**scored, "tokenizer": tokenizer.kind, **asdict(result)}, indent=2))

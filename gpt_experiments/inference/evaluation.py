@@ -125,6 +125,10 @@ def sliding_window_perplexity(
     )
 
 
+def precision_name(autocast_dtype: torch.dtype | None) -> str:
+    return "full precision" if autocast_dtype is None else f"under {autocast_dtype} autocast"
+
+
 @torch.inference_mode()
 def training_validation_loss(
     model: GPT,
@@ -133,10 +137,13 @@ def training_validation_loss(
     max_windows: int | None = None,
     tokenizer: Tokenizer | None = None,
     progress: bool = True,
+    autocast_dtype: torch.dtype | None = None,
 ) -> PerplexityResult:
     """The loss a training validation reports for ``windows`` (the run's val windows): every
     target of every window, summed over batches of ``batch_size`` in float64 and divided by
-    their count, as ``GPTLitModule`` does; ``max_windows`` stands for ``limit_val_batches``."""
+    their count, by the model's own fused head and loss, as ``GPTLitModule`` does;
+    ``max_windows`` stands for ``limit_val_batches``, ``autocast_dtype`` for a mixed-precision
+    run's autocast (None: full precision)."""
     count = len(windows) if max_windows is None else min(len(windows), max_windows)
     if count == 0:
         raise ConfigError("no window to score: the split is shorter than one window")
@@ -144,13 +151,13 @@ def training_validation_loss(
     byte_lengths = torch.from_numpy((tokenizer or gpt2()).byte_lengths).to(device)
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     tokens_scored, bytes_scored = 0, 0
-    with eval_mode(model):
+    autocast = torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None)
+    with eval_mode(model), autocast:
         for start in tqdm(range(0, count, batch_size), desc="val loss", unit="batch", disable=not progress):
             batch = [windows[i] for i in range(start, min(start + batch_size, count))]
             inputs = torch.stack([x for x, _ in batch]).to(device)
             targets = torch.stack([y for _, y in batch]).to(device)
-            logits = model(inputs).float()
-            loss_sum += F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="sum").double()
+            loss_sum += model(inputs, targets=targets, reduction="sum").double()
             tokens_scored += targets.numel()
             bytes_scored += int(byte_lengths[targets].sum())
     cross_entropy = float((loss_sum / tokens_scored).float())  # training logs it in float32
@@ -165,7 +172,8 @@ def training_validation_loss(
         stride=windows.stride,
         method=(
             f"training's validation: windows of {windows.max_length} tokens every {windows.stride}, every "
-            f"target scored, in batches of {batch_size} (the run's data settings): its val/loss"
+            f"target scored, in batches of {batch_size}, {precision_name(autocast_dtype)} (the run's data "
+            "and precision settings): its val/loss"
         ),
     )
 

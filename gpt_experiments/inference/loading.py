@@ -42,6 +42,12 @@ def load_inference_model(ckpt: str | None, device: str = "cpu", precision: str =
     return to_inference_precision(load_any_model(ckpt).to(target).eval(), chosen_precision)
 
 
+def load_training_model(ckpt: str, device: str = "cpu") -> GPT:
+    """The model as training validated it: fp32 weights in plain layers (no packed or int8
+    ones), for a validation under the run's own autocast."""
+    return load_any_model(ckpt).to(resolve_device(device)).eval()
+
+
 def load_inference_tokenizer(ckpt: str) -> Tokenizer:
     """The tokenizer to encode and decode with for ``ckpt`` (see :func:`load_inference_model`)."""
     if not ckpt:

@@ -25,6 +25,7 @@ from gpt_experiments.data.shards import HEADER_BYTES, shard_header
 from gpt_experiments.data.sources.jsonl import JsonLines
 from gpt_experiments.data.sources.text_files import TextFiles
 from gpt_experiments.data.token_cache import MANIFEST, load_or_tokenize
+from gpt_experiments.devices import has_native_bf16
 from gpt_experiments.errors import UnsafeCheckpointError, UserError
 from gpt_experiments.training.launch import prepare_run
 from tests.cli.test_bad_inputs import (
@@ -514,7 +515,10 @@ def test_empty_llmc_val_shard_names_the_val_files(workspace, monkeypatch):  # no
 
 
 @pytest.mark.slow
-def test_evaluate_says_its_method_and_reproduces_the_training_val_loss(tmp_path):
+@pytest.mark.parametrize("precision", ["32-true", "bf16-mixed"])
+def test_evaluate_says_its_method_and_reproduces_the_training_val_loss(tmp_path, precision):
+    if precision == "bf16-mixed" and not has_native_bf16(torch.device("cpu")):
+        pytest.skip("bf16-mixed needs bf16 units on this CPU")
     train = run_script(
         "train.py",
         "model=tiny",
@@ -523,7 +527,7 @@ def test_evaluate_says_its_method_and_reproduces_the_training_val_loss(tmp_path)
         "trainer.max_steps=4",
         "trainer.val_check_interval=4",
         "trainer.limit_val_batches=3",
-        "trainer.precision=32-true",
+        f"trainer.precision={precision}",
         "trainer.enable_progress_bar=false",
         "hydra.run.dir=run",
         cwd=tmp_path,
@@ -533,8 +537,9 @@ def test_evaluate_says_its_method_and_reproduces_the_training_val_loss(tmp_path)
     exact = run_script("evaluate.py", "ckpt=run", "windows=training", cwd=tmp_path)
     assert exact.returncode == 0, exact.stderr[-3000:]
     report = json.loads(exact.stdout)
-    # The same windows, batches and limit_val_batches: equal to float32 rounding.
+    # The same windows, batches, limit_val_batches and autocast: equal to float32 rounding.
     assert report["cross_entropy"] == pytest.approx(logged, rel=1e-6)
+    assert ("bfloat16 autocast" in report["method"]) == (precision == "bf16-mixed")
     assert (report["windows"], report["tokens_scored"]) == (6, 6 * 32)  # 3 batches of 2 windows
     assert report["method"].endswith("its val/loss")
     sliding = json.loads(run_script("evaluate.py", "ckpt=run", "data=verdict", cwd=tmp_path).stdout)
