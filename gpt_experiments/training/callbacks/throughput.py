@@ -9,7 +9,6 @@ import lightning as L
 import torch
 from lightning.fabric.utilities.throughput import get_available_flops
 
-from gpt_experiments.model_flops import training_flops_per_token
 from gpt_experiments.training.lit_module import GPTLitModule
 from gpt_experiments.training.peak_flops import datasheet_peak_flops
 
@@ -51,7 +50,7 @@ class SpeedMonitor(L.Callback):
 
     def on_train_start(self, trainer: L.Trainer, pl_module: GPTLitModule) -> None:
         self._last_step = trainer.global_step
-        self._flops_per_token = training_flops_per_token(pl_module.model)
+        self._flops_per_token = pl_module.flops_per_token  # model_flops.py's count, made once by the module
         if self.peak_flops_per_sec is None and pl_module.device.type == "cuda":
             dtype = COMPUTE_DTYPES.get(str(trainer.precision), torch.float32)
             name = torch.cuda.get_device_name(pl_module.device)
