@@ -114,7 +114,8 @@ class GPTLitModule(L.LightningModule):
         self.log("train/loss", loss, prog_bar=True)
         self.log("train/ppl", torch.exp(loss.detach()))
         self.log("train/tokens_seen", self.tokens_seen.float())
-        self.log("perf/train_flops", self.train_flops)
+        # On the device, without waiting for it: a logged scalar is float32 in any case.
+        self.log("perf/train_flops", self.tokens_seen.float() * self.flops_per_token)
         self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"])
         return loss
 
@@ -169,9 +170,10 @@ class GPTLitModule(L.LightningModule):
             self.log(name, value, add_dataloader_idx=False)
 
     @property
-    def train_flops(self) -> torch.Tensor:
-        """Training FLOPs so far (all ranks), in float64: float32 would round above 2**24 tokens."""
-        return self.tokens_seen.double() * self.flops_per_token
+    def train_flops(self) -> float:
+        """Training FLOPs so far (all ranks), counted on the host in integers: exact, and free of
+        float64, which some devices (MPS) lack."""
+        return float(int(self.tokens_seen) * self.flops_per_token)
 
     def eval_losses(self) -> dict[str, float]:
         """The last validation's mean losses, e.g. ``{"val": 6.4, "train_eval": 0.5}``."""
