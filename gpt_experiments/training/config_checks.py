@@ -200,9 +200,12 @@ def check_arguments(group: str, values: dict[str, Any], target: Callable[..., An
             continue
         if key not in parameters and not takes_any:
             valid = [name for name in parameters if name not in FILLED_IN]
+            # A setting left over from another member of the group (an experiment that set
+            # scheduler.warmup_steps, then scheduler=constant) is removed with ~ on the command line.
+            fix = f"use one of: {', '.join(valid)}" if valid else f"{target.__name__} takes no settings"
             raise ConfigError(
-                f"{group}.{key} is not a setting of {target.__name__}: remove it or use one of: "
-                f"{', '.join(valid)}"
+                f"{group}.{key} is not a setting of {target.__name__}: "
+                f"remove it (~{group}.{key} on the command line) or {fix}"
             )
         hint = hints.get(key)
         if hint is not None and not matches(value, hint):
