@@ -59,10 +59,16 @@ def write_summary_json(values: dict[str, Any], output_dir: Path) -> None:
     os.replace(tmp, output_dir / SUMMARY_JSON)
 
 
+def read_summary_json(run_dir: Path) -> dict[str, Any] | None:
+    """The run's summary.json; None when it is missing, unreadable or not a JSON object."""
+    try:
+        summary = json.loads((run_dir / SUMMARY_JSON).read_text())
+    except (OSError, ValueError):
+        return None
+    return summary if isinstance(summary, dict) else None
+
+
 def recorded_wall_time(run_dir: Path) -> float:
     """The wall time the run's closing summary printed (all its legs); NaN without one."""
-    try:
-        value = json.loads((run_dir / SUMMARY_JSON).read_text()).get("wall_time_s")
-    except (OSError, ValueError, AttributeError):
-        return math.nan
+    value = (read_summary_json(run_dir) or {}).get("wall_time_s")
     return float(value) if isinstance(value, int | float) else math.nan

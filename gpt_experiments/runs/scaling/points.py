@@ -9,7 +9,6 @@ or from a CSV file with columns ``params,tokens,loss`` and optionally ``flops`` 
 from __future__ import annotations
 
 import csv
-import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from gpt_experiments.errors import UserError
-from gpt_experiments.run_folder.history import SUMMARY_JSON
+from gpt_experiments.run_folder.history import SUMMARY_JSON, read_summary_json
 from gpt_experiments.run_folder.status import failure_message
 from gpt_experiments.runs.records import find_run_dirs
 
@@ -68,14 +67,6 @@ def unfinished_reason(run_dir: Path, summary: dict | None) -> str | None:
     return None
 
 
-def read_summary(run_dir: Path) -> dict | None:
-    try:
-        summary = json.loads((run_dir / SUMMARY_JSON).read_text())
-    except (OSError, ValueError):
-        return None
-    return summary if isinstance(summary, dict) else None
-
-
 def configured_budget(run_dir: Path) -> float | None:
     """The run's ``max_flops`` from its saved config (None if unset or unreadable)."""
     try:
@@ -93,7 +84,7 @@ def points_from_runs(folders: list[Path]) -> list[ScalingPoint]:
         if not run_dirs:
             raise ScalingError(f"{folder} holds no run folders (.hydra/config.yaml): pass a sweep folder")
         for run_dir in run_dirs:
-            summary = read_summary(run_dir)
+            summary = read_summary_json(run_dir)
             reason = unfinished_reason(run_dir, summary)
             if reason is not None:
                 unfinished.append(f"{run_dir}: {reason}")
