@@ -1,7 +1,9 @@
-"""Fit scaling laws to a ladder of runs (``python scripts/scaling.py <sweep folder>`` or
-``gpt-scaling``): each budget's IsoFLOP minimum, the power laws N*(C), D*(C), L*(C) with
-bootstrap intervals, the law L(N, D) = E + A/N^alpha + B/D^beta, and the compute-optimal run
-at a target budget. Writes scaling.json, scaling.csv and scaling.png. See docs/scaling_laws.md.
+"""Fit scaling laws to a ladder of runs: each budget's IsoFLOP minimum, the power laws N*(C),
+D*(C), L*(C) with bootstrap intervals, the law L(N, D) = E + A/N^alpha + B/D^beta, and the
+compute-optimal run at a target budget (docs/scaling_laws.md).
+
+``python scripts/scaling.py <sweep folder>`` or ``gpt-scaling``; writes scaling.json,
+scaling.csv and scaling.png.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ def positive_float(text: str) -> float:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument(
         "folders", nargs="*", type=Path, help="sweep folders of a ladder (max_flops x model sizes)"
     )
@@ -32,6 +34,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--target-flops", type=positive_float, help="predict the compute-optimal run at this budget"
+    )
+    parser.add_argument(
+        "--check",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="FOLDER",
+        help="a run (or sweep) left out of the fit, e.g. one at a larger budget with the predicted "
+        "size: its measured loss against the prediction (repeat for more)",
     )
     parser.add_argument(
         "--out", type=Path, help="where to write (default: the first folder, or the CSV's folder)"
@@ -48,19 +59,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def existing_folders(folders: list[Path]) -> list[Path]:
+    for folder in folders:
+        if not folder.is_dir():
+            raise ScalingError(
+                f"{folder} is not a folder: pass a sweep folder (outputs/multirun/<date>/<time>)"
+            )
+    return folders
+
+
 @exits_on_user_error
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.csv is not None:
         points, default_out = points_from_csv(args.csv), args.csv.parent
     else:
-        for folder in args.folders:
-            if not folder.is_dir():
-                raise ScalingError(
-                    f"{folder} is not a folder: pass a sweep folder (outputs/multirun/<date>/<time>)"
-                )
-        points, default_out = points_from_runs(args.folders), args.folders[0]
-    fit = fit_scaling(points, args.target_flops, args.bootstrap, args.seed)  # refusals before any write
+        points, default_out = points_from_runs(existing_folders(args.folders)), args.folders[0]
+    checks = points_from_runs(existing_folders(args.check)) if args.check else []
+    fit = fit_scaling(
+        points, args.target_flops, args.bootstrap, args.seed, checks
+    )  # refusals before any write
     print(f"{len(points)} points in {len(fit.minima)} budgets")
     print(format_fit(fit))
     paths = write_report(fit, args.out or default_out)

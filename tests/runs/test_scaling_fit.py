@@ -7,7 +7,7 @@ import pytest
 
 from gpt_experiments.cli.scaling import main as scaling_main
 from gpt_experiments.runs.scaling.fit import fit_scaling
-from gpt_experiments.runs.scaling.isoflop import fit_frontier, fit_minima
+from gpt_experiments.runs.scaling.isoflop import fit_frontier, isoflop_curves
 from gpt_experiments.runs.scaling.parametric import fit_law
 from gpt_experiments.runs.scaling.points import ScalingError, ScalingPoint, points_from_csv
 from gpt_experiments.runs.scaling.synthetic import CHINCHILLA, synthetic_ladder, write_points_csv
@@ -17,6 +17,10 @@ TRUE_PARAMS_EXPONENT = CHINCHILLA.beta / (CHINCHILLA.alpha + CHINCHILLA.beta)  #
 
 def ladder(budgets, sizes_per_budget=9, noise=0.005):
     return synthetic_ladder(budgets, sizes_per_budget=sizes_per_budget, noise=noise)
+
+
+def fit_minima(points):
+    return [curve.minimum() for curve in isoflop_curves(points)]
 
 
 def test_the_fit_recovers_a_known_law_from_noisy_points():
@@ -34,6 +38,50 @@ def test_the_fit_recovers_a_known_law_from_noisy_points():
     assert fit.optimum.params == pytest.approx(true_params, rel=0.15)
     assert fit.optimum.tokens == pytest.approx(true_tokens, rel=0.15)
     assert fit.law_optimum.loss == pytest.approx(float(CHINCHILLA.loss(true_params, true_tokens)), rel=0.01)
+
+
+def test_the_law_optimum_at_six_n_d_is_hoffmanns_closed_form():
+    """Eq. 4 of Hoffmann et al.: N_opt = G (C/6)^(beta/(alpha+beta)),
+    G = (alpha A / beta B)^(1/(alpha+beta))."""
+    law, flops = CHINCHILLA, 1e21
+    g = (law.alpha * law.A / (law.beta * law.B)) ** (1 / (law.alpha + law.beta))
+    closed_form = g * (flops / 6) ** (law.beta / (law.alpha + law.beta))
+    params, tokens = law.optimum(flops)
+    assert params == pytest.approx(closed_form, rel=1e-6)
+    assert tokens == pytest.approx(flops / (6 * closed_form), rel=1e-6)
+
+
+def test_the_law_optimum_spends_the_budget_as_the_points_did():
+    """Points whose tokens cost 12N FLOPs (twice 6N, as small models' heads and attention make
+    them): the fitted cost is 12 N^1, and the optimum at C is the 6ND optimum at C/2, not at C."""
+    points = [
+        ScalingPoint(p.params, p.tokens, 2 * p.flops, p.loss, 2 * p.budget, p.source)
+        for p in ladder(np.logspace(18, 21, 4), noise=0.0)
+    ]
+    fit = fit_scaling(points, target_flops=2e22, samples=0)
+    assert (fit.flops_per_token.coefficient, fit.flops_per_token.exponent) == pytest.approx((12, 1), rel=1e-6)
+    true_params, true_tokens = CHINCHILLA.optimum(1e22)
+    assert fit.law_optimum.params == pytest.approx(true_params, rel=0.01)
+    assert fit.law_optimum.tokens == pytest.approx(true_tokens, rel=0.01)
+    assert fit.law_optimum.loss == pytest.approx(float(CHINCHILLA.loss(true_params, true_tokens)), rel=1e-4)
+
+
+def test_a_checked_run_is_set_against_the_law_and_the_frontier():
+    """A run left out of the fit, at 10x the largest budget and a size off the optimum: the law
+    predicts its loss, approach 2 the optimum at its compute."""
+    flops = 1e22
+    params = 2 * CHINCHILLA.optimum(flops)[0]
+    tokens = flops / (6 * params)
+    true_loss = float(CHINCHILLA.loss(params, tokens))
+    run = ScalingPoint(params, tokens, flops, true_loss, flops, "the larger run")
+    fit = fit_scaling(ladder(np.logspace(18, 21, 4), noise=0.0), samples=20, checks=[run])
+    [check] = fit.checks
+    assert (check.source, check.loss, check.params) == ("the larger run", true_loss, params)
+    assert check.law_loss == pytest.approx(true_loss, rel=1e-3)
+    assert check.optimum.flops == flops
+    assert check.optimum.params == pytest.approx(CHINCHILLA.optimum(flops)[0], rel=0.05)
+    low, high = check.optimum.params_ci
+    assert low <= check.optimum.params <= high
 
 
 def test_noise_free_points_give_the_law_exactly():

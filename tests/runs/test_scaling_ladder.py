@@ -1,13 +1,16 @@
 """A ladder end to end through the commands: train.py -m trains a budget x sizes, scaling.py
 reads the sweep folder; and what it refuses in run folders."""
 
+import json
 import shutil
 
+import numpy as np
 import pytest
 
 from gpt_experiments.model import GPT, GPTConfig
 from gpt_experiments.model_flops import non_embedding_parameters, training_flops_per_token
 from gpt_experiments.runs.scaling.points import points_from_runs
+from gpt_experiments.runs.scaling.synthetic import synthetic_ladder, write_points_csv
 from gpt_experiments.training.config_checks import architecture_values
 from tests.helpers import run_script, script_env
 
@@ -84,3 +87,32 @@ def test_a_run_that_did_not_finish_is_refused_by_name(sweep, tmp_path):
         "wait for them, resume them (resume=<run folder>), or move their folders out"
     ]
     assert not (copy / "scaling.json").exists()
+
+
+@pytest.mark.slow
+def test_a_checked_run_folder_is_reported_with_its_measured_loss(sweep, tmp_path):
+    """``--check RUN``: the run's own N, D, C and final loss go into the report beside the fit's
+    predictions (the fit here is of synthetic points, so only the plumbing is checked)."""
+    write_points_csv(synthetic_ladder(np.logspace(18, 20, 3), sizes_per_budget=5), tmp_path / "points.csv")
+    run_dir = sorted(p.parent for p in sweep.glob("*/summary.json"))[0]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    result = run_script(
+        "scaling.py", "--csv", "points.csv", "--check", str(run_dir), "--bootstrap", "20", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    [check] = json.loads((tmp_path / "scaling.json").read_text())["checks"]
+    assert check["source"] == str(run_dir) and check["loss"] == summary["final_val_loss"]
+    assert (check["params"], check["flops"]) == (summary["non_embedding_params"], summary["train_flops"])
+    assert check["optimum"]["flops"] == summary["train_flops"] and check["law_loss"] > 0
+    assert f"Checked {run_dir}: C = " in result.stdout
+    assert "check" in (tmp_path / "scaling.csv").read_text()
+
+
+def test_a_check_folder_that_does_not_exist_is_one_error_line(tmp_path):
+    write_points_csv(synthetic_ladder(np.logspace(18, 20, 3), sizes_per_budget=5), tmp_path / "points.csv")
+    result = run_script("scaling.py", "--csv", "points.csv", "--check", "nowhere", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "error: nowhere is not a folder: pass a sweep folder (outputs/multirun/<date>/<time>)"
+    ]
+    assert not (tmp_path / "scaling.json").exists()

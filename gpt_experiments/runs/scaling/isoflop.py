@@ -34,13 +34,13 @@ class BudgetMinimum:
 
 @dataclass(frozen=True)
 class PowerLaw:
-    """``y = coefficient * C ** exponent``."""
+    """``y = coefficient * x ** exponent``: x is the budget C on the frontier."""
 
     coefficient: float
     exponent: float
 
-    def __call__(self, flops: float | np.ndarray) -> float | np.ndarray:
-        return self.coefficient * np.asarray(flops, dtype=float) ** self.exponent
+    def __call__(self, x: float | np.ndarray) -> float | np.ndarray:
+        return self.coefficient * np.asarray(x, dtype=float) ** self.exponent
 
 
 @dataclass(frozen=True)
@@ -67,40 +67,59 @@ def vertex(parabola: np.ndarray) -> float:
     return -b / (2 * a) if a > 0 else np.inf
 
 
-def budget_minimum(
-    budget: float, points: list[ScalingPoint], losses: np.ndarray | None = None
-) -> BudgetMinimum:
-    """The vertex of one budget's parabola; ``losses`` replaces the points' (a bootstrap draw).
+@dataclass(frozen=True)
+class IsoFlopCurve:
+    """One budget's runs as the fit uses them, computed once (the bootstrap refits the
+    parabola a thousand times): x = ln N, the losses, and the budget's (ln N, ln D) line."""
 
-    Refuses a budget whose vertex is not between its smallest and largest size: the optimum
-    is then outside what was trained, and a parabola's extrapolation there is a guess.
-    """
-    x = np.log([p.params for p in points])
-    y = np.asarray([p.loss for p in points]) if losses is None else losses
-    parabola = np.polyfit(x, y, 2)
-    best = vertex(parabola)
-    if not x.min() <= best <= x.max():
-        side = "smaller" if best < x.min() else "larger"
-        where = "below its smallest" if side == "smaller" else "beyond its largest"
-        if not np.isfinite(best):
-            side, where = "larger and smaller", "not inside (the losses curve downwards)"
-        raise ScalingError(
-            f"budget {budget:.3g} FLOPs has its loss minimum {where} model size: train {side} models "
-            f"at that budget so that the minimum lies between the sizes (or leave the budget out)"
+    budget: float
+    x: np.ndarray
+    losses: np.ndarray
+    tokens_line: np.ndarray
+
+    @classmethod
+    def of(cls, budget: float, points: list[ScalingPoint]) -> IsoFlopCurve:
+        check_budget_sizes(budget, points)
+        x = np.log([p.params for p in points])
+        tokens_line = np.polyfit(x, np.log([p.tokens for p in points]), 1)
+        return cls(budget, x, np.array([p.loss for p in points]), tokens_line)
+
+    def minimum(self, losses: np.ndarray | None = None) -> BudgetMinimum:
+        """The vertex of the parabola through the losses (``losses``: a bootstrap draw's).
+
+        Refuses a vertex that is not between the smallest and largest size: the optimum is
+        then outside what was trained, and a parabola's extrapolation there is a guess.
+        """
+        x = self.x
+        parabola = np.polyfit(x, self.losses if losses is None else losses, 2)
+        best = vertex(parabola)
+        if not x.min() <= best <= x.max():
+            side = "smaller" if best < x.min() else "larger"
+            where = "below its smallest" if side == "smaller" else "beyond its largest"
+            if not np.isfinite(best):
+                side, where = "larger and smaller", "not inside (the losses curve downwards)"
+            raise ScalingError(
+                f"budget {self.budget:.3g} FLOPs has its loss minimum {where} model size: train {side} "
+                "models at that budget so that the minimum lies between the sizes (or leave the budget out)"
+            )
+        return BudgetMinimum(
+            flops=self.budget,
+            params=float(np.exp(best)),
+            tokens=float(np.exp(np.polyval(self.tokens_line, best))),
+            loss=float(np.polyval(parabola, best)),
+            parabola=tuple(float(v) for v in parabola),
+            sizes=len(set(x)),
         )
-    tokens_line = np.polyfit(x, np.log([p.tokens for p in points]), 1)
-    return BudgetMinimum(
-        flops=budget,
-        params=float(np.exp(best)),
-        tokens=float(np.exp(np.polyval(tokens_line, best))),
-        loss=float(np.polyval(parabola, best)),
-        parabola=tuple(float(v) for v in parabola),
-        sizes=len(set(x)),
-    )
 
 
-def power_law(flops: np.ndarray, values: np.ndarray) -> PowerLaw:
-    exponent, log_coefficient = np.polyfit(np.log(flops), np.log(values), 1)
+def isoflop_curves(points: list[ScalingPoint]) -> list[IsoFlopCurve]:
+    """One curve per budget, ascending; refuses a budget with too few sizes."""
+    return [IsoFlopCurve.of(budget, group) for budget, group in by_budget(points).items()]
+
+
+def power_law(x: np.ndarray, y: np.ndarray) -> PowerLaw:
+    """The least-squares line through (ln x, ln y)."""
+    exponent, log_coefficient = np.polyfit(np.log(x), np.log(y), 1)
     return PowerLaw(float(np.exp(log_coefficient)), float(exponent))
 
 
@@ -118,14 +137,6 @@ def fit_frontier(minima: list[BudgetMinimum]) -> Frontier:
     )
 
 
-def fit_minima(points: list[ScalingPoint]) -> list[BudgetMinimum]:
-    """Each budget's minimum, ascending by budget; refuses budgets that cannot be fitted."""
-    groups = by_budget(points)
-    for budget, group in groups.items():
-        check_budget_sizes(budget, group)
-    return [budget_minimum(budget, group) for budget, group in groups.items()]
-
-
 @dataclass(frozen=True)
 class Bootstrap:
     """The frontier refitted on ``samples`` redrawn data sets (``dropped``: draws whose vertex
@@ -134,8 +145,10 @@ class Bootstrap:
     frontiers: list[Frontier]
     dropped: int
 
-    def interval(self, value_of, level: float = 0.95) -> tuple[float, float]:
-        """The central ``level`` interval of ``value_of(frontier)`` over the draws."""
+    def interval(self, value_of, level: float = 0.95) -> tuple[float, float] | None:
+        """The central ``level`` interval of ``value_of(frontier)`` over the draws (None: no draws)."""
+        if not self.frontiers:
+            return None
         values = np.array([value_of(frontier) for frontier in self.frontiers])
         tail = 100 * (1 - level) / 2
         low, high = np.percentile(values, [tail, 100 - tail])
@@ -143,25 +156,19 @@ class Bootstrap:
 
 
 def bootstrap_frontier(
-    points: list[ScalingPoint], minima: list[BudgetMinimum], samples: int, seed: int
+    curves: list[IsoFlopCurve], minima: list[BudgetMinimum], samples: int, seed: int
 ) -> Bootstrap:
-    groups = list(by_budget(points).items())
-    fitted = [
-        np.polyval(m.parabola, np.log([p.params for p in group]))
-        for m, (_, group) in zip(minima, groups, strict=True)
-    ]
-    residuals = np.concatenate(
-        [[p.loss for p in group] - fit for fit, (_, group) in zip(fitted, groups, strict=True)]
-    )
-    n, used = len(residuals), 3 * len(groups)
+    fitted = [np.polyval(m.parabola, curve.x) for m, curve in zip(minima, curves, strict=True)]
+    residuals = np.concatenate([curve.losses - fit for fit, curve in zip(fitted, curves, strict=True)])
+    n, used = len(residuals), 3 * len(curves)
     residuals = residuals * np.sqrt(n / (n - used)) if n > used else residuals
     rng = np.random.default_rng(seed)
     frontiers, dropped = [], 0
     for _ in range(samples):
         try:
             draw = [
-                budget_minimum(budget, group, fit + rng.choice(residuals, size=len(group)))
-                for fit, (budget, group) in zip(fitted, groups, strict=True)
+                curve.minimum(fit + rng.choice(residuals, size=len(fit)))
+                for fit, curve in zip(fitted, curves, strict=True)
             ]
         except ScalingError:
             dropped += 1

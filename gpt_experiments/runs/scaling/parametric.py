@@ -13,10 +13,12 @@ a busy CPU made the fit ten times slower.
 from __future__ import annotations
 
 import itertools
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import minimize
+from scipy.optimize import minimize, minimize_scalar
 from scipy.special import logsumexp, softmax
 
 from gpt_experiments.runs.scaling.points import ScalingPoint
@@ -45,11 +47,26 @@ class Law:
     def loss(self, params: float | np.ndarray, tokens: float | np.ndarray) -> float | np.ndarray:
         return self.E + self.A / np.power(params, self.alpha) + self.B / np.power(tokens, self.beta)
 
-    def optimum(self, flops: float) -> tuple[float, float]:
-        """N and D minimising the loss where C = 6 N D (Hoffmann et al.'s eq. 4)."""
-        g = (self.alpha * self.A / (self.beta * self.B)) ** (1 / (self.alpha + self.beta))
-        params = g * (flops / 6) ** (self.beta / (self.alpha + self.beta))
-        return float(params), float(flops / (6 * params))
+    def optimum(
+        self, flops: float, flops_per_token: Callable[[float], float] = lambda params: 6 * params
+    ) -> tuple[float, float]:
+        """N and D minimising the loss where C = D x ``flops_per_token(N)``.
+
+        With Hoffmann et al.'s C = 6 N D (the default) this is their eq. 4 in closed form;
+        small models spend much of their compute outside 6N (the output head, attention), so
+        a ladder's own cost per token moves the optimum. The loss is convex in ln N along a
+        budget (one term falls with N, the other rises), so a bounded scalar search finds it.
+        """
+
+        def loss_at(log_params: float) -> float:
+            params = math.exp(log_params)
+            return float(self.loss(params, flops / flops_per_token(params)))
+
+        best = minimize_scalar(
+            loss_at, bounds=(0.0, math.log(flops)), method="bounded", options={"xatol": 1e-9}
+        )
+        params = math.exp(best.x)
+        return params, float(flops / flops_per_token(params))
 
 
 def huber(residual: np.ndarray, delta: float) -> np.ndarray:

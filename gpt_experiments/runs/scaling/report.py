@@ -10,11 +10,21 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure  # without pyplot: no display, no global figure state
 
-from gpt_experiments.runs.scaling.fit import Prediction, ScalingFit
+from gpt_experiments.runs.scaling.fit import Check, Prediction, ScalingFit
 from gpt_experiments.runs.scaling.points import by_budget
 
 JSON_NAME, CSV_NAME, PLOT_NAME = "scaling.json", "scaling.csv", "scaling.png"
-CSV_FIELDS = ("kind", "flops", "params", "tokens", "loss", "params_ci_low", "params_ci_high", "source")
+CSV_FIELDS = (
+    "kind",
+    "flops",
+    "params",
+    "tokens",
+    "loss",
+    "params_ci_low",
+    "params_ci_high",
+    "predicted_loss",
+    "source",
+)
 
 
 def prediction_dict(prediction: Prediction | None) -> dict | None:
@@ -33,7 +43,9 @@ def result_dict(fit: ScalingFit) -> dict:
         "optimum": prediction_dict(fit.optimum),
         "law_optimum": prediction_dict(fit.law_optimum),
         "power_laws": power_laws,
+        "flops_per_token": asdict(fit.flops_per_token),
         "minima": [asdict(minimum) for minimum in fit.minima],
+        "checks": [asdict(check) for check in fit.checks],
         "points": len(fit.points),
         "bootstrap": {"samples": len(fit.bootstrap.frontiers), "dropped": fit.bootstrap.dropped},
     }
@@ -72,6 +84,10 @@ def write_csv(fit: ScalingFit, path: Path) -> None:
                 "tokens": prediction.tokens,
             }
             writer.writerow({**row, "loss": prediction.loss, "params_ci_low": low, "params_ci_high": high})
+        for check in fit.checks:
+            row = {"kind": "check", "flops": check.flops, "params": check.params, "tokens": check.tokens}
+            predicted = "" if check.law_loss is None else check.law_loss
+            writer.writerow({**row, "loss": check.loss, "predicted_loss": predicted, "source": check.source})
 
 
 def scaling_figure(fit: ScalingFit) -> Figure:
@@ -117,6 +133,15 @@ def scaling_figure(fit: ScalingFit) -> Figure:
         color="C3",
         label=f"prediction at C = {fit.optimum.flops:.2g}: N = {fit.optimum.params:.3g}",
     )
+    for check in fit.checks:
+        frontier.plot(
+            check.flops,
+            check.params,
+            "D",
+            markersize=8,
+            color="C2",
+            label=f"checked run: N = {check.params:.3g}, loss {check.loss:.3f}",
+        )
     frontier.set(
         xscale="log", yscale="log", xlabel="training FLOPs C", ylabel="compute-optimal N*", title="Frontier"
     )
@@ -155,7 +180,18 @@ def format_fit(fit: ScalingFit) -> str:
             f"At C = {lo.flops:.3g}: N = {lo.params:.4g}, D = {lo.tokens:.4g}, "
             f"loss {lo.loss:.4f} (approach 3)"
         )
+    lines.extend(format_check(check) for check in fit.checks)
     return "\n".join(lines)
+
+
+def format_check(check: Check) -> str:
+    o = check.optimum
+    law = "" if check.law_loss is None else f", the law's L(N, D) {check.law_loss:.4f}"
+    return (
+        f"Checked {check.source}: C = {check.flops:.3g}, N = {check.params:.4g}, D = {check.tokens:.4g}: "
+        f"measured loss {check.loss:.4f}{law}; approach 2 at this C: N* = {o.params:.4g}"
+        f"{interval(o.params_ci, '.4g')}, loss* {o.loss:.4f}{interval(o.loss_ci, '.4f')}"
+    )
 
 
 def write_report(fit: ScalingFit, out_dir: Path) -> list[Path]:
