@@ -111,8 +111,7 @@ def common_overrides(records: list[RunRecord]) -> list[str]:
     if len(records) < 2:
         return []
     shared = set.intersection(*(set(r.overrides) for r in records))
-    kept = (o for o in records[0].overrides if o in shared)
-    return [o for o in kept if override_key(o) != SEED_KEY and not is_result_neutral(override_key(o))]
+    return [o for o in records[0].overrides if o in shared and sets_result(o)]
 
 
 def equal_tokens(records: list[RunRecord]) -> tuple[float, list[str]]:
@@ -332,11 +331,15 @@ def baseline_setting(settings: list[Setting], override: str) -> Setting:
     return fewest[0]
 
 
+def sets_result(override: str) -> bool:
+    """Whether an override can set a run's result apart: not its seed, not a result-neutral key."""
+    key = override_key(override)
+    return key != SEED_KEY and not is_result_neutral(key)
+
+
 def own_overrides(record: RunRecord) -> set[str]:
-    """The run's overrides that can set it apart: all but its seed and the result-neutral ones."""
-    return {
-        o for o in record.overrides if override_key(o) != SEED_KEY and not is_result_neutral(override_key(o))
-    }
+    """The run's overrides that can set it apart."""
+    return {o for o in record.overrides if sets_result(o)}
 
 
 def label_against(settings: list[Setting], baseline: Setting, override: str) -> None:

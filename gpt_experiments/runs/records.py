@@ -21,7 +21,7 @@ from gpt_experiments.errors import DataError, refusal_reason, warn
 from gpt_experiments.result_keys import SEED_KEY, TRIAL_NUMBER_KEY
 from gpt_experiments.run_folder.history import recorded_wall_time
 from gpt_experiments.run_folder.provenance import legs, read_provenance
-from gpt_experiments.run_folder.saved import UNREADABLE, started_with, unreadable_reason
+from gpt_experiments.run_folder.saved import RUN_CONFIG, UNREADABLE, started_with, unreadable_reason
 from gpt_experiments.run_folder.status import failure_message, pruned_message
 from gpt_experiments.runs.settings import read_settings
 
@@ -98,7 +98,7 @@ class RunRecord:
 
 def find_run_dirs(root: Path) -> list[Path]:
     """Every run folder under ``root`` (``root`` itself included), in the order they started."""
-    configs = [p for p in root.glob("**/.hydra/config.yaml") if p.is_file()]
+    configs = [p for p in root.glob(f"**/{RUN_CONFIG.as_posix()}") if p.is_file()]
     return [config.parent.parent for config in sorted(configs, key=lambda p: p.stat().st_mtime)]
 
 
@@ -171,7 +171,7 @@ def events_wall_time_s(scalars: dict[str, list], run_dir: Path) -> float:
     history = run_dir / "history.csv"
     if not history.is_file():
         return math.nan
-    return history.stat().st_mtime - (run_dir / ".hydra" / "config.yaml").stat().st_mtime
+    return history.stat().st_mtime - (run_dir / RUN_CONFIG).stat().st_mtime
 
 
 def seed_of(overrides: list[str], config_file: Path) -> Any:
@@ -204,12 +204,13 @@ def read_code_provenance(record: RunRecord, run_dir: Path) -> None:
     provenance = read_provenance(run_dir)
     if provenance is None:
         return
-    codes = [leg.get("code") or {} for leg in legs(provenance)]
+    run_legs = legs(provenance)
+    codes = [leg.get("code") or {} for leg in run_legs]
     record.commits = unique(
         [str(code.get("commit") or f"version {code.get('package_version') or UNKNOWN}") for code in codes]
     )
     record.dirty = any(code.get("dirty") for code in codes)
-    versions = [(leg.get("versions") or {}).get("torch") for leg in legs(provenance)]
+    versions = [(leg.get("versions") or {}).get("torch") for leg in run_legs]
     record.torch_versions = unique([str(v) for v in versions if v])
 
 
@@ -229,7 +230,7 @@ def read_run_files(run_dir: Path, root: Path) -> RunRecord:
     without results."""
     record = RunRecord(name=str(run_dir.relative_to(root)), overrides=read_overrides(run_dir))
     record.settings = read_settings(run_dir)
-    record.seed = seed_of(record.overrides, run_dir / ".hydra" / "config.yaml")
+    record.seed = seed_of(record.overrides, run_dir / RUN_CONFIG)
     record.error = failure_message(run_dir)
     record.pruned = pruned_message(run_dir)
     read_code_provenance(record, run_dir)
