@@ -36,11 +36,11 @@ from gpt_experiments.inference.loading import (
 )
 from gpt_experiments.inference.multiple_choice import FORMATS, evaluate_multiple_choice, read_examples
 from gpt_experiments.run_folder.provenance import read_provenance
+from gpt_experiments.run_folder.saved import RUN_CONFIG, run_folder_of, saved_config
 from gpt_experiments.tokenizer import Tokenizer
 
 TASKS = ("perplexity", *FORMATS)
 WINDOWS = ("sliding", "training")  # task=perplexity: Hugging Face's method, or training's val/loss
-RUN_CONFIG = Path(".hydra") / "config.yaml"
 
 # data=verdict and data=tinyshakespeare name their files with ${asset:...}.
 register_resolvers()
@@ -58,13 +58,6 @@ def perplexity_tokens(cfg: DictConfig, tokenizer: Tokenizer) -> tuple[dict[str, 
     return {"data": data.get("path"), "split": cfg.split}, data_split_tokens(data, tokenizer, cfg.split)
 
 
-def run_folder_of(ckpt: str) -> Path | None:
-    """The run folder ``ckpt`` names (the folder itself, or the one above its ``checkpoints/``)."""
-    path = Path(ckpt)
-    run = path if path.is_dir() else path.parent.parent if path.parent.name == "checkpoints" else None
-    return run if run is not None and (run / RUN_CONFIG).is_file() else None
-
-
 def training_validation(cfg: DictConfig, tokenizer: Tokenizer) -> tuple[dict[str, Any], Any]:
     """Score the split as the run's own validations did: its data settings, windows, batches and precision."""
     run = run_folder_of(cfg.ckpt)
@@ -75,12 +68,7 @@ def training_validation(cfg: DictConfig, tokenizer: Tokenizer) -> tuple[dict[str
         )
     if cfg.text_path or cfg.get("data") is not None:
         raise ConfigError("windows=training scores the run's own data: leave out data= and text_path=")
-    try:
-        saved = OmegaConf.load(run / RUN_CONFIG)
-    except (OSError, ValueError) as err:  # yaml's errors are ValueErrors too
-        raise ConfigError(
-            f"{run / RUN_CONFIG} cannot be read ({type(err).__name__}): evaluate with data="
-        ) from None
+    saved = saved_config(run)
     data = resolved_values(saved.data, "data")
     windowed = WindowedData(**data, tokenizer=tokenizer)
     windowed.load_windows()

@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 
 from gpt_experiments.cli.compare import print_comparison
 from gpt_experiments.cli.handler import exit_with_error, user_error_message
+from gpt_experiments.run_folder.saved import RUN_CONFIG
 from gpt_experiments.run_folder.status import failure_message
 from gpt_experiments.runs.records import find_run_dirs
 
@@ -22,7 +23,7 @@ def jobs_since(folder: Path, started: float) -> list[Path]:
     """The job folders under ``folder`` made at ``started`` (a time.time()) or later: a search
     continued in its folder also holds the jobs of earlier commands."""
     runs = find_run_dirs(folder)
-    return [run for run in runs if (run / ".hydra" / "config.yaml").stat().st_mtime >= started]
+    return [run for run in runs if (run / RUN_CONFIG).stat().st_mtime >= started]
 
 
 def whole_seconds_now() -> float:

@@ -14,6 +14,9 @@ from omegaconf.errors import OmegaConfBaseException
 
 from gpt_experiments.errors import DataError, UserError, refusal_reason
 
+# Hydra writes the job's composed config here when it starts: a folder holding it is a run folder.
+RUN_CONFIG = Path(".hydra") / "config.yaml"
+
 # What a damaged file in a run folder raises while it is read (bad bytes, YAML or CSV).
 UNREADABLE = (OSError, ValueError, csv.Error, yaml.YAMLError, OmegaConfBaseException)
 
@@ -40,7 +43,15 @@ def load_saved(path: Path, kind: type[DictConfig] | type[ListConfig]) -> DictCon
 
 def saved_config(run_dir: Path) -> DictConfig:
     """The run's ``.hydra/config.yaml``."""
-    return load_saved(run_dir / ".hydra" / "config.yaml", DictConfig)
+    return load_saved(run_dir / RUN_CONFIG, DictConfig)
+
+
+def run_folder_of(path: str | Path) -> Path | None:
+    """The run folder ``path`` names: the folder itself, or the one above the ``checkpoints/``
+    a checkpoint is in; None when that holds no run config."""
+    path = Path(path)
+    run = path if path.is_dir() else path.parent.parent if path.parent.name == "checkpoints" else None
+    return run if run is not None and (run / RUN_CONFIG).is_file() else None
 
 
 def saved_override_list(run_dir: Path) -> list[str]:

@@ -17,8 +17,10 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from gpt_experiments.config import override_key, register_resolvers
+from gpt_experiments.errors import DataError
 from gpt_experiments.legacy import upgrade_config
 from gpt_experiments.result_keys import SEED_KEY, flatten, is_result_neutral, result_settings
+from gpt_experiments.run_folder.saved import saved_config
 
 # Resolvers whose answer depends on the machine, environment or time that resolves them:
 # compare_runs may run elsewhere and later than the run did, so their text is compared instead.
@@ -81,10 +83,10 @@ def settings_from_overrides(overrides: list[str]) -> dict[str, Any]:
 def read_settings(run_dir: Path) -> dict[str, Any] | None:
     """The run's result settings from its ``.hydra/config.yaml``; None when that is unreadable."""
     try:
-        saved = OmegaConf.to_container(OmegaConf.load(run_dir / ".hydra" / "config.yaml"), resolve=False)
-    except (OSError, OmegaConfBaseException, ValueError):
+        saved = OmegaConf.to_container(saved_config(run_dir), resolve=False)
+    except DataError:
         return None
-    return settings_from_config(saved) if isinstance(saved, dict) and saved else None
+    return settings_from_config(saved) if saved else None
 
 
 def identity(settings: dict[str, Any]) -> str:

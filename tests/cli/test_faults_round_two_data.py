@@ -545,3 +545,11 @@ def test_evaluate_says_its_method_and_reproduces_the_training_val_loss(tmp_path,
     sliding = json.loads(run_script("evaluate.py", "ckpt=run", "data=verdict", cwd=tmp_path).stdout)
     assert "windows=training reproduces it" in sliding["method"]
     assert sliding["cross_entropy"] != pytest.approx(logged, rel=1e-6)
+    # A damaged saved config: one line naming it, the run folder left as it was.
+    config = tmp_path / "run" / ".hydra" / "config.yaml"
+    config.write_text("data: [unclosed\n")
+    damaged = run_script("evaluate.py", "ckpt=run", "windows=training", cwd=tmp_path)
+    assert damaged.returncode == 1 and "Traceback" not in damaged.stderr
+    [line] = [x for x in damaged.stderr.splitlines() if x.startswith("error:")]
+    assert line.startswith("error: run/.hydra/config.yaml is unreadable (line ")
+    assert config.read_text() == "data: [unclosed\n"

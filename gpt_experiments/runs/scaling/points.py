@@ -14,10 +14,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from omegaconf import OmegaConf
-
-from gpt_experiments.errors import UserError
+from gpt_experiments.errors import DataError, UserError
 from gpt_experiments.run_folder.history import SUMMARY_JSON, read_summary_json
+from gpt_experiments.run_folder.saved import saved_config
 from gpt_experiments.run_folder.status import failure_message
 from gpt_experiments.runs.records import find_run_dirs
 
@@ -70,8 +69,8 @@ def unfinished_reason(run_dir: Path, summary: dict | None) -> str | None:
 def configured_budget(run_dir: Path) -> float | None:
     """The run's ``max_flops`` from its saved config (None if unset or unreadable)."""
     try:
-        value = OmegaConf.load(run_dir / ".hydra" / "config.yaml").get("max_flops")
-    except Exception:  # an unreadable config: the run's own FLOPs stand in
+        value = saved_config(run_dir).get("max_flops")
+    except DataError:  # an unreadable config: the run's own FLOPs stand in
         return None
     return float(value) if isinstance(value, int | float) else None
 
