@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+import shlex
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -100,8 +101,9 @@ def override_items(override_dirname: str) -> list[str]:
 
 
 def typed_override(key: str, value: object) -> str:
-    """``key=value`` as a user types it in a shell: as it is where Hydra reads the value back
-    unchanged, else quoted for Hydra inside quotes for the shell (``"resume='a=b,c'"``)."""
+    """``key=value`` as one shell word that Hydra reads back as ``value``: as it is where that
+    holds, else quoted for Hydra and then for the shell (``"resume='a=b,c'"``; shlex's quoting
+    when the value holds a character the shell would still read inside double quotes)."""
     text = str(value)
     if _SHELL_SAFE.fullmatch(text):
         try:
@@ -109,8 +111,11 @@ def typed_override(key: str, value: object) -> str:
                 return f"{key}={text}"
         except HydraException:
             pass
-    escaped = text.replace("\\", "\\\\").replace("'", "\\'")
-    return f"\"{key}='{escaped}'\""
+    # In Hydra's quoted strings a backslash escapes only before a quote or at the very end.
+    escaped = re.sub(r"(\\*)'", lambda m: m.group(1) * 2 + "\\'", text)
+    escaped = re.sub(r"(\\+)$", lambda m: m.group(1) * 2, escaped)
+    word = f"{key}='{escaped}'"
+    return shlex.quote(word) if set(word) & set('"$`\\!') else f'"{word}"'
 
 
 def override_key(override: str) -> str:

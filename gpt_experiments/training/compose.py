@@ -24,6 +24,7 @@ from hydra.errors import (
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from gpt_experiments.config import typed_override
 from gpt_experiments.errors import ConfigError
 from gpt_experiments.result_keys import SEED_KEY, is_result_neutral, result_settings
 from gpt_experiments.training.extras import check_sweep_extras
@@ -169,8 +170,7 @@ def _parse_fix(override: str, err: HydraException) -> str:
         # Unquoted values may hold only letters, digits and a few signs (ASCII only): a path
         # with e.g. accents, spaces, "=" or "," (run folders named before this project left
         # those out) needs quotes, kept from the shell by outer quotes.
-        quoted = value.replace("'", "\\'")
-        return f"quote the value, e.g. \"{key}='{quoted}'\""
+        return f"quote the value, e.g. {typed_override(key, value)}"
     return "write key=value, e.g. model=tiny"
 
 

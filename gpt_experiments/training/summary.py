@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-import re
 import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from gpt_experiments.config import typed_override
 from gpt_experiments.run_folder.history import perplexity, write_summary_json
 
 # The repository's scripts/, where a checkout or an editable install has it (a wheel has not).
@@ -17,7 +17,6 @@ SCRIPTS_DIR = Path(__file__).resolve().parents[2] / "scripts"
 CONSOLE_SCRIPTS = {"compare_runs.py": "gpt-compare", "generate.py": "gpt-generate"}
 
 # Characters a Hydra override value may hold unquoted (``=`` and ``,`` would split it).
-_PLAIN_HYDRA_VALUE = re.compile(r"[\w./-]+")
 
 
 @dataclass
@@ -73,16 +72,6 @@ def command(words: list[str]) -> str:
     return " ".join(shlex.quote(word) for word in words)
 
 
-def hydra_arg(key: str, path: Path) -> str:
-    """``key=path`` as one shell word that Hydra reads as one value (run folders hold ``=`` and ``,``)."""
-    value = str(path.absolute())
-    if _PLAIN_HYDRA_VALUE.fullmatch(value):
-        return f"{key}={value}"
-    if not set(value) & set("\"'$`\\!"):
-        return f"\"{key}='{value}'\""  # the shell drops the double quotes, Hydra the single ones
-    return shlex.quote(f"{key}='" + value.replace("\\", "\\\\").replace("'", "\\'") + "'")
-
-
 def format_summary(summary: RunSummary) -> str:
     lines = [f"Run folder:       {shown(summary.run_dir)}"]
     if summary.best_checkpoint is not None and not math.isnan(summary.best_val_loss):
@@ -99,7 +88,7 @@ def format_summary(summary: RunSummary) -> str:
     lines.append(f"TensorBoard:      {command([*tensorboard_command(), '--logdir', compare_dir])}")
     lines.append(f"Compare runs:     {command([*script_command('compare_runs.py'), compare_dir])}")
     if summary.best_checkpoint is not None:
-        ckpt = hydra_arg("ckpt", summary.best_checkpoint)
+        ckpt = typed_override("ckpt", summary.best_checkpoint.absolute())
         prompt = shlex.quote('prompt="Every effort moves you"')
         lines.append(f"Generate:         {command(script_command('generate.py'))} {ckpt} {prompt}")
     return "\n".join(lines)
