@@ -31,6 +31,10 @@ SAFE_CUT = re.compile(r"(?<=\S)[ \n]")
 TRAINING_FIX = "convert it, or set data.encoding_errors=replace"
 
 
+def not_utf8(path: Path, where: str, bad: bytes, fix: str) -> DataError:
+    return DataError(f"{path} is not UTF-8 ({where}: {bad!r}): {fix}")
+
+
 def read_blocks(path: Path, encoding_errors: str = "strict", fix: str = TRAINING_FIX) -> Iterator[str]:
     """Decoded UTF-8 text of ``path`` in blocks; a decoding error names the file, the byte and ``fix``."""
     # utf-8-sig drops a byte order mark at the start (Windows editors write one), which
@@ -45,9 +49,7 @@ def read_blocks(path: Path, encoding_errors: str = "strict", fix: str = TRAINING
             except UnicodeDecodeError as err:
                 # err.object is the decoder's pending bytes followed by this block.
                 byte = offset - (len(err.object) - len(block)) + err.start
-                raise DataError(
-                    f"{path} is not UTF-8 (byte {byte}: {err.object[err.start : err.start + 1]!r}): {fix}"
-                ) from None
+                raise not_utf8(path, f"byte {byte}", err.object[err.start : err.start + 1], fix) from None
             if text:
                 yield text
             if not block:
@@ -67,10 +69,8 @@ def read_lines(
             try:
                 line = raw.decode("utf-8-sig" if number == 1 else "utf-8", errors=encoding_errors)
             except UnicodeDecodeError as err:
-                bad = raw[err.start : err.start + 1]
-                raise DataError(
-                    f"{path} is not UTF-8 (line {number}, byte {offset + err.start}: {bad!r}): {fix}"
-                ) from None
+                where = f"line {number}, byte {offset + err.start}"
+                raise not_utf8(path, where, raw[err.start : err.start + 1], fix) from None
             offset += len(raw)
             yield number, line
 
