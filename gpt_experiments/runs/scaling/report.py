@@ -8,10 +8,11 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure  # without pyplot: no display, no global figure state
 
 from gpt_experiments.runs.scaling.fit import Check, Prediction, ScalingFit
-from gpt_experiments.runs.scaling.points import by_budget
+from gpt_experiments.runs.scaling.points import budget_key, by_budget
 
 JSON_NAME, CSV_NAME, PLOT_NAME = "scaling.json", "scaling.csv", "scaling.png"
 CSV_FIELDS = (
@@ -103,6 +104,7 @@ def scaling_figure(fit: ScalingFit) -> Figure:
         curves.plot(
             minimum.params, minimum.loss, "*", markersize=14, color=line.get_color(), markeredgecolor="k"
         )
+    draw_checks(curves, fit.checks)
     curves.set(
         xscale="log",
         xlabel="non-embedding parameters N",
@@ -133,20 +135,37 @@ def scaling_figure(fit: ScalingFit) -> Figure:
         color="C3",
         label=f"prediction at C = {fit.optimum.flops:.2g}: N = {fit.optimum.params:.3g}",
     )
-    for check in fit.checks:
-        frontier.plot(
-            check.flops,
-            check.params,
-            "D",
-            markersize=8,
-            color="C2",
-            label=f"checked run: N = {check.params:.3g}, loss {check.loss:.3f}",
-        )
     frontier.set(
         xscale="log", yscale="log", xlabel="training FLOPs C", ylabel="compute-optimal N*", title="Frontier"
     )
     frontier.legend(fontsize=8)
     return figure
+
+
+def draw_checks(curves: Axes, checks: list[Check]) -> None:
+    """The checked runs' measured losses (diamonds) and, per budget among them, approach 2's
+    predicted optimum there (a cross with its loss interval): prediction against measurement."""
+    if not checks:
+        return
+    curves.plot(
+        [c.params for c in checks],
+        [c.loss for c in checks],
+        "D",
+        color="k",
+        markerfacecolor="none",
+        label="checked runs",
+    )
+    for optimum in {budget_key(c.flops): c.optimum for c in checks}.values():
+        low, high = optimum.loss_ci or (optimum.loss, optimum.loss)
+        curves.errorbar(
+            optimum.params,
+            optimum.loss,
+            yerr=[[optimum.loss - low], [high - optimum.loss]],
+            fmt="X",
+            markersize=10,
+            color="C3",
+            label=f"predicted at C = {optimum.flops:.2g}",
+        )
 
 
 def interval(ci: tuple[float, float] | None, spec: str) -> str:
