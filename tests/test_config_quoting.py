@@ -14,7 +14,7 @@ VALUES = [
     "café.txt",  # not ASCII: Hydra's grammar refuses it unquoted
     "my runs/with space",
     "it's here",
-    "$HOME/`whoami`/\"x\"!",  # the shell would expand these inside double quotes
+    '$HOME/`whoami`/"x"!',  # the shell would expand these inside double quotes
     "back\\slash",
     "ends in a backslash\\",
     "a'b\\'c",

@@ -188,8 +188,8 @@ IN_PROCESS_CASES = {
     ),
     "misspelt scheduler setting": (
         ["scheduler=warmup_cosine", "+scheduler.warmup_step=5"],
-        "scheduler.warmup_step is not a setting of warmup_cosine_schedule: remove it (~scheduler.warmup_step on the command line) or use one of: "
-        "warmup_steps, min_lr_ratio",
+        "scheduler.warmup_step is not a setting of warmup_cosine_schedule: "
+        "remove it (~scheduler.warmup_step on the command line) or use one of: warmup_steps, min_lr_ratio",
     ),
     "experiment's setting left over after switching the group": (
         ["experiment=scaling_ladder", "scheduler=constant"],
@@ -202,12 +202,14 @@ IN_PROCESS_CASES = {
     ),
     "misspelt callback setting": (
         ["+callbacks.text_samples.every_n_epoch=2"],
-        "callbacks.text_samples.every_n_epoch is not a setting of TextSamples: remove it (~callbacks.text_samples.every_n_epoch on the command line) or use one of: "
+        "callbacks.text_samples.every_n_epoch is not a setting of TextSamples: "
+        "remove it (~callbacks.text_samples.every_n_epoch on the command line) or use one of: "
         "sampler, every_n_epochs",
     ),
     "misspelt init setting": (
         ["init=project", "init.path=x.ckpt", "+init.format=project"],
-        "init.format is not a setting of PretrainedInit: remove it (~init.format on the command line) or use one of: path, fmt",
+        "init.format is not a setting of PretrainedInit: "
+        "remove it (~init.format on the command line) or use one of: path, fmt",
     ),
     "wrong type in a nested target": (
         ["trainer=fsdp", "trainer.strategy.activation_checkpointing=maybe"],
