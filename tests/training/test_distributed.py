@@ -11,11 +11,14 @@ from tests.helpers import TINY_RUN, run_script
 
 
 @pytest.mark.slow
-def test_ddp_ranks_train_on_different_batches_and_end_with_identical_weights(tmp_path):
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
+def test_ddp_ranks_train_on_different_batches_and_end_with_identical_weights(tmp_path, compiled):
+    """Compiled too: inductor in each rank, DDP's bucketed gradient averaging around the graph."""
     probe_dir = tmp_path / "probe"
     result = run_script(
         "train.py",
         *TINY_RUN,
+        f"compile={str(compiled).lower()}",
         "trainer=ddp",
         "trainer.accelerator=cpu",
         "trainer.devices=2",
@@ -38,6 +41,7 @@ def test_ddp_ranks_train_on_different_batches_and_end_with_identical_weights(tmp
     # Rank 0 alone writes the run's records: one start, no resume entry from rank 1, one log.
     record = json.loads((tmp_path / "run" / "provenance.json").read_text())
     assert (record["settings"]["devices"], record["settings"]["strategy"]) == (2, "DDPStrategy")
+    assert record["settings"]["compile"] is compiled
     assert record["resumes"] == [] and record["outcome"] == "finished"
     assert (tmp_path / "run" / "train.log").read_text().count("Run folder:") == 1
 
