@@ -22,6 +22,7 @@ from gpt_experiments.training.callbacks.signals import SaveAndStopOnSignal
 LOSSES_FILE = "STEP_LOSSES_FILE"
 PAUSE_AT_STEP = "STEP_LOSSES_PAUSE_AT_STEP"
 PAUSE_IN_SAVE_AT_STEP = "STEP_LOSSES_PAUSE_IN_SAVE_AT_STEP"
+PAUSE_RANK = "STEP_LOSSES_PAUSE_RANK"  # only this rank pauses (default: every rank)
 PAUSED_MARKER = ".paused"
 
 
@@ -32,20 +33,21 @@ class StepLossRecorder(L.Callback):
 
     The pause gives a test a fixed moment to signal the run: just after the checkpoint of
     that step was written, in the middle of an epoch (or in the middle of writing one).
-    ``<losses file>.paused`` marks it; it ends when a stop signal (SIGTERM, Ctrl-C) has
-    been received, or after 10 minutes.
+    ``<losses file>.paused`` marks it and holds the pausing process's id; it ends when a stop
+    signal (SIGTERM, Ctrl-C) has been received, or after 10 minutes.
     """
 
     def __init__(self) -> None:
         self.path = Path(os.environ[LOSSES_FILE])
         self.pause_at_step = int(os.environ.get(PAUSE_AT_STEP, -1))
         self.pause_in_save_at_step = int(os.environ.get(PAUSE_IN_SAVE_AT_STEP, -1))
+        self.pause_rank = int(os.environ.get(PAUSE_RANK, -1))
         self.validated_at_step = -1
 
     def on_train_batch_start(
         self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx
     ) -> None:
-        if trainer.global_step == self.pause_at_step:
+        if trainer.global_step == self.pause_at_step and self.pause_rank in (-1, trainer.global_rank):
             self.pause(trainer)
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -58,7 +60,7 @@ class StepLossRecorder(L.Callback):
             self.pause(trainer)
 
     def pause(self, trainer: L.Trainer) -> None:
-        Path(f"{self.path}{PAUSED_MARKER}").touch()
+        Path(f"{self.path}{PAUSED_MARKER}").write_text(str(os.getpid()))
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline and not stop_requested(trainer):
             time.sleep(0.05)

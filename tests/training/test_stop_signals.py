@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from gpt_experiments.training.callbacks.signals import SaveAndStopOnSignal, abort_on_signal
 from tests.helpers import ROOT, quiet_trainer, script_env
-from tests.helpers.step_losses import LOSSES_FILE, PAUSE_AT_STEP, PAUSED_MARKER
+from tests.helpers.step_losses import LOSSES_FILE, PAUSE_AT_STEP, PAUSE_RANK, PAUSED_MARKER
 from tests.training.test_resume import wait_for
 from tests.training.test_resume_devices import TWO_DEVICE_RUN
 
@@ -168,3 +168,45 @@ def test_torchrun_workers_stop_when_the_launchers_group_is_killed(tmp_path):
     for process in alive:
         process.kill()
     assert alive == []
+
+
+@pytest.mark.slow
+def test_a_signal_to_one_rank_stops_every_rank_after_the_same_step(tmp_path):
+    """SIGTERM to rank 1 alone (no launcher passes it on): the ranks agree on the stop after
+    the step, save one last.ckpt together and both exit, instead of one of them waiting in a
+    collective the other never joins."""
+    losses = tmp_path / "losses.jsonl"
+    env = script_env(tmp_path, **{LOSSES_FILE: str(losses), PAUSE_AT_STEP: "3", PAUSE_RANK: "1"})
+    run = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "train.py"),
+            *TWO_DEVICE_RUN,
+            "trainer=ddp",
+            "hydra.run.dir=run",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    marker = Path(f"{losses}{PAUSED_MARKER}")
+    try:
+        wait_for(marker, run, timeout=120)
+        time.sleep(0.2)  # the marker is created, then its pid written
+        os.kill(int(marker.read_text()), signal.SIGTERM)  # rank 1, Lightning's launched process
+        _, stderr = run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
+    assert run.returncode == 1, stderr[-3000:]
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert errors and all(" at step 4; saved " in line for line in errors), stderr[
+        -3000:
+    ]  # no hang, no crash
+    assert any("stopped by a stop signal to another rank at step 4" in line for line in errors)
+    checkpoint = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert checkpoint["global_step"] == 4

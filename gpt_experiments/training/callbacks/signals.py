@@ -59,6 +59,15 @@ class SaveAndStopOnSignal(L.Callback):
         if started_by_launcher():
             stop_when_orphaned(os.getppid())
 
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # After on_fit_start Lightning puts in its own SIGTERM handler, calling ours after it.
+        # Its handler broadcasts from inside the signal handler: a rank that is in another
+        # collective when the signal lands (a signal to one rank only) dies in gloo or NCCL.
+        # Ours alone, then; the ranks agree on the stop at the end of the step (stop_now).
+        if self._previous_handlers:
+            for sig in STOP_SIGNALS:
+                signal.signal(sig, self._on_signal)
+
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if self.received is not None:
             abort_on_signal(signum, frame)
@@ -73,15 +82,24 @@ class SaveAndStopOnSignal(L.Callback):
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx
     ) -> None:
-        if self.received is None:
+        if not self.stop_now(trainer):
             return
         path = self.run_dir / "checkpoints" / "last.ckpt"
         trainer.save_checkpoint(path, weights_only=False)  # the full state: resume continues exactly
         log_this_step(trainer)
         raise TrainingInterrupted(
-            f"stopped by {self.received} at step {trainer.global_step}; saved {path}: "
-            f"continue with {typed_override('resume', self.run_dir)}"
+            f"stopped by {self.received or 'a stop signal to another rank'} at step "
+            f"{trainer.global_step}; saved {path}: continue with {typed_override('resume', self.run_dir)}"
         )
+
+    def stop_now(self, trainer: L.Trainer) -> bool:
+        """Whether any rank received a stop signal. The ranks agree on it after every step: a
+        signal reaches each rank at its own moment (or one rank only), and a rank that saved
+        and stopped while another went on into the next step's gradient all-reduce would leave
+        both waiting on collectives that never match. One scalar all-reduce a step buys that."""
+        if trainer.world_size == 1:
+            return self.received is not None
+        return trainer.strategy.reduce_boolean_decision(self.received is not None, all=False)
 
     def release(self) -> None:
         """Give the stop signals back once the fit is over (sweeps run many fits in one process).
