@@ -144,7 +144,7 @@ def test_hf_malformed_jsonl_leaves_nothing_in_the_hf_cache(tmp_path):
     )
     assert one_line_error(result) == (
         "malformed.jsonl could not be read as a Hugging Face dataset (ArrowInvalid: JSON parse error: "
-        "Invalid value.): fix or remove the damaged file, or save the dataset again"
+        "Invalid value in malformed.jsonl line 2): fix or remove the damaged file, or save the dataset again"
     )
     assert whole_tree(tmp_path) == before  # no lock file, no half-built dataset, no token cache
 

@@ -107,3 +107,22 @@ def test_missing_text_field_is_a_one_line_error(tmp_path):
     }
     with pytest.raises(DataError, match=r"has no column 'body' \(has: id, text\): set data.text_field"):
         data_module(settings, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("files", "where"),
+    [
+        ({"a.jsonl": '{"text": "ok"}\n{"text": "ok"}\n{"text": oops}\n'}, "a.jsonl line 3"),
+        ({"a.json": '[\n  {"text": "ok"},\n  {"text": oops}\n]\n'}, "a.json line 3"),  # one document
+        ({"a.jsonl": '{"text": "ok"}\n', "b.jsonl": '\n{"text": "ok"}\n{"text"\n'}, "b.jsonl line 3"),
+        ({"a.json": '[{"text": "ok"}]', "b.jsonl": '{"text": "ok"}\n\n{"text": "x"}\n'}, None),
+    ],
+    ids=["json-lines", "whole-document", "second-file", "all-valid"],
+)
+def test_the_first_invalid_json_line_is_named_for_the_datasets_refusal(tmp_path, files, where):
+    """datasets names only a row of a block; the error line names the file and line instead."""
+    from gpt_experiments.data.sources.huggingface import first_invalid_json_line
+
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    assert first_invalid_json_line(sorted(tmp_path / name for name in files)) == where

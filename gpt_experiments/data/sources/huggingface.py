@@ -6,6 +6,7 @@ downloading it first: the way to tokenize a corpus larger than the disk.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -119,6 +120,9 @@ class HuggingFaceDataset(TextSource):
         while err.__cause__ is not None:
             err = err.__cause__
         reason = f"{type(err).__name__}: {refusal_reason(err)}"
+        if self.path is not None and "JSON" in str(err):
+            where = first_invalid_json_line([p for p in self.files if p.suffix in (".json", ".jsonl")])
+            reason = f"{reason.rstrip('.')} in {where}" if where else reason
         if self.path is None:
             return DataError(
                 f"data.dataset_name={self.name} could not be loaded ({reason}): check the name, the "
@@ -139,3 +143,25 @@ class HuggingFaceDataset(TextSource):
         for row in dataset.select_columns([self.text_field]):
             if text := row[self.text_field]:
                 yield text
+
+
+def first_invalid_json_line(files: list[Path]) -> str | None:
+    """Where the first JSON that does not parse is (``file line N``): the datasets library
+    names only a row of a block, so the file is read again here. A file is one JSON document
+    or JSON Lines, as the library reads ``.json`` and ``.jsonl`` alike."""
+    for path in files:
+        text = path.read_text(errors="replace")
+        try:
+            json.loads(text)
+            continue  # one whole document
+        except ValueError as err:
+            whole_document_error = err
+        for number, line in enumerate(text.splitlines(), 1):
+            try:
+                if line.strip():
+                    json.loads(line)
+            except ValueError:
+                if number == 1:  # not JSON Lines either: where the document stops parsing
+                    return f"{path.name} line {whole_document_error.lineno}"
+                return f"{path.name} line {number}"
+    return None
