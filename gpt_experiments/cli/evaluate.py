@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from gpt_experiments.cli.handler import checks_override_syntax_first, exits_on_user_error
 from gpt_experiments.config import CONF_DIR, register_resolvers, resolved_values
 from gpt_experiments.data.windowed_data import WindowedData, data_split_tokens
-from gpt_experiments.errors import ConfigError
+from gpt_experiments.errors import ConfigError, DataError
 from gpt_experiments.inference.evaluation import (
     read_texts,
     sliding_window_perplexity,
@@ -68,7 +68,10 @@ def training_validation(cfg: DictConfig, tokenizer: Tokenizer) -> tuple[dict[str
         )
     if cfg.text_path or cfg.get("data") is not None:
         raise ConfigError("windows=training scores the run's own data: leave out data= and text_path=")
-    saved = saved_config(run)
+    try:
+        saved = saved_config(run)
+    except DataError as err:
+        raise DataError(f"{err}: repair it, or score the text with data=<data option> instead") from None
     data = resolved_values(saved.data, "data")
     windowed = WindowedData(**data, tokenizer=tokenizer)
     windowed.load_windows()

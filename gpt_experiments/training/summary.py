@@ -16,8 +16,6 @@ SCRIPTS_DIR = Path(__file__).resolve().parents[2] / "scripts"
 # The console scripts pyproject.toml installs beside the interpreter, for a wheel install.
 CONSOLE_SCRIPTS = {"compare_runs.py": "gpt-compare", "generate.py": "gpt-generate"}
 
-# Characters a Hydra override value may hold unquoted (``=`` and ``,`` would split it).
-
 
 @dataclass
 class RunSummary:

@@ -552,4 +552,5 @@ def test_evaluate_says_its_method_and_reproduces_the_training_val_loss(tmp_path,
     assert damaged.returncode == 1 and "Traceback" not in damaged.stderr
     [line] = [x for x in damaged.stderr.splitlines() if x.startswith("error:")]
     assert line.startswith("error: run/.hydra/config.yaml is unreadable (line ")
+    assert line.endswith("): repair it, or score the text with data=<data option> instead")
     assert config.read_text() == "data: [unclosed\n"
