@@ -6,6 +6,10 @@ import platform
 
 import torch
 
+# Lightning precision -> the dtype matrix products run in (what a device's peak FLOP/s is quoted
+# for; for the "-mixed" ones, the dtype their autocast computes in).
+COMPUTE_DTYPES = {"bf16-mixed": torch.bfloat16, "bf16-true": torch.bfloat16, "16-mixed": torch.float16}
+
 
 def has_native_bf16(device: torch.device) -> bool:
     """Whether ``device`` has bf16 arithmetic units; where bf16 is emulated, fp32 is faster."""

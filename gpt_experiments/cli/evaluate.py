@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from gpt_experiments.cli.handler import checks_override_syntax_first, exits_on_user_error
 from gpt_experiments.config import CONF_DIR, register_resolvers, resolved_values
 from gpt_experiments.data.windowed_data import WindowedData, data_split_tokens
+from gpt_experiments.devices import COMPUTE_DTYPES
 from gpt_experiments.errors import ConfigError, DataError
 from gpt_experiments.inference.evaluation import (
     read_texts,
@@ -91,8 +92,9 @@ def training_validation(cfg: DictConfig, tokenizer: Tokenizer) -> tuple[dict[str
     return {"run": str(run), "split": cfg.split}, result
 
 
-# Lightning's mixed precisions: the dtype its autocast computes in.
-AUTOCAST_DTYPES = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
+# Lightning's mixed precisions, whose autocast computes in these dtypes ("-true" ones hold
+# their weights in them instead: no autocast).
+AUTOCAST_DTYPES = {name: dtype for name, dtype in COMPUTE_DTYPES.items() if name.endswith("-mixed")}
 
 
 def run_autocast_dtype(run: Path, saved: DictConfig) -> torch.dtype | None:

@@ -9,11 +9,9 @@ import lightning as L
 import torch
 from lightning.fabric.utilities.throughput import get_available_flops
 
+from gpt_experiments.devices import COMPUTE_DTYPES
 from gpt_experiments.training.lit_module import GPTLitModule
 from gpt_experiments.training.peak_flops import datasheet_peak_flops
-
-# Trainer precision -> the dtype matmuls run in (what the device's peak FLOP/s is quoted for).
-COMPUTE_DTYPES = {"bf16-mixed": torch.bfloat16, "bf16-true": torch.bfloat16, "16-mixed": torch.float16}
 
 
 def peak_memory_mb(device: torch.device) -> float:
