@@ -15,6 +15,7 @@ from typing import Any
 from gpt_experiments.data.file_digests import FileDigests, files_digest
 from gpt_experiments.data.sources.base import TextSource
 from gpt_experiments.data.sources.text_files import resolve_files
+from gpt_experiments.data.text_stream import read_lines
 from gpt_experiments.errors import DataError, UserError, refusal_reason
 
 # A suffix of data files -> the datasets builder that reads them.
@@ -147,21 +148,31 @@ class HuggingFaceDataset(TextSource):
 
 def first_invalid_json_line(files: list[Path]) -> str | None:
     """Where the first JSON that does not parse is (``file line N``): the datasets library
-    names only a row of a block, so the file is read again here. A file is one JSON document
-    or JSON Lines, as the library reads ``.json`` and ``.jsonl`` alike."""
+    names only a row of a block, so the file is read again here, line by line. A file is
+    JSON Lines or one JSON document, as the library reads ``.json`` and ``.jsonl`` alike."""
     for path in files:
-        text = path.read_text(errors="replace")
-        try:
-            json.loads(text)
-            continue  # one whole document
-        except ValueError as err:
-            whole_document_error = err
-        for number, line in enumerate(text.splitlines(), 1):
+        first = True
+        for number, line in read_lines(path, "replace"):
+            if not line.strip():
+                continue
             try:
-                if line.strip():
-                    json.loads(line)
+                json.loads(line)
             except ValueError:
-                if number == 1:  # not JSON Lines either: where the document stops parsing
-                    return f"{path.name} line {whole_document_error.lineno}"
-                return f"{path.name} line {number}"
+                if not first:
+                    return f"{path.name} line {number}"
+                where = invalid_json_document_line(path)  # not JSON Lines: maybe one document
+                if where is not None:
+                    return f"{path.name} line {where}"
+                break
+            first = False
+    return None
+
+
+def invalid_json_document_line(path: Path) -> int | None:
+    """The line where ``path``, read as one JSON document, stops parsing (None: it parses)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            json.load(f)
+    except ValueError as err:
+        return err.lineno
     return None
