@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -105,7 +106,7 @@ def fit_scaling(
     target_flops: float | None = None,
     samples: int = 1000,
     seed: int = 0,
-    checks: list[ScalingPoint] = (),
+    checks: Sequence[ScalingPoint] = (),
 ) -> ScalingFit:
     """Fit approach 2 (refusing what it cannot fit) and, where the points allow, approach 3;
     predict at ``target_flops`` (default: the largest budget) and for each run in ``checks``."""
