@@ -14,6 +14,9 @@ from gpt_experiments.runs.scaling.synthetic import synthetic_ladder, write_point
 from gpt_experiments.training.config_checks import architecture_values
 from tests.helpers import run_script, script_env
 
+# One test worker runs this file's tests, so the tiny ladder is trained once.
+pytestmark = pytest.mark.xdist_group("tiny_ladder")
+
 # One budget x 3 sizes of character-level Shakespeare (888, 6,592 and 21,720 non-embedding
 # parameters; 39, 8 and 3 steps): small enough for a test. Where a budget's minimum falls
 # for such short runs is not a property of the code, so the fit's outcome is checked to be
@@ -33,7 +36,8 @@ TINY_LADDER = [
 ]
 
 
-@pytest.fixture(scope="module")
+# Session scope: the worker may run other files' tests between this file's.
+@pytest.fixture(scope="session")
 def sweep(tmp_path_factory):
     """The tiny ladder's sweep folder (trained once for the tests below)."""
     cwd = tmp_path_factory.mktemp("ladder")

@@ -21,6 +21,9 @@ from gpt_experiments.errors import CheckpointError
 from gpt_experiments.training.resume import newest_loadable_checkpoint
 from tests.helpers import TINY_RUN, run_script
 
+# One test worker runs this file's tests, so the sharded run is trained once.
+pytestmark = pytest.mark.xdist_group("sharded_run")
+
 SHARDED_RUN = [
     *TINY_RUN,
     "trainer=fsdp2",
@@ -122,7 +125,8 @@ class RunsCommand:
         return (os.system, (f"touch {self.marker}",))
 
 
-@pytest.fixture(scope="module")
+# Session scope: the worker may run other files' tests between this file's.
+@pytest.fixture(scope="session")
 def sharded_run(tmp_path_factory) -> Path:
     """A folder holding outputs/runs/<run> of a real 3-step run with a sharded last.ckpt."""
     root = tmp_path_factory.mktemp("sharded")

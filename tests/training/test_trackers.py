@@ -24,6 +24,9 @@ from tests.helpers import ROOT, TINY_RUN, run_script, script_env
 from tests.helpers.trackers import csv_metrics, mlflow_run, serve_mlflow, wandb_run
 from tests.training.test_training import read_events
 
+# One test worker runs this file's tests, so the five-tracker run is trained once.
+pytestmark = pytest.mark.xdist_group("tracked_run")
+
 # 4 steps an epoch, every step logged, two validations.
 SHORT_RUN = [
     *TINY_RUN,
@@ -57,9 +60,11 @@ def assert_same_series(tracked, tensorboard, name):
         assert [value for _, value in tracked[key]] == pytest.approx([v for _, v in points], rel=1e-6), key
 
 
-@pytest.fixture(scope="module")
+# Session scope: the worker may run other files' tests between this file's.
+@pytest.fixture(scope="session")
 def tracked_run(tmp_path_factory):
-    """The run folder and the MLflow URIs of one run logged to all five trackers."""
+    """The run folder, what MLflow's server and local store hold, and the run's result, of one
+    run logged to all five trackers."""
     tmp_path = tmp_path_factory.mktemp("trackers")
     (tmp_path / "server").mkdir()
     with serve_mlflow(tmp_path / "server") as server_url:
@@ -76,7 +81,7 @@ def tracked_run(tmp_path_factory):
         assert result.returncode == 0, result.stderr[-3000:]
         [run_dir] = [p.parent for p in (tmp_path / "outputs" / "runs").glob("*/*/.hydra")]
         local_store = f"sqlite:///{tmp_path / 'outputs' / 'mlruns' / 'mlflow.db'}"
-        yield run_dir, mlflow_run(server_url), mlflow_run(local_store), result
+        return run_dir, mlflow_run(server_url), mlflow_run(local_store), result
 
 
 @pytest.mark.slow
