@@ -82,7 +82,7 @@ def training_validation(cfg: DictConfig, tokenizer: Tokenizer) -> tuple[dict[str
     batches = -(-len(windows) // windowed.batch_size)
     limit_batches = limit if isinstance(limit, int) else int(batches * (1.0 if limit is None else limit))
     result = training_validation_loss(
-        load_training_model(cfg.ckpt, cfg.device),
+        load_training_model(cfg.ckpt, cfg.device, cfg.compile),
         windows,
         windowed.batch_size,
         limit_batches * windowed.batch_size,
@@ -107,7 +107,7 @@ def run_autocast_dtype(run: Path, saved: DictConfig) -> torch.dtype | None:
 
 def evaluate_inference_model(cfg: DictConfig) -> tuple[dict[str, Any], Any, Tokenizer]:
     """Perplexity over sliding windows, or a multiple-choice task, at the chosen inference precision."""
-    model = load_inference_model(cfg.ckpt, cfg.device, cfg.precision)
+    model = load_inference_model(cfg.ckpt, cfg.device, cfg.precision, cfg.compile)
     print(describe_loaded(cfg.ckpt), file=sys.stderr)
     tokenizer = load_inference_tokenizer(cfg.ckpt)  # the one the model was trained with
     if cfg.task == "perplexity":

@@ -23,7 +23,7 @@ from gpt_experiments.inference.text import check_request, print_generations, rea
 def main(cfg: DictConfig) -> None:
     sampler, config_prompts = sampler_and_prompts(cfg.sampler)
     prompts = read_prompts(cfg.prompt, cfg.prompts_file, config_prompts)
-    model = load_inference_model(cfg.ckpt, cfg.device, cfg.precision)
+    model = load_inference_model(cfg.ckpt, cfg.device, cfg.precision, cfg.compile)
     tokenizer = load_inference_tokenizer(cfg.ckpt)  # the one the model was trained with
     check_request(model, prompts, sampler, tokenizer)
     # auto differs between machines, and so does greedy text: say what was chosen.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import torch
@@ -30,22 +31,42 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def load_inference_model(ckpt: str | None, device: str = "cpu", precision: str = "fp32") -> GPT:
+def load_inference_model(
+    ckpt: str | None, device: str = "cpu", precision: str = "fp32", compile_model: bool = False
+) -> GPT:
     """A model in eval mode on ``device`` at ``precision`` (auto, fp32, bf16), from a project
-    checkpoint or run folder, an OpenAI GPT-2 folder or a Hugging Face GPT-2 folder. The one
-    place the CLIs read weights."""
+    checkpoint or run folder, an OpenAI GPT-2 folder or a Hugging Face GPT-2 folder, compiled
+    with ``torch.compile`` if ``compile_model``. The one place the CLIs read weights."""
     if not ckpt:
         raise ConfigError("ckpt is not set: pass ckpt=<run folder or .ckpt file>")
     target = resolve_device(device)
     # Resolved before loading, so that a typo does not wait for the weights.
     chosen_precision = resolve_precision(precision, target)
-    return to_inference_precision(load_any_model(ckpt).to(target).eval(), chosen_precision)
+    check_compile_setting(compile_model)
+    model = load_any_model(ckpt).to(target).eval()
+    return compiled(to_inference_precision(model, chosen_precision, pack=not compile_model), compile_model)
 
 
-def load_training_model(ckpt: str, device: str = "cpu") -> GPT:
+def load_training_model(ckpt: str, device: str = "cpu", compile_model: bool = False) -> GPT:
     """The model as training validated it: fp32 weights in plain layers (no packed or int8
     ones), for a validation under the run's own autocast."""
-    return load_any_model(ckpt).to(resolve_device(device)).eval()
+    target = resolve_device(device)
+    check_compile_setting(compile_model)
+    return compiled(load_any_model(ckpt).to(target).eval(), compile_model)
+
+
+def check_compile_setting(compile_model: object) -> None:
+    # Hydra reads compile=ture as a string, which must not pass as true.
+    if not isinstance(compile_model, bool):
+        raise ConfigError(f"compile={compile_model!r} is not a boolean: use compile=true or compile=false")
+
+
+def compiled(model: GPT, compile_model: bool) -> GPT:
+    """``model``, compiled in place (on its first call, which then takes seconds to minutes)."""
+    if compile_model:
+        print("compile=true: the first batch compiles the model (seconds to minutes)", file=sys.stderr)
+        model.compile()
+    return model
 
 
 def load_inference_tokenizer(ckpt: str) -> Tokenizer:

@@ -71,14 +71,15 @@ class PackedLinear(nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, {dtype}, oneDNN-packed"
 
 
-def to_inference_precision(model: GPT, precision: str) -> GPT:
+def to_inference_precision(model: GPT, precision: str, pack: bool = True) -> GPT:
     """Convert ``model`` in place for inference at ``fp32``, ``bf16`` or ``int8``.
 
-    On the CPU, fp32 and bf16 models get :class:`PackedLinear` layers, an int8 one
-    :class:`~gpt_experiments.inference.int8.Int8Linear` layers (in all, the tied output
-    head gets its own copy; the embedding table stays for lookups), so it is for
-    inference only: train and save the unconverted fp32 model. Elsewhere fp32 models are
-    left as they are and bf16 ones cast.
+    On the CPU, fp32 and bf16 models get :class:`PackedLinear` layers (unless ``pack`` is
+    False), an int8 one :class:`~gpt_experiments.inference.int8.Int8Linear` layers (in all,
+    the tied output head gets its own copy; the embedding table stays for lookups), so it
+    is for inference only: train and save the unconverted fp32 model. Elsewhere fp32 models
+    are left as they are and bf16 ones cast. A model for ``torch.compile`` needs
+    ``pack=False``: inductor cannot lower the packed layers' opaque oneDNN weights.
     """
     if precision not in ("fp32", "bf16", "int8"):
         raise ConfigError(f"precision={precision!r} is unknown here: use fp32, bf16 or int8")
@@ -92,7 +93,7 @@ def to_inference_precision(model: GPT, precision: str) -> GPT:
         return model
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     model.to(dtype)
-    if on_cpu and onednn_packing_available(dtype):
+    if pack and on_cpu and onednn_packing_available(dtype):
         _replace_linears(model, partial(PackedLinear, dtype=dtype))
     return model
 

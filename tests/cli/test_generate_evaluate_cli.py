@@ -124,6 +124,7 @@ def test_generate_cli_runs_a_prompts_file_in_batches(checkpoint, tmp_path):
         (["prompt=" + "word " * 40], "longer than the model's context length 32"),
         (["ckpt=/nonexistent/run"], "does not exist"),
         (["precision=fp16"], "precision='fp16' is unknown: use one of auto, fp32, bf16"),
+        (["compile=ture"], "compile='ture' is not a boolean: use compile=true or compile=false"),
     ],
 )
 def test_generate_cli_bad_values_are_one_line_errors(checkpoint, tmp_path, overrides, message):
