@@ -320,6 +320,8 @@ class GPT(nn.Module):
         """
         with torch.device("meta"):
             model = cls(cfg)
+        if cfg.tie_embeddings:  # the tied head is wte itself: a file may leave its copy out
+            state = {"lm_head.weight": state["wte.weight"], **state}
         model.load_state_dict(
             {k: v.float() if v.is_floating_point() else v for k, v in state.items()}, assign=True
         )

@@ -9,7 +9,9 @@ the :class:`~gpt_experiments.model.GPTConfig` as a plain dict. Files are loaded 
 from __future__ import annotations
 
 import pickle
+import re
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,8 @@ from gpt_experiments.model import GPT, GPTConfig
 from gpt_experiments.tokenizer import Tokenizer, build_tokenizer, gpt2
 
 MODEL_PREFIX = "model."
+# The per-layer tensors' names: h.<layer>.<part>.
+LAYER_TENSOR = re.compile(r"h\.(\d+)\.")
 # How torch.save files begin: a zip archive (the default since torch 1.6) or a pickle.
 TORCH_FILE_MAGIC = (b"PK\x03\x04", b"\x80")
 
@@ -102,11 +106,43 @@ def checkpoint_model_config(ckpt: dict, source: str | Path = "checkpoint") -> GP
     return GPTConfig(**settings)
 
 
+def check_weights_fit(config: GPTConfig, state: Mapping[str, torch.Tensor], source: str | Path) -> None:
+    """Refuse a file whose tensors are not those its own config describes, before a model of
+    that config is built: a file from elsewhere may name sizes (a million layers, a table of
+    10**12 positions) that would take all the machine's time or memory to build.
+
+    A tied head (``lm_head.weight``, a copy of ``wte.weight``) may be present or not.
+    """
+    if problem := tensor_mismatch(config, state):
+        raise CheckpointError(
+            f"{source} {problem}: the file is corrupt or was edited; export or download it again"
+        )
+
+
+def tensor_mismatch(config: GPTConfig, state: Mapping[str, torch.Tensor]) -> str | None:
+    """The first tensor of ``state`` that a GPT of ``config`` lacks, needs or shapes otherwise."""
+    layers = {int(match.group(1)) for name in state if (match := LAYER_TENSOR.match(name))}
+    if layers != set(range(config.n_layers)):  # checked first: building the model takes time per layer
+        return f"says n_layers={config.n_layers} but holds the tensors of {len(layers)} layers"
+    with torch.device("meta"):  # shapes only: nothing allocated, nothing initialised
+        model = GPT(config)
+    expected = {name: tuple(param.shape) for name, param in model.named_parameters()}
+    if missing := sorted(set(expected) - set(state)):
+        return f"lacks tensor {missing[0]}, which its own config implies"
+    if unexpected := sorted(set(state) - set(model.state_dict())):
+        return f"holds tensor {unexpected[0]}, which its own config has no place for"
+    for name, shape in expected.items():
+        if (found := tuple(state[name].shape)) != shape:
+            return f"has tensor {name} of shape {found}, not the {shape} its own config implies"
+    return None
+
+
 def model_from_checkpoint_dict(ckpt: dict, source: str | Path = "checkpoint") -> GPT:
     """Build a GPT from a loaded project checkpoint dict."""
     config = checkpoint_model_config(ckpt, source)
     state = ckpt["state_dict"]
     weights = {k.removeprefix(MODEL_PREFIX): v for k, v in state.items() if k.startswith(MODEL_PREFIX)}
+    check_weights_fit(config, weights, source)
     return GPT.from_weights(config, weights)
 
 

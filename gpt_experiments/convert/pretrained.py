@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from gpt_experiments.checkpoints.project import check_weights_fit
 from gpt_experiments.errors import CheckpointError
 from gpt_experiments.model import GPT, GPTConfig
 
@@ -128,6 +129,7 @@ def load_into_model(model: GPT, pretrained: Pretrained) -> None:
 
 def model_from_pretrained(pretrained: Pretrained, **overrides: object) -> GPT:
     """A new GPT shaped like the checkpoint (``overrides`` change e.g. ``context_length``)."""
+    check_weights_fit(pretrained.config, pretrained.state, pretrained.source)  # before any memory is taken
     model = GPT(replace(pretrained.config, **overrides))
     load_into_model(model, pretrained)
     return model.eval()
