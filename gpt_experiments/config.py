@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 import shlex
 from importlib import resources
@@ -111,11 +112,40 @@ def typed_override(key: str, value: object) -> str:
                 return f"{key}={text}"
         except HydraException:
             pass
+    word = hydra_quoted(key, text)
+    return shlex.quote(word) if set(word) & set('"$`\\!') else f'"{word}"'
+
+
+def hydra_quoted(key: str, text: str) -> str:
+    """``key='text'``, which Hydra reads back as ``text`` whatever it holds."""
     # In Hydra's quoted strings a backslash escapes only before a quote or at the very end.
     escaped = re.sub(r"(\\*)'", lambda m: m.group(1) * 2 + "\\'", text)
     escaped = re.sub(r"(\\+)$", lambda m: m.group(1) * 2, escaped)
-    word = f"{key}='{escaped}'"
-    return shlex.quote(word) if set(word) & set('"$`\\!') else f'"{word}"'
+    return f"{key}='{escaped}'"
+
+
+# The settings that name a file or folder: by their last part, and every one under paths.
+PATH_KEYS = frozenset({"path", "ckpt", "ckpt_path", "prompts_file", "text_path", "out_dir", "resume", "dir"})
+
+
+def is_path_key(key: str) -> bool:
+    return key.rsplit(".", 1)[-1] in PATH_KEYS or key.startswith("paths.")
+
+
+def expand_home(override: str) -> str:
+    """``key=~/x`` or ``key='~/x'`` with the home folder written out, for a key naming a path.
+
+    A shell leaves ``~`` alone inside quotes (as Hydra asks paths with spaces to be written)
+    and after ``=`` (zsh), and taken literally it names a folder ``~`` in the working folder:
+    a checkpoint "does not exist", and an output lands in ``./~``.
+    """
+    key, equals, value = override.partition("=")
+    if not equals or key.startswith("~") or not is_path_key(override_key(override)):  # ~key deletes key
+        return override
+    quoted = len(value) >= 2 and value[0] == value[-1] and value[0] in "'\""
+    text = value[1:-1] if quoted else value
+    expanded = os.path.expanduser(text)
+    return hydra_quoted(key, expanded) if expanded != text else override
 
 
 def override_key(override: str) -> str:

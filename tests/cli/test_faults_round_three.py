@@ -10,9 +10,10 @@ import pytest
 import torch
 
 from gpt_experiments.checkpoints.project import load_model
+from gpt_experiments.config import expand_home
 from gpt_experiments.convert.huggingface import write_huggingface
 from gpt_experiments.model import GPT, GPTConfig
-from tests.helpers import run_script
+from tests.helpers import run_script, script_env
 
 TINY = GPTConfig(vocab_size=50257, context_length=32, emb_dim=16, n_heads=2, n_layers=1, drop_rate=0.0)
 
@@ -97,3 +98,39 @@ def test_a_checkpoint_without_the_tied_heads_copy_loads(tmp_path):
     ckpt = project_checkpoint(tmp_path, lambda settings, state: state.pop("model.lm_head.weight"))
     model = load_model(ckpt)
     assert model.lm_head.weight is model.wte.weight
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """A home folder of its own, for ``~`` to name."""
+    (tmp_path / "home").mkdir()
+    return tmp_path / "home"
+
+
+def test_home_in_a_quoted_or_unexpanded_path_is_the_home_folder(tmp_path, home):
+    # As Hydra asks paths with spaces to be written, or as zsh passes "key=~/x": no shell expands it.
+    env = script_env(tmp_path, HOME=str(home))
+    project_checkpoint(home, lambda settings, state: None)
+    for ckpt in ("ckpt='~/edited.ckpt'", "ckpt=~/edited.ckpt"):
+        result = run_script("generate.py", ckpt, "prompt=Hi", cwd=tmp_path, env=env)
+        assert result.returncode == 0, result.stderr
+        assert f"Loaded checkpoint {home / 'edited.ckpt'}" in result.stderr
+    result = run_script("prepare_data.py", "data=verdict", "out_dir='~/prepared'", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert list((home / "prepared").glob("*.bin")) and not (tmp_path / "~").exists()
+
+
+@pytest.mark.parametrize(
+    "override, expanded",
+    [
+        ("data.path=~/corpus.txt", "data.path='{home}/corpus.txt'"),
+        ('+init.path="~/x y"', "+init.path='{home}/x y'"),
+        ("paths.log_dir=~", "paths.log_dir='{home}'"),
+        ("prompt='~/not a path'", "prompt='~/not a path'"),
+        ("~ckpt_path", "~ckpt_path"),
+        ("ckpt=outputs/~run", "ckpt=outputs/~run"),
+    ],
+)
+def test_only_path_settings_have_home_written_out(monkeypatch, home, override, expanded):
+    monkeypatch.setenv("HOME", str(home))
+    assert expand_home(override) == expanded.format(home=home)
