@@ -4,6 +4,7 @@ file is one ``DataError`` naming it, whichever command reads it."""
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import yaml
@@ -44,6 +45,25 @@ def load_saved(path: Path, kind: type[DictConfig] | type[ListConfig]) -> DictCon
 def saved_config(run_dir: Path) -> DictConfig:
     """The run's ``.hydra/config.yaml``."""
     return load_saved(run_dir / RUN_CONFIG, DictConfig)
+
+
+def run_folders_under(root: Path) -> list[Path]:
+    """Every run folder under ``root`` (``root`` itself included), as named under ``root``.
+
+    Symbolic links to folders are followed (a sweep assembled from links to runs kept
+    elsewhere is a sweep like any other), each real folder once: a link back up the tree
+    or a second link to the same run adds nothing.
+    """
+    found, seen = [], set()
+    for folder, subfolders, _ in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            subfolders.clear()  # reached before through another link: its runs are listed
+            continue
+        seen.add(real)
+        if (Path(folder) / RUN_CONFIG).is_file():
+            found.append(Path(folder))
+    return found
 
 
 def run_folder_of(path: str | Path) -> Path | None:

@@ -21,7 +21,13 @@ from gpt_experiments.errors import DataError, refusal_reason, warn
 from gpt_experiments.result_keys import SEED_KEY, TRIAL_NUMBER_KEY
 from gpt_experiments.run_folder.history import recorded_wall_time
 from gpt_experiments.run_folder.provenance import legs, read_provenance
-from gpt_experiments.run_folder.saved import RUN_CONFIG, UNREADABLE, started_with, unreadable_reason
+from gpt_experiments.run_folder.saved import (
+    RUN_CONFIG,
+    UNREADABLE,
+    run_folders_under,
+    started_with,
+    unreadable_reason,
+)
 from gpt_experiments.run_folder.status import failure_message, pruned_message
 from gpt_experiments.runs.settings import read_settings
 
@@ -98,8 +104,7 @@ class RunRecord:
 
 def find_run_dirs(root: Path) -> list[Path]:
     """Every run folder under ``root`` (``root`` itself included), in the order they started."""
-    configs = [p for p in root.glob(f"**/{RUN_CONFIG.as_posix()}") if p.is_file()]
-    return [config.parent.parent for config in sorted(configs, key=lambda p: p.stat().st_mtime)]
+    return sorted(run_folders_under(root), key=lambda run: (run / RUN_CONFIG).stat().st_mtime)
 
 
 def _number(text: str | None) -> float:

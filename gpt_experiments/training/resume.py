@@ -114,8 +114,7 @@ def run_dirs(log_dir: Path) -> list[Path]:
     """The run folders under ``log_dir``; one whose saved config or overrides are damaged is
     skipped with a warning, so it never blocks resuming the others."""
     readable = []
-    for config in (log_dir / "runs").glob(f"**/{hydra_files.RUN_CONFIG.as_posix()}"):
-        run = config.parent.parent
+    for run in hydra_files.run_folders_under(log_dir / "runs"):
         try:
             hydra_files.saved_config(run)
             hydra_files.saved_override_list(run)
