@@ -137,11 +137,15 @@ def tensor_mismatch(config: GPTConfig, state: Mapping[str, torch.Tensor]) -> str
     return None
 
 
+def model_weights(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The GPT's own tensors in a ``GPTLitModule`` state dict, named as in the GPT."""
+    return {k.removeprefix(MODEL_PREFIX): v for k, v in state_dict.items() if k.startswith(MODEL_PREFIX)}
+
+
 def model_from_checkpoint_dict(ckpt: dict, source: str | Path = "checkpoint") -> GPT:
     """Build a GPT from a loaded project checkpoint dict."""
     config = checkpoint_model_config(ckpt, source)
-    state = ckpt["state_dict"]
-    weights = {k.removeprefix(MODEL_PREFIX): v for k, v in state.items() if k.startswith(MODEL_PREFIX)}
+    weights = model_weights(ckpt["state_dict"])
     check_weights_fit(config, weights, source)
     return GPT.from_weights(config, weights)
 

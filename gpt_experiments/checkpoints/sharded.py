@@ -29,7 +29,7 @@ from torch.distributed.checkpoint.state_dict import (
     set_optimizer_state_dict,
 )
 
-from gpt_experiments.checkpoints.project import safe_torch_load
+from gpt_experiments.checkpoints.project import model_weights, safe_torch_load
 from gpt_experiments.checkpoints.safe_dcp import DCP_METADATA, SafeFileSystemReader, check_sharded_checkpoint
 from gpt_experiments.errors import CheckpointError
 from gpt_experiments.files import atomic_torch_save
@@ -79,6 +79,15 @@ def read_checkpoint_settings(path: Path, mmap: bool = False) -> Any:
     return upgrade_checkpoint(checkpoint, path) if isinstance(checkpoint, dict) else checkpoint
 
 
+def saved_model_weights(path: Path, checkpoint: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The GPT's tensors a checkpoint holds, named as in the GPT, for their shapes: a file's
+    (as ``checkpoint``, read by :func:`read_checkpoint_settings`, holds them), or a sharded
+    folder's from its metadata (tensors on the meta device: nothing read or allocated)."""
+    if not is_sharded_checkpoint(path):
+        return model_weights(checkpoint.get(WEIGHTS) or {})
+    return model_weights(empty_weights(SafeFileSystemReader(path).read_metadata(), device="meta"))
+
+
 def load_sharded(
     folder: Path, module: nn.Module, optimizers: Sequence[torch.optim.Optimizer], strict: bool = True
 ) -> dict[str, Any]:
@@ -100,11 +109,12 @@ def load_sharded(
     return meta
 
 
-def empty_weights(metadata: Metadata) -> dict[str, torch.Tensor]:
-    """An uninitialised tensor of the saved shape and dtype for each of the module's entries."""
+def empty_weights(metadata: Metadata, device: str = "cpu") -> dict[str, torch.Tensor]:
+    """An uninitialised tensor of the saved shape and dtype for each of the module's entries
+    (on ``device``: "meta" gives the shapes without memory)."""
     prefix = f"{WEIGHTS}."
     return {
-        name.removeprefix(prefix): torch.empty(item.size, dtype=item.properties.dtype)
+        name.removeprefix(prefix): torch.empty(item.size, dtype=item.properties.dtype, device=device)
         for name, item in metadata.state_dict_metadata.items()
         if name.startswith(prefix) and isinstance(item, TensorStorageMetadata)
     }

@@ -15,7 +15,12 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from gpt_experiments.checkpoints.sharded import is_sharded_checkpoint, read_checkpoint_settings
+from gpt_experiments.checkpoints.project import check_weights_fit
+from gpt_experiments.checkpoints.sharded import (
+    is_sharded_checkpoint,
+    read_checkpoint_settings,
+    saved_model_weights,
+)
 from gpt_experiments.config import override_key, resolved_values, typed_override
 from gpt_experiments.convert.formats import check_pretrained_fits
 from gpt_experiments.data.windowed_data import WindowedData
@@ -186,3 +191,6 @@ def check_checkpoint(path: Path, model: dict[str, Any], optimizer: str | None) -
             f"{path} holds a different model ({theirs}) than the config ({ours}): "
             f"pass {theirs}, or leave out ckpt_path/resume to start afresh"
         )
+    # Settings that match are not enough: the tensors must be what they describe, or Lightning
+    # fails deep inside load_state_dict after the data and model are built.
+    check_weights_fit(GPTConfig(**model), saved_model_weights(path, checkpoint), path)
