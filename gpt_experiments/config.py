@@ -118,10 +118,14 @@ def typed_override(key: str, value: object) -> str:
 
 def hydra_quoted(key: str, text: str) -> str:
     """``key='text'``, which Hydra reads back as ``text`` whatever it holds."""
+    return f"{key}={hydra_quoted_value(text)}"
+
+
+def hydra_quoted_value(text: str) -> str:
     # In Hydra's quoted strings a backslash escapes only before a quote or at the very end.
     escaped = re.sub(r"(\\*)'", lambda m: m.group(1) * 2 + "\\'", text)
     escaped = re.sub(r"(\\+)$", lambda m: m.group(1) * 2, escaped)
-    return f"{key}='{escaped}'"
+    return f"'{escaped}'"
 
 
 # The settings that name a file or folder: by their last part, and every one under paths.
@@ -143,9 +147,16 @@ def expand_home(override: str) -> str:
     if not equals or key.startswith("~") or not is_path_key(override_key(override)):  # ~key deletes key
         return override
     quoted = len(value) >= 2 and value[0] == value[-1] and value[0] in "'\""
-    text = value[1:-1] if quoted else value
-    expanded = os.path.expanduser(text)
-    return hydra_quoted(key, expanded) if expanded != text else override
+    if quoted:
+        texts = [value[1:-1]]
+    elif "," in value and not set(value) & set("'\"()[]{}"):
+        texts = value.split(",")  # a sweep's plain list, -m ckpt_path=~/a,~/b
+    else:
+        texts = [value]
+    expanded = [os.path.expanduser(text) for text in texts]
+    if expanded == texts:
+        return override
+    return f"{key}=" + ",".join(hydra_quoted_value(text) for text in expanded)
 
 
 def override_key(override: str) -> str:

@@ -129,6 +129,8 @@ def test_home_in_a_quoted_or_unexpanded_path_is_the_home_folder(tmp_path, home):
         ("prompt='~/not a path'", "prompt='~/not a path'"),
         ("~ckpt_path", "~ckpt_path"),
         ("ckpt=outputs/~run", "ckpt=outputs/~run"),
+        ("ckpt_path=~/a,~/b,c", "ckpt_path='{home}/a','{home}/b','c'"),
+        ("data.path=glob(~/*.txt)", "data.path=glob(~/*.txt)"),
     ],
 )
 def test_only_path_settings_have_home_written_out(monkeypatch, home, override, expanded):
