@@ -42,9 +42,12 @@ class SampleStats:
 
     @property
     def ci(self) -> tuple[float, float]:
-        """95% confidence interval of the mean (t distribution, n - 1 degrees of freedom); NaN for n < 2."""
+        """95% confidence interval of the mean (t distribution, n - 1 degrees of freedom); NaN for
+        n < 2, and the mean itself for equal values (scipy refuses a scale of 0 with NaN)."""
         if self.n < 2:
             return math.nan, math.nan
+        if constant(self.values):
+            return self.mean, self.mean
         low, high = stats.t.interval(CONFIDENCE, self.n - 1, loc=self.mean, scale=stats.sem(self.values))
         return float(low), float(high)
 
@@ -64,9 +67,16 @@ class Difference:
     p_value: float  # NaN when neither sample has any spread (the test is undefined)
 
 
+def constant(values: Sequence[float]) -> bool:
+    """All values equal. Compared as written, not by variance: the mean of equal values is
+    rounded (three 0.1s average 0.10000000000000002), leaving a variance of 1e-34."""
+    return all(value == values[0] for value in values)
+
+
 def no_spread(a: Sequence[float], b: Sequence[float]) -> bool:
-    """Both samples constant: Welch's standard error is 0 and scipy would report p = 0."""
-    return float(np.var(a)) == 0.0 and float(np.var(b)) == 0.0
+    """Both samples constant: Welch's standard error is 0 (or a rounding error's), and scipy
+    would report p = 0 (or some p below 1e-30)."""
+    return constant(a) and constant(b)
 
 
 def welch_p_value(a: Sequence[float], b: Sequence[float]) -> float:
@@ -81,10 +91,10 @@ def welch_p_value(a: Sequence[float], b: Sequence[float]) -> float:
 def hedges_g(a: Sequence[float], b: Sequence[float]) -> float:
     """(mean a - mean b) / pooled standard deviation, times the exact small-sample correction
     J(df) = Gamma(df/2) / (sqrt(df/2) Gamma((df-1)/2)), df = n_a + n_b - 2 (Hedges 1981)."""
+    if no_spread(a, b):
+        return math.nan
     df = len(a) + len(b) - 2
     pooled = math.sqrt(((len(a) - 1) * np.var(a, ddof=1) + (len(b) - 1) * np.var(b, ddof=1)) / df)
-    if pooled == 0:
-        return math.nan
     correction = math.exp(gammaln(df / 2) - gammaln((df - 1) / 2)) / math.sqrt(df / 2)
     return correction * (float(np.mean(a)) - float(np.mean(b))) / pooled
 
