@@ -11,7 +11,8 @@ The convention (Kaplan et al. 2020, section 2.1; the attention term as in PaLM's
   ``V d`` product is real compute even though its table is not counted in N (a lookup in the
   token or position table costs nothing). Attention scores ``Q K^T`` and their weighted sum
   ``A V`` cost ``2 d T`` each per token and layer forward, times 3 with the backward pass, over
-  the full context ``T`` (the causal mask is not discounted). Norms, activations and the
+  the whole sequence trained on, ``T`` (``data.max_length``, which may be shorter than the
+  model's context; the causal mask is not discounted). Norms, activations and the
   softmax are left out: a few percent at these shapes.
 """
 
@@ -28,9 +29,10 @@ def non_embedding_parameters(model: GPT) -> int:
     return sum(p.numel() for p in model.parameters() if id(p) not in tables)
 
 
-def training_flops_per_token(model: GPT) -> int:
-    """FLOPs of one training token (forward and backward): ``6 (N + V d) + 12 L d T``."""
+def training_flops_per_token(model: GPT, sequence_length: int | None = None) -> int:
+    """FLOPs of one training token (forward and backward): ``6 (N + V d) + 12 L d T``, where T
+    is ``sequence_length``, the length of the windows trained on (None: the context length)."""
     cfg = model.config
     head = cfg.padded_vocab_size * cfg.emb_dim
-    attention = 12 * cfg.n_layers * cfg.emb_dim * cfg.context_length
+    attention = 12 * cfg.n_layers * cfg.emb_dim * (sequence_length or cfg.context_length)
     return 6 * (non_embedding_parameters(model) + head) + attention

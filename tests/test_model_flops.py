@@ -4,6 +4,7 @@ import pytest
 
 from gpt_experiments.model import GPT, GPTConfig
 from gpt_experiments.model_flops import non_embedding_parameters, training_flops_per_token
+from gpt_experiments.training.lit_module import GPTLitModule
 
 TINY = dict(vocab_size=101, context_length=8, emb_dim=12, n_heads=3, n_layers=2, drop_rate=0.0)
 
@@ -26,6 +27,15 @@ def test_training_flops_per_token_is_six_n_plus_the_head_plus_attention():
     model = GPT(GPTConfig(**TINY))
     n = 2 * block_parameters(12) + 2 * 12
     assert training_flops_per_token(model) == 6 * (n + 101 * 12) + 12 * 2 * 12 * 8
+
+
+def test_attention_flops_follow_the_length_of_the_sequences_trained_on():
+    """Windows of 4 tokens in a model of context 8: each query meets 4 keys, not 8."""
+    model = GPT(GPTConfig(**TINY))
+    full = training_flops_per_token(model)
+    assert full - training_flops_per_token(model, sequence_length=4) == 12 * 2 * 12 * (8 - 4)
+    module = GPTLitModule(model=TINY, optimizer={"_target_": "torch.optim.AdamW"}, sequence_length=4)
+    assert module.flops_per_token == training_flops_per_token(model, sequence_length=4)
 
 
 def test_gpt2_small_has_85m_non_embedding_parameters():

@@ -50,6 +50,7 @@ class GPTLitModule(L.LightningModule):
         scheduler: dict[str, Any] | None = None,
         compile_model: bool = False,
         tokenizer: dict[str, Any] | None = None,
+        sequence_length: int | None = None,
     ) -> None:
         """
         Args:
@@ -62,6 +63,8 @@ class GPTLitModule(L.LightningModule):
             compile_model: run the GPT through ``torch.compile`` (slow first steps, faster after).
             tokenizer: the saved form of the run's tokenizer (``Tokenizer.to_dict()``; None:
                 GPT-2's), kept in checkpoints so generation and evaluation decode with it.
+            sequence_length: the training windows' length (``data.max_length``), which sets
+                attention's share of the FLOPs per token; None: the model's context length.
         """
         super().__init__()
         # In today's form when saved below: load_from_checkpoint passes an old checkpoint's
@@ -70,7 +73,8 @@ class GPTLitModule(L.LightningModule):
         # logger=False: the entry point logs the whole run config, with its metrics, instead.
         self.save_hyperparameters(logger=False)
         self.model = GPT(GPTConfig(**model))
-        self.flops_per_token = training_flops_per_token(self.model)  # the convention of model_flops.py
+        # The convention of model_flops.py, at the length of the sequences trained on.
+        self.flops_per_token = training_flops_per_token(self.model, sequence_length)
         self.tokenizer = build_tokenizer(tokenizer)
         # UTF-8 bytes per token id, to turn summed cross-entropy into bits per byte.
         self.register_buffer(

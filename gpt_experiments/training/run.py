@@ -190,6 +190,7 @@ def fit_run(
         optimizer=plain(cfg.optimizer),
         scheduler=plain(cfg.scheduler),
         compile_model=cfg.get("compile", False),
+        sequence_length=cfg.data.max_length,
     )
     trainer: L.Trainer = instantiate(
         cfg.trainer,
