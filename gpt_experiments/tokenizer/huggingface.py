@@ -64,11 +64,12 @@ class HuggingFaceTokenizer(Tokenizer):
         self._json = json_text
         self.vocab_size = self._tokenizer.get_vocab_size(with_added_tokens=True)
         self.eot_id = self._tokenizer.token_to_id(END_OF_TEXT)
-        decoder = json.loads(json_text).get("decoder") or {}
-        self._byte_level = decoder.get("type") == "ByteLevel"
-        self._special_ids = {
-            token.get("id") for token in json.loads(json_text).get("added_tokens", []) if token.get("special")
-        }
+        spec = json.loads(json_text)
+        self._byte_level = (spec.get("decoder") or {}).get("type") == "ByteLevel"
+        added = spec.get("added_tokens") or []
+        self._special_ids = {token.get("id") for token in added if token.get("special")}
+        # Added tokens match their content as plain text, outside the byte-level alphabet.
+        self._added_text = {token.get("id"): token.get("content", "") for token in added}
 
     def encode(self, text: str) -> list[int]:
         # Split on <|endoftext|> here, so it is the end-of-text id whether or not the
@@ -95,6 +96,8 @@ class HuggingFaceTokenizer(Tokenizer):
     def token_bytes(self, token_id: int) -> bytes:
         if token_id in self._special_ids or token_id == self.eot_id:
             return b""
+        if token_id in self._added_text:
+            return self._added_text[token_id].encode("utf-8")
         if self._byte_level:  # the token's characters stand for bytes (may be part of a character)
             alphabet = byte_level_alphabet()
             return bytes(alphabet[c] for c in self._tokenizer.id_to_token(token_id))

@@ -110,6 +110,32 @@ def test_huggingface_end_of_text_added_as_an_ordinary_token_is_still_text(tmp_pa
     assert tokenizer.eot_id is not None and tokenizer.eot_id not in tokenizer.encode_ordinary(QUOTING)
 
 
+@pytest.mark.parametrize("text", ["ñandú  then    the end", "    ", "the naïve 東京    ñandú😀"])
+def test_huggingface_added_tokens_count_their_utf8_bytes(tmp_path, text):
+    """Added tokens hold plain text, not byte-level characters: the "ñ" of "ñandú" stands for 2
+    bytes, not the 1 byte (0xF1) of the byte-level character it looks like, and a run of spaces
+    (as code tokenizers add) is no such character at all."""
+    path = write_huggingface_json(tmp_path / "t.json", TEXT * 20)
+    spec = json.loads(path.read_text())
+    for number, content in enumerate(["    ", "ñandú"], start=len(spec["model"]["vocab"])):
+        spec["added_tokens"].append(
+            {
+                "id": number,
+                "content": content,
+                "single_word": False,
+                "lstrip": False,
+                "rstrip": False,
+                "normalized": False,
+                "special": False,
+            }
+        )
+    tokenizer = HuggingFaceTokenizer(json.dumps(spec))
+    ids = tokenizer.encode_ordinary(text)
+    assert set(ids) & {len(spec["model"]["vocab"]) + i for i in range(2)}  # an added token is used
+    assert b"".join(tokenizer.token_bytes(i) for i in ids) == text.encode()
+    assert int(tokenizer.byte_lengths[ids].sum()) == len(text.encode())
+
+
 def test_several_documents_need_a_separator_token(tmp_path):
     ranks = write_ranks_file(tmp_path / "r.tiktoken")
     tokenizer = build_tokenizer({"kind": "tiktoken", "path": str(ranks)})  # no special tokens
