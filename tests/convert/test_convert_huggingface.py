@@ -15,6 +15,7 @@ from gpt_experiments.convert.formats import convert, detect_format, load_any_mod
 from gpt_experiments.convert.huggingface import read_huggingface, write_huggingface
 from gpt_experiments.convert.pretrained import load_into_model, model_from_pretrained
 from gpt_experiments.errors import CheckpointError
+from gpt_experiments.inference.sampling import SamplerConfig, generate
 from gpt_experiments.model import GPT, GPTConfig
 from tests.convert.gpt2_checkpoints import TINY_HPARAMS
 
@@ -159,3 +160,30 @@ def test_untied_checkpoint_initialises_an_untied_model_only(model, tmp_path):
         CheckpointError, match="has an untied output head, but model.tie_embeddings=true: set"
     ):
         load_into_model(GPT(model.config), read_pretrained(path, "project"))
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{}, {"tie_embeddings": False}, {"pad_vocab_to_multiple": 64}, {"qkv_bias": False}],
+    ids=["tied", "untied", "padded-vocab", "no-qkv-bias"],
+)
+def test_cached_steps_and_greedy_generation_equal_transformers(settings, tmp_path):
+    """The generation path against GPT2LMHeadModel with its own KV cache: the logits of a
+    5-token prompt and 12 single-token steps, and the greedy continuation of hf.generate."""
+    torch.manual_seed(0)
+    config = dict(vocab_size=101, context_length=17, emb_dim=20, n_heads=5, n_layers=3, drop_rate=0.0)
+    ours = GPT(GPTConfig(**config, **settings)).eval()
+    hf_model = GPT2LMHeadModel.from_pretrained(write_huggingface(ours, tmp_path / "hf")).eval()
+    tokens = torch.randint(0, 101, (2, 17), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        cache = ours.new_cache()
+        steps = [ours(tokens[:, :5], cache)] + [ours(tokens[:, i : i + 1], cache) for i in range(5, 17)]
+        hf_out = hf_model(tokens[:, :5], use_cache=True)
+        hf_steps = [hf_out.logits]
+        for i in range(5, 17):
+            hf_out = hf_model(tokens[:, i : i + 1], past_key_values=hf_out.past_key_values, use_cache=True)
+            hf_steps.append(hf_out.logits)
+        torch.testing.assert_close(torch.cat(steps, 1), torch.cat(hf_steps, 1), rtol=0, atol=1e-5)
+        hf_greedy = hf_model.generate(tokens[:, :5], max_new_tokens=12, do_sample=False, pad_token_id=0)
+    greedy = generate(ours, tokens[:, :5].tolist(), SamplerConfig(max_new_tokens=12, temperature=0.0))
+    assert greedy == hf_greedy.tolist()
