@@ -3,8 +3,9 @@ import torch
 
 from gpt_experiments.errors import ConfigError
 from gpt_experiments.model import GPT, GPTConfig, KVCache
+from gpt_experiments.model_flops import non_embedding_parameters
 from gpt_experiments.tokenizer import gpt2
-from gpt_experiments.training.config_checks import model_settings
+from gpt_experiments.training.config_checks import architecture_values, model_settings
 
 SIZES = {
     "gpt2_small": (768, 12, 12, 124_439_808),
@@ -182,3 +183,31 @@ def test_bf16_cached_step_is_fp32_attention_over_the_cache(rows):
         step = low(idx[:, -1:], cache)[:, -1]
     assert step.dtype == torch.bfloat16
     assert (step.float() - reference).abs().max() < 0.05 * reference.abs().max()
+
+
+def gpt2_parameters_by_hand(vocab: int, context: int, d: int, layers: int, tied: bool, qkv_bias: bool) -> int:
+    """Token and position tables, per block two LayerNorms (4d), qkv (3d^2 + 3d), the attention
+    output (d^2 + d) and the MLP (8d^2 + 5d), the final LayerNorm (2d), and an untied head."""
+    block = 12 * d * d + 13 * d - (0 if qkv_bias else 3 * d)
+    return vocab * d + context * d + layers * block + 2 * d + (0 if tied else vocab * d)
+
+
+@pytest.mark.parametrize("name", [*SIZES, "tiny", "ladder"])
+@pytest.mark.parametrize("tied", [True, False], ids=["tied", "untied"])
+def test_every_model_option_has_the_parameters_counted_by_hand(name, tied, compose_train):
+    cfg = compose_train(f"model={name}", f"model.tie_embeddings={str(tied).lower()}")
+    with torch.device("meta"):
+        model = GPT(GPTConfig(**model_settings(architecture_values(cfg.model), gpt2())))
+    c = model.config
+    expected = gpt2_parameters_by_hand(50257, c.context_length, c.emb_dim, c.n_layers, tied, c.qkv_bias)
+    assert model.num_parameters() == expected
+    tables = (50257 * (1 if tied else 2) + c.context_length) * c.emb_dim  # N leaves them out
+    assert non_embedding_parameters(model) == expected - tables
+
+
+def test_the_seed_chapters_model_has_its_163m_parameters():
+    """The chapter's GPT-2 124M: untied head, no qkv bias, context 1024: 163,009,536."""
+    with torch.device("meta"):
+        model = GPT(GPTConfig(context_length=1024, tie_embeddings=False, qkv_bias=False))
+    assert model.num_parameters() == 163_009_536
+    assert model.num_parameters() - model.lm_head.weight.numel() == 124_412_160  # the chapter's tied figure
