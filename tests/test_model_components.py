@@ -34,6 +34,19 @@ def test_rotary_embedding_is_multiplication_by_unit_complex_numbers():
     torch.testing.assert_close(rotate(x, start, base), torch.cat((expected.real, expected.imag), -1).float())
 
 
+def test_rotary_embedding_equals_transformers_llama_rotation():
+    """Llama's rotate-half convention in transformers (the hf extra): the same pairs and angles."""
+    llama = pytest.importorskip("transformers.models.llama.modeling_llama")
+    q, k = torch.randn(2, 3, 7, 8), torch.randn(2, 3, 7, 8)
+    base, start = 10000.0, 5
+    inverse_frequencies = base ** -(torch.arange(0, 8, 2).float() / 8)
+    angles = torch.outer(torch.arange(start, start + 7).float(), inverse_frequencies)
+    angles = torch.cat((angles, angles), dim=-1)
+    q_ref, k_ref = llama.apply_rotary_pos_emb(q, k, angles.cos()[None], angles.sin()[None])
+    torch.testing.assert_close(rotate(q, start, base), q_ref)
+    torch.testing.assert_close(rotate(k, start, base), k_ref)
+
+
 def test_rotated_query_key_products_depend_only_on_the_distance():
     q, k = torch.randn(1, 1, 1, 16), torch.randn(1, 1, 1, 16)
 
