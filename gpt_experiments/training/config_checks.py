@@ -14,7 +14,7 @@ import importlib.util
 import inspect
 import typing
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from hydra.utils import get_object
 from omegaconf import DictConfig
@@ -36,6 +36,10 @@ NOT_ARGUMENTS = {"sampler": {"prompts"}, "optimizer": {"fused"}}
 MODEL_SIZE_KNOBS = {"depth", "head_dim"}
 # Arguments the code passes itself (e.g. the scheduler's optimizer): never offered as keys.
 FILLED_IN = {"self", "params", "optimizer", "total_steps"}
+# The run's own settings at the top of conf/train.yaml, typed as a group's arguments are
+# (max_tokens and max_flops: check_budget; ckpt_path and resume: checked as paths).
+MATMUL_PRECISIONS = Literal["highest", "high", "medium"]
+RUN_SETTINGS: dict[str, Any] = {"seed": int, "compile": bool, "float32_matmul_precision": MATMUL_PRECISIONS}
 
 
 def validate_config(cfg: DictConfig) -> None:
@@ -50,6 +54,9 @@ def validate_settings(cfg: DictConfig) -> None:
     Checking them imports nothing beyond the project, so the train command runs these
     checks before :func:`validate_targets`, which loads Lightning (seconds).
     """
+    for key, hint in RUN_SETTINGS.items():
+        if key in cfg and not matches(cfg[key], hint):
+            raise ConfigError(f"{key}={cfg[key]!r} has the wrong type: it must be {describe(hint)}")
     for group in cfg:
         if group in BUILT_FROM:
             check_group(str(group), cfg[group])

@@ -173,12 +173,19 @@ def train(
         rank_zero_only(record_end)(output_dir, outcome)
 
 
+def apply_float32_matmul_precision(cfg: DictConfig) -> None:
+    """torch's precision for fp32 matrix products, set in every process (each DDP rank runs
+    :func:`fit_run`) before any product; saved configs from before the setting mean fp32."""
+    torch.set_float32_matmul_precision(cfg.get("float32_matmul_precision", "highest"))
+
+
 def fit_run(
     cfg: DictConfig, output_dir: Path, command_line: CommandLine, sweep_dir: str | Path | None
 ) -> float:
     """The run itself: data, model, callbacks, trackers, Trainer, fit and the closing summary."""
     validate_config(cfg)
     check_run_settings(cfg)
+    apply_float32_matmul_precision(cfg)
     L.seed_everything(cfg.seed, workers=True)
     datamodule = GPTDataModule(**plain(cfg.data), tokenizer=plain(cfg.get("tokenizer")), seed=cfg.seed)
     tokenizer = datamodule.tokenizer  # a char tokenizer reads the corpus here

@@ -9,11 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from gpt_experiments.errors import ConfigError
 from gpt_experiments.training.config_checks import validate_config
+from gpt_experiments.training.run import apply_float32_matmul_precision
 from tests.conftest import CONF_DIR
 
 # Options that leave a mandatory value (???) for the user: the values a user would pass.
@@ -74,3 +76,34 @@ def test_the_seeds_shorter_context_never_lengthens_a_model(model, context, tmp_p
     assert compose_train([f"model={model}"], tmp_path).model.context_length == context
     longer = compose_train([f"model={model}", "model.context_length=1024"], tmp_path)
     assert longer.model.context_length == 1024
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("seed=abc", "seed='abc' has the wrong type: it must be an integer"),
+        ("compile=ture", "compile='ture' has the wrong type: it must be true or false"),
+        (
+            "float32_matmul_precision=low",
+            "float32_matmul_precision='low' has the wrong type: "
+            "it must be one of 'highest', 'high', 'medium'",
+        ),
+    ],
+)
+def test_the_runs_own_settings_are_typed_like_a_groups(override, message, tmp_path):
+    """A typo in a top-level key is one line before anything runs: compile=ture compiled, and
+    seed=abc ended in Hydra's report of int('abc')."""
+    with pytest.raises(ConfigError) as refused:
+        validate_config(compose_train([override], tmp_path))
+    assert str(refused.value) == message
+
+
+def test_the_fp32_matmul_precision_is_set_for_the_run(tmp_path):
+    cfg = compose_train(["model=tiny", "float32_matmul_precision=high"], tmp_path)
+    validate_config(cfg)
+    before = torch.get_float32_matmul_precision()
+    try:
+        apply_float32_matmul_precision(cfg)
+        assert torch.get_float32_matmul_precision() == "high"
+    finally:
+        torch.set_float32_matmul_precision(before)

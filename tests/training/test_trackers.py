@@ -143,6 +143,7 @@ def test_the_run_folder_records_what_made_it_and_its_console(tracked_run):
         "optimizer": "AdamW",
         "fused_optimizer": True,  # fused: auto on the CPU
         "compile": False,
+        "float32_matmul_precision": "highest",
     }
     assert record["data"]["content_digest"].startswith("text:")
     log = (run_dir / "train.log").read_text()

@@ -51,6 +51,7 @@ def resolved_settings(trainer: L.Trainer, compile_model: bool) -> dict[str, Any]
         "optimizer": type(optimizer).__name__ if optimizer is not None else None,
         "fused_optimizer": optimizer.defaults.get("fused") if optimizer is not None else None,
         "compile": compile_model,
+        "float32_matmul_precision": torch.get_float32_matmul_precision(),
     }
 
 
