@@ -84,6 +84,10 @@ SCRIPT_CASES = {
         ["trainer.max_epochs=abc"],
         "trainer.max_epochs='abc' has the wrong type: it must be an integer or null",
     ),
+    "a run setting of the wrong type": (
+        [*TINY, "seed=abc"],
+        "seed='abc' has the wrong type: it must be an integer",
+    ),
     "checkpoint of another model size": (
         ["model=gpt2_small", f"ckpt_path={EARLIER}"],
         f"{EARLIER} holds a different model (model.context_length=32 model.emb_dim=24 model.n_heads=3 "
