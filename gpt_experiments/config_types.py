@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import types
 import typing
+from collections.abc import Mapping
 from typing import Any, Literal, Union
+
+from gpt_experiments.errors import ConfigError
 
 
 def matches(value: Any, hint: Any) -> bool:
@@ -47,3 +50,11 @@ def describe(hint: Any) -> str:
     if origin in (list, tuple) or hint in (list, tuple):
         return "a list"
     return words.get(hint, getattr(hint, "__name__", str(hint)))
+
+
+def check_types(values: Mapping[str, Any], hints: Mapping[str, Any]) -> None:
+    """A one-line ``ConfigError`` for the first of ``values`` that does not fit its hint (a
+    command's own settings, e.g. ``seed=abc`` or ``stride=abc``, before anything uses them)."""
+    for key, hint in hints.items():
+        if key in values and not matches(values[key], hint):
+            raise ConfigError(f"{key}={values[key]!r} has the wrong type: it must be {describe(hint)}")

@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gpt_experiments.cli.handler import checks_override_syntax_first, exits_on_user_error
 from gpt_experiments.config import CONF_DIR, register_resolvers, resolved_values
+from gpt_experiments.config_types import check_types
 from gpt_experiments.data.windowed_data import WindowedData, data_split_tokens
 from gpt_experiments.devices import COMPUTE_DTYPES
 from gpt_experiments.errors import ConfigError, DataError
@@ -42,6 +43,8 @@ from gpt_experiments.tokenizer import Tokenizer
 
 TASKS = ("perplexity", *FORMATS)
 WINDOWS = ("sliding", "training")  # task=perplexity: Hugging Face's method, or training's val/loss
+# conf/evaluate.yaml's settings with a type to check before anything is loaded.
+SETTINGS = {"stride": int | None, "context_length": int | None, "limit": int | None, "compile": bool}
 
 # data=verdict and data=tinyshakespeare name their files with ${asset:...}.
 register_resolvers()
@@ -123,6 +126,9 @@ def evaluate_inference_model(cfg: DictConfig) -> tuple[dict[str, Any], Any, Toke
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="evaluate")
 @exits_on_user_error
 def main(cfg: DictConfig) -> None:
+    check_types(cfg, SETTINGS)
+    if cfg.limit is not None and cfg.limit < 1:
+        raise ConfigError(f"limit={cfg.limit} is invalid: it must be >= 1, or null to score everything")
     if cfg.task not in TASKS:
         raise ConfigError(f"task={cfg.task!r} is unknown: use one of {', '.join(TASKS)}")
     if cfg.windows not in WINDOWS:

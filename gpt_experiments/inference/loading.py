@@ -42,7 +42,6 @@ def load_inference_model(
     target = resolve_device(device)
     # Resolved before loading, so that a typo does not wait for the weights.
     chosen_precision = resolve_precision(precision, target)
-    check_compile_setting(compile_model)
     model = load_any_model(ckpt).to(target).eval()
     return compiled(to_inference_precision(model, chosen_precision, pack=not compile_model), compile_model)
 
@@ -50,15 +49,7 @@ def load_inference_model(
 def load_training_model(ckpt: str, device: str = "cpu", compile_model: bool = False) -> GPT:
     """The model as training validated it: fp32 weights in plain layers (no packed or int8
     ones), for a validation under the run's own autocast."""
-    target = resolve_device(device)
-    check_compile_setting(compile_model)
-    return compiled(load_any_model(ckpt).to(target).eval(), compile_model)
-
-
-def check_compile_setting(compile_model: object) -> None:
-    # Hydra reads compile=ture as a string, which must not pass as true.
-    if not isinstance(compile_model, bool):
-        raise ConfigError(f"compile={compile_model!r} is not a boolean: use compile=true or compile=false")
+    return compiled(load_any_model(ckpt).to(resolve_device(device)).eval(), compile_model)
 
 
 def compiled(model: GPT, compile_model: bool) -> GPT:

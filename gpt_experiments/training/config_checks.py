@@ -20,7 +20,7 @@ from hydra.utils import get_object
 from omegaconf import DictConfig
 
 from gpt_experiments.config import resolved_values
-from gpt_experiments.config_types import describe, matches
+from gpt_experiments.config_types import check_types, describe, matches
 from gpt_experiments.data.windowed_data import WindowedData
 from gpt_experiments.errors import ConfigError
 from gpt_experiments.inference.sampling import SamplerConfig, sampler_and_prompts
@@ -54,9 +54,7 @@ def validate_settings(cfg: DictConfig) -> None:
     Checking them imports nothing beyond the project, so the train command runs these
     checks before :func:`validate_targets`, which loads Lightning (seconds).
     """
-    for key, hint in RUN_SETTINGS.items():
-        if key in cfg and not matches(cfg[key], hint):
-            raise ConfigError(f"{key}={cfg[key]!r} has the wrong type: it must be {describe(hint)}")
+    check_types(cfg, RUN_SETTINGS)
     for group in cfg:
         if group in BUILT_FROM:
             check_group(str(group), cfg[group])

@@ -124,7 +124,8 @@ def test_generate_cli_runs_a_prompts_file_in_batches(checkpoint, tmp_path):
         (["prompt=" + "word " * 40], "longer than the model's context length 32"),
         (["ckpt=/nonexistent/run"], "does not exist"),
         (["precision=fp16"], "precision='fp16' is unknown: use one of auto, fp32, bf16"),
-        (["compile=ture"], "compile='ture' is not a boolean: use compile=true or compile=false"),
+        (["compile=ture"], "compile='ture' has the wrong type: it must be true or false"),
+        (["batch_size=abc"], "batch_size='abc' has the wrong type: it must be an integer or null"),
     ],
 )
 def test_generate_cli_bad_values_are_one_line_errors(checkpoint, tmp_path, overrides, message):
@@ -168,3 +169,22 @@ def test_a_folder_of_runs_says_which_checkpoint_it_chose(model, tmp_path):
         f"Loaded checkpoint {newest} (the newest of 2 runs under {tmp_path}: "
         "pass a run folder or a .ckpt to choose)"
     )
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("stride=abc", "stride='abc' has the wrong type: it must be an integer or null"),
+        ("context_length=abc", "context_length='abc' has the wrong type: it must be an integer or null"),
+        ("limit=abc", "limit='abc' has the wrong type: it must be an integer or null"),
+        ("limit=-5", "limit=-5 is invalid: it must be >= 1, or null to score everything"),
+        ("compile=ture", "compile='ture' has the wrong type: it must be true or false"),
+    ],
+)
+def test_evaluate_cli_settings_of_the_wrong_type_are_one_line_errors(checkpoint, tmp_path, override, message):
+    text = tmp_path / "story.txt"
+    text.write_text("I had always thought Jack Gisburn rather a cheap genius. " * 8)
+    result = run_script("evaluate.py", f"ckpt={checkpoint}", f"text_path={text}", override, cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stdout == "" and "Traceback" not in result.stderr
+    assert result.stderr.strip() == f"error: {message}"

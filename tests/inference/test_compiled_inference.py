@@ -7,9 +7,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gpt_experiments.errors import ConfigError
 from gpt_experiments.inference.evaluation import sliding_window_perplexity
-from gpt_experiments.inference.loading import load_inference_model, load_training_model
+from gpt_experiments.inference.loading import load_inference_model
 from gpt_experiments.inference.precision import PackedLinear
 from gpt_experiments.inference.sampling import SamplerConfig, generate
 from gpt_experiments.model import GPT
@@ -49,12 +48,3 @@ def test_a_compiled_model_generates_and_scores_as_the_eager_one(checkpoint, prec
     theirs = sliding_window_perplexity(eager, tokens, stride=8, progress=False)
     assert ours.cross_entropy == pytest.approx(theirs.cross_entropy, rel=1e-5)
     assert ours.tokens_scored == theirs.tokens_scored
-
-
-@pytest.mark.parametrize("load", [load_inference_model, load_training_model])
-def test_a_compile_setting_that_is_not_a_boolean_is_refused_before_loading(load, tmp_path):
-    missing = str(tmp_path / "not_read.ckpt")  # never opened: the setting is checked first
-    with pytest.raises(
-        ConfigError, match="compile='ture' is not a boolean: use compile=true or compile=false"
-    ):
-        load(missing, "cpu", compile_model="ture")
