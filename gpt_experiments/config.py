@@ -136,8 +136,9 @@ def is_path_key(key: str) -> bool:
     return key.rsplit(".", 1)[-1] in PATH_KEYS or key.startswith("paths.")
 
 
-def expand_home(override: str) -> str:
-    """``key=~/x`` or ``key='~/x'`` with the home folder written out, for a key naming a path.
+def path_override(override: str) -> str:
+    """``key=value`` as Hydra should read it when ``key`` names a path: ``~`` written out, and
+    a value Hydra would read as a number quoted (a folder named 2024 is not the int 2024).
 
     A shell leaves ``~`` alone inside quotes (as Hydra asks paths with spaces to be written)
     and after ``=`` (zsh), and taken literally it names a folder ``~`` in the working folder:
@@ -153,10 +154,19 @@ def expand_home(override: str) -> str:
         texts = value.split(",")  # a sweep's plain list, -m ckpt_path=~/a,~/b
     else:
         texts = [value]
-    expanded = [os.path.expanduser(text) for text in texts]
-    if expanded == texts:
+    paths = [os.path.expanduser(text) for text in texts]
+    if paths == texts and (quoted or not any(map(reads_as_number, texts))):
         return override
-    return f"{key}=" + ",".join(hydra_quoted_value(text) for text in expanded)
+    return f"{key}=" + ",".join(hydra_quoted_value(path) for path in paths)
+
+
+def reads_as_number(text: str) -> bool:
+    """Whether Hydra reads the unquoted ``text`` as an int or a float (2024, 1e3, 1_000, nan)."""
+    try:
+        float(text.replace("_", ""))
+    except ValueError:
+        return False
+    return True
 
 
 def override_key(override: str) -> str:

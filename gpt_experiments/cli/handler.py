@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from typing import NoReturn, ParamSpec, TypeVar
 
-from gpt_experiments.config import expand_home
+from gpt_experiments.config import path_override
 from gpt_experiments.errors import UserError
 from gpt_experiments.training.compose import check_override_syntax
 
@@ -60,9 +60,9 @@ def exits_on_user_error(command: Callable[P, R]) -> Callable[P, R]:
 MULTIRUN_FLAGS = ("-m", "--multirun")
 
 
-def expand_home_in_argv() -> None:
-    """Write out ``~`` in the command line's path settings before Hydra reads them (:func:`expand_home`)."""
-    sys.argv[1:] = [arg if arg.startswith("-") else expand_home(arg) for arg in sys.argv[1:]]
+def path_overrides_in_argv() -> None:
+    """The command line's path settings as Hydra should read them (:func:`path_override`)."""
+    sys.argv[1:] = [arg if arg.startswith("-") else path_override(arg) for arg in sys.argv[1:]]
 
 
 def checks_override_syntax_first(command: Callable[P, R]) -> Callable[P, R]:
@@ -78,7 +78,7 @@ def checks_override_syntax_first(command: Callable[P, R]) -> Callable[P, R]:
             and not kwargs
             and all(arg in MULTIRUN_FLAGS or not arg.startswith("-") for arg in sys.argv[1:])
         ):
-            expand_home_in_argv()
+            path_overrides_in_argv()
             overrides = [arg for arg in sys.argv[1:] if arg not in MULTIRUN_FLAGS]
             exits_on_user_error(check_override_syntax)(overrides)
         return command(*args, **kwargs)

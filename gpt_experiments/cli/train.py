@@ -17,7 +17,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from gpt_experiments.cli.handler import exits_on_user_error, expand_home_in_argv, user_error_message
+from gpt_experiments.cli.handler import exits_on_user_error, path_overrides_in_argv, user_error_message
 from gpt_experiments.config import CONF_DIR, register_resolvers
 from gpt_experiments.run_folder.provenance import remember_command
 from gpt_experiments.run_folder.status import clear_failed, mark_failed
@@ -79,7 +79,7 @@ def check_command_line() -> bool:
     whole sweep left out of job names); each job's values are checked by ``train()``.
     Hydra's other flags (``--cfg``, ``--help``, ...) are left to Hydra.
     """
-    expand_home_in_argv()
+    path_overrides_in_argv()
     flags = {arg for arg in sys.argv[1:] if arg.startswith("-")}
     overrides = [arg for arg in sys.argv[1:] if not arg.startswith("-")]
     if not flags:

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from gpt_experiments.checkpoints.project import load_model
-from gpt_experiments.config import expand_home
+from gpt_experiments.config import path_override
 from gpt_experiments.convert.huggingface import write_huggingface
 from gpt_experiments.model import GPT, GPTConfig
 from tests.helpers import run_script, script_env
@@ -107,7 +107,7 @@ def home(tmp_path: Path) -> Path:
     return tmp_path / "home"
 
 
-def test_home_in_a_quoted_or_unexpanded_path_is_the_home_folder(tmp_path, home):
+def test_home_in_a_quoted_or_unexpanded_path_is_the_home_folder_and_a_number_is_a_path(tmp_path, home):
     # As Hydra asks paths with spaces to be written, or as zsh passes "key=~/x": no shell expands it.
     env = script_env(tmp_path, HOME=str(home))
     project_checkpoint(home, lambda settings, state: None)
@@ -118,6 +118,10 @@ def test_home_in_a_quoted_or_unexpanded_path_is_the_home_folder(tmp_path, home):
     result = run_script("prepare_data.py", "data=verdict", "out_dir='~/prepared'", cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
     assert list((home / "prepared").glob("*.bin")) and not (tmp_path / "~").exists()
+    # A folder named like a number is a path, not Hydra's int 2024.
+    result = run_script("prepare_data.py", "data=verdict", "out_dir=2024", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert list((tmp_path / "2024").glob("*.bin"))
 
 
 @pytest.mark.parametrize(
@@ -131,8 +135,13 @@ def test_home_in_a_quoted_or_unexpanded_path_is_the_home_folder(tmp_path, home):
         ("ckpt=outputs/~run", "ckpt=outputs/~run"),
         ("ckpt_path=~/a,~/b,c", "ckpt_path='{home}/a','{home}/b','c'"),
         ("data.path=glob(~/*.txt)", "data.path=glob(~/*.txt)"),
+        ("out_dir=2024", "out_dir='2024'"),
+        ("ckpt=1e3", "ckpt='1e3'"),
+        ("ckpt_path=null", "ckpt_path=null"),
+        ("seed=2024", "seed=2024"),
+        ("resume='2024'", "resume='2024'"),
     ],
 )
-def test_only_path_settings_have_home_written_out(monkeypatch, home, override, expanded):
+def test_only_path_settings_have_home_written_out_and_numbers_quoted(monkeypatch, home, override, expanded):
     monkeypatch.setenv("HOME", str(home))
-    assert expand_home(override) == expanded.format(home=home)
+    assert path_override(override) == expanded.format(home=home)
