@@ -28,7 +28,7 @@ from gpt_experiments.run_folder.saved import (
     started_with,
     unreadable_reason,
 )
-from gpt_experiments.run_folder.status import failure_message, pruned_message
+from gpt_experiments.run_folder.status import failure_message, pruned_message, unended_message
 from gpt_experiments.runs.settings import read_settings
 
 # The run's training tokens / training time, logged by SpeedMonitor (its last value is final);
@@ -236,7 +236,8 @@ def read_run_files(run_dir: Path, root: Path) -> RunRecord:
     record = RunRecord(name=str(run_dir.relative_to(root)), overrides=read_overrides(run_dir))
     record.settings = read_settings(run_dir)
     record.seed = seed_of(record.overrides, run_dir / RUN_CONFIG)
-    record.error = failure_message(run_dir)
+    # A killed run leaves no FAILED marker: without its end in provenance.json it is not finished.
+    record.error = failure_message(run_dir) or unended_message(run_dir)
     record.pruned = pruned_message(run_dir)
     read_code_provenance(record, run_dir)
     record.history = read_history(run_dir)

@@ -13,8 +13,8 @@ import os
 from pathlib import Path
 
 from gpt_experiments.errors import UserError
+from gpt_experiments.run_folder.status import LOCK_FILE
 
-LOCK_FILE = ".lock"
 # Set by Lightning's launcher (and torchrun) in the processes it starts for ranks > 0.
 RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK")
 
