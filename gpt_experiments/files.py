@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -17,7 +18,7 @@ from gpt_experiments.errors import UserError
 
 # The temporary names this project writes beside a file before renaming it into place, ending
 # in the writer's process id: ".<name>.tmp<pid>" (atomic_write, history.csv, summary.json,
-# shards), ".<name>.tmp<pid>.png" (plots) and ".<name>.link<pid>" (checkpoint links).
+# shards, folders being built), ".<name>.tmp<pid>.png" (plots) and ".<name>.link<pid>" (checkpoint links).
 TEMPORARY_NAME = re.compile(r"\..+\.(?:tmp|link)(?P<pid>\d+)(?:\.png)?")
 
 
@@ -134,3 +135,41 @@ def remove_stale_temporaries(folder: Path) -> int:
         path.unlink(missing_ok=True)
         freed += size
     return freed
+
+
+def staging_folder(dest: Path) -> Path:
+    """A new, empty folder beside ``dest`` to build it in; :func:`publish_folder` puts it in place.
+
+    Those that killed processes left beside ``dest`` are removed first, so a rerun leaves none.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    for stale in dest.parent.glob(f".{glob.escape(dest.name)}.tmp*"):
+        match = TEMPORARY_NAME.fullmatch(stale.name)
+        if match and stale.is_dir() and not process_alive(int(match["pid"])):
+            shutil.rmtree(stale, ignore_errors=True)
+    staging = dest.with_name(f".{dest.name}.tmp{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)  # this process's own, from an earlier failed call
+    staging.mkdir()
+    return staging
+
+
+def publish_folder(staging: Path, dest: Path, last: Collection[str] = ()) -> None:
+    """Put the finished files of ``staging`` at ``dest``, so a kill never leaves a partial set
+    that looks complete.
+
+    A missing or empty ``dest`` is replaced in one rename: all files or none. A folder that
+    holds other files gets them one by one; the files named in ``last`` (what marks ``dest``
+    as complete to its readers, e.g. a config) are removed from it first and moved in last.
+    """
+    try:
+        os.replace(staging, dest)
+    except OSError as err:
+        if err.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not dest.is_dir():
+            raise
+        for name in last:
+            (dest / name).unlink(missing_ok=True)
+        for path in sorted(staging.iterdir(), key=lambda path: path.name in last):
+            os.replace(path, dest / path.name)
+        staging.rmdir()
+        sync_directory(dest)
+    sync_directory(dest.parent)

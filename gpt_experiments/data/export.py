@@ -16,6 +16,7 @@ from gpt_experiments.data.shards import ShardWriter, release_mapped_pages
 from gpt_experiments.data.splits import SPLITS
 from gpt_experiments.data.token_view import ConcatenatedTokens
 from gpt_experiments.errors import DataError
+from gpt_experiments.files import publish_folder, staging_folder
 
 EXPORT_FORMATS = ("llmc", "nanogpt_bin")
 COPY_TOKENS = 1 << 22  # tokens per block copied (8 MiB of uint16)
@@ -47,31 +48,30 @@ def export_tokens(
 ) -> dict[str, list[Path]]:
     """Write each split as ``{split}_000000.bin``... (llm.c) or ``{split}.bin`` (nanoGPT); returns them.
 
-    A failure (a full disk) removes what this call wrote, and ``out_dir`` if it made it.
+    The files are built in a folder beside ``out_dir`` and moved in once all are complete, so
+    a failure (a full disk) or a kill never leaves some of them: training on a partial set
+    would silently use part of the corpus, and a rerun would refuse the folder.
     """
     dtype = np.dtype(tokens["train"].dtype)
     check_export(out_dir, fmt, shard_tokens, dtype)
-    made = not out_dir.exists()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written: dict[str, list[Path]] = {}
-    writer = None
+    staging = staging_folder(out_dir)
     try:
-        for split, stream in tokens.items():
-            writer = ShardWriter(out_dir, split, dtype, shard_tokens, header=fmt == "llmc")
-            written[split] = writer.paths  # grows as shards are finished
-            with tqdm(total=len(stream), unit="tok", unit_scale=True, desc=f"writing {split}") as progress:
-                for start in range(0, len(stream), COPY_TOKENS):
-                    block = stream[start : start + COPY_TOKENS]
-                    writer.write(block)
-                    release_mapped_pages(stream)
-                    progress.update(len(block))
-            writer.close()
-    except BaseException:
-        if writer is not None:
-            writer.abort()
-        for path in (path for paths in written.values() for path in paths):
-            path.unlink(missing_ok=True)
-        if made:
-            shutil.rmtree(out_dir, ignore_errors=True)
-        raise
-    return written
+        names = {
+            split: write_split(stream, split, ShardWriter(staging, split, dtype, shard_tokens, fmt == "llmc"))
+            for split, stream in tokens.items()
+        }
+        publish_folder(staging, out_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return {split: [out_dir / name for name in split_names] for split, split_names in names.items()}
+
+
+def write_split(stream: np.ndarray | ConcatenatedTokens, split: str, writer: ShardWriter) -> list[str]:
+    """``stream`` through ``writer``, block by block; returns the names of the files written."""
+    with tqdm(total=len(stream), unit="tok", unit_scale=True, desc=f"writing {split}") as progress:
+        for start in range(0, len(stream), COPY_TOKENS):
+            block = stream[start : start + COPY_TOKENS]
+            writer.write(block)
+            release_mapped_pages(stream)
+            progress.update(len(block))
+    return [path.name for path in writer.close()]

@@ -151,13 +151,6 @@ class ShardWriter:
             self._close()
         return self.paths
 
-    def abort(self) -> None:
-        """Close and delete the shard being written (finished ones are the caller's to keep or delete)."""
-        if self._file is not None:
-            self._file.close()
-            self._tmp.unlink(missing_ok=True)
-            self._file = None
-
     def _open(self) -> None:
         name = f"{self.prefix}_{len(self.paths):06d}.bin" if self.header else f"{self.prefix}.bin"
         self.paths.append(self.folder / name)

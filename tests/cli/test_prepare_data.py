@@ -13,6 +13,7 @@ from gpt_experiments.data.shards import open_shard
 from gpt_experiments.tokenizer import END_OF_TEXT, KINDS, Tokenizer, build_tokenizer, encode
 from gpt_experiments.tokenizer.char import CharTokenizer
 from tests.helpers import run_script
+from tests.helpers.killed import run_killed
 from tests.tokenizer.sample_files import write_huggingface_json, write_ranks_file
 
 
@@ -135,3 +136,20 @@ def test_a_character_split_never_cuts_a_separator(tmp_path, kind):
         return [token for piece in ids for token in piece][:-1]
 
     assert tokens == {"train": joined(RECORDS[:18]), "val": joined(RECORDS[18:])}
+
+
+@pytest.mark.slow
+def test_prepare_killed_mid_export_leaves_no_token_file_and_the_rerun_writes_them_all(tmp_path):
+    args = ["data=verdict", "out_dir=out", "shard_tokens=1000"]
+    # Killed once the token cache's 2 shards and 3 of the export's 5 train shards are complete:
+    # none may be in out/, where training would read a part of the corpus and a rerun would
+    # refuse the folder.
+    run_killed("prepare_data.py", "gpt_experiments.data.shards:ShardWriter._close", 5, *args, cwd=tmp_path)
+    assert not list(tmp_path.glob("out/*.bin"))
+
+    done = run_script("prepare_data.py", *args, cwd=tmp_path)
+
+    assert done.returncode == 0, done.stderr
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == [*(f"train_{i:06d}.bin" for i in range(5)), "val_000000.bin"]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # the killed run's build
