@@ -51,7 +51,10 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> None:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    for killed in killed_writes(path):  # a checkpoint's size each: a rerun must not keep them
+        with contextlib.suppress(OSError):  # e.g. a read-only folder: the write itself says so
+            killed.unlink()
+    tmp = temporary_path(path)
     try:
         with open(tmp, "wb") as f:
             write(f)
@@ -68,6 +71,22 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> None:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
     sync_directory(path.parent)
+
+
+def temporary_path(path: Path) -> Path:
+    """The name :func:`atomic_write` writes ``path`` under before renaming it into place."""
+    return path.with_name(f".{path.name}.tmp{os.getpid()}")
+
+
+def killed_writes(path: Path) -> list[Path]:
+    """Temporaries of ``path`` whose writers no longer run: writes of it killed half-way."""
+    candidates = path.parent.glob(f".{glob.escape(path.name)}.tmp*")
+    return [tmp for tmp in candidates if (match := TEMPORARY_NAME.fullmatch(tmp.name)) and stale(match)]
+
+
+def stale(match: re.Match) -> bool:
+    """Whether the process that named a temporary (``TEMPORARY_NAME``'s match) has ended."""
+    return not process_alive(int(match["pid"]))
 
 
 def sync_directory(directory: Path) -> None:
@@ -119,12 +138,12 @@ def stale_temporaries(folder: Path) -> list[Path]:
 
     A live process's file (this one's included) is never among them.
     """
-    stale = []
+    found = []
     for path in folder.rglob(".*"):
         match = TEMPORARY_NAME.fullmatch(path.name)
-        if match and path.is_file() and not process_alive(int(match["pid"])):
-            stale.append(path)
-    return sorted(stale)
+        if match and path.is_file() and stale(match):
+            found.append(path)
+    return sorted(found)
 
 
 def remove_stale_temporaries(folder: Path) -> int:
@@ -143,10 +162,8 @@ def staging_folder(dest: Path) -> Path:
     Those that killed processes left beside ``dest`` are removed first, so a rerun leaves none.
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
-    for stale in dest.parent.glob(f".{glob.escape(dest.name)}.tmp*"):
-        match = TEMPORARY_NAME.fullmatch(stale.name)
-        if match and stale.is_dir() and not process_alive(int(match["pid"])):
-            shutil.rmtree(stale, ignore_errors=True)
+    for killed in killed_writes(dest):
+        shutil.rmtree(killed, ignore_errors=True)
     staging = dest.with_name(f".{dest.name}.tmp{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)  # this process's own, from an earlier failed call
     staging.mkdir()
