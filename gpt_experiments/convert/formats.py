@@ -17,6 +17,7 @@ from gpt_experiments.convert.huggingface import (
     EXPORTED_CONFIG,
     EXPORTED_WEIGHTS,
     check_huggingface_weights,
+    interrupted_export,
     is_huggingface_folder,
     read_huggingface,
     read_huggingface_config,
@@ -116,7 +117,9 @@ def check_destination(dest: Path, to: str, overwrite: bool) -> None:
     if to == "project":
         check_outputs_free([dest], overwrite)
     else:
-        check_outputs_free([dest / EXPORTED_WEIGHTS, dest / EXPORTED_CONFIG], overwrite, folder=dest)
+        # What a killed export left is no one's finished file: the rerun replaces it.
+        replace = overwrite or interrupted_export(dest)
+        check_outputs_free([dest / EXPORTED_WEIGHTS, dest / EXPORTED_CONFIG], replace, folder=dest)
 
 
 def convert(

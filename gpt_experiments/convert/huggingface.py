@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import BinaryIO
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -20,7 +21,7 @@ from tqdm import tqdm
 from gpt_experiments.checkpoints.project import safe_torch_load
 from gpt_experiments.convert.pretrained import Pretrained, is_conv1d_weight, released_gpt2_config
 from gpt_experiments.errors import CheckpointError
-from gpt_experiments.files import atomic_write
+from gpt_experiments.files import atomic_write, killed_writes, temporary_path
 from gpt_experiments.model import GPT, GPTConfig
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -134,6 +135,28 @@ def write_huggingface(model: GPT, folder: str | Path) -> Path:
     """Export ``model`` as ``config.json`` + ``model.safetensors`` in ``folder``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    # Whole files or none: a full disk must not leave an earlier export half overwritten.
+    weights = save(huggingface_state(model), metadata={"format": "pt"})
+    config_path = folder / EXPORTED_CONFIG
+    mark_export_started(config_path, folder / EXPORTED_WEIGHTS)
+
+    def write_weights(f: BinaryIO) -> None:
+        f.write(weights)
+        # config.json makes the folder a Hugging Face model: an old one must not describe the new weights.
+        config_path.unlink(missing_ok=True)
+
+    config = json.dumps(hf_config_from(model.config), indent=2) + "\n"
+    try:
+        atomic_write(folder / EXPORTED_WEIGHTS, write_weights)
+        atomic_write(config_path, lambda f: f.write(config.encode()))  # its rename ends the mark, too
+    except BaseException:
+        temporary_path(config_path).unlink(missing_ok=True)  # a reported failure, not a killed export
+        raise
+    return folder
+
+
+def huggingface_state(model: GPT) -> dict[str, torch.Tensor]:
+    """``model``'s tensors under GPT2LMHeadModel's names and layouts."""
     hf_state = {}
     # named_parameters() skips a tied lm_head, which Hugging Face also leaves out of the file.
     for name, param in tqdm(list(model.named_parameters()), desc="exporting", unit="tensor", leave=False):
@@ -147,9 +170,19 @@ def write_huggingface(model: GPT, folder: str | Path) -> Path:
         # GPT2Model always has query/key/value biases: zero biases compute the same function.
         for layer, block in enumerate(model.h):
             hf_state[f"{PREFIX}h.{layer}.attn.c_attn.bias"] = torch.zeros(block.attn.c_attn.out_features)
-    # Whole files or none: a full disk must not leave an earlier export half overwritten.
-    weights = save(hf_state, metadata={"format": "pt"})
-    atomic_write(folder / EXPORTED_WEIGHTS, lambda f: f.write(weights))
-    config = json.dumps(hf_config_from(model.config), indent=2) + "\n"
-    atomic_write(folder / EXPORTED_CONFIG, lambda f: f.write(config.encode()))
-    return folder
+    return hf_state
+
+
+def mark_export_started(config_path: Path, first_file: Path) -> None:
+    """Leave config.json's temporary (``atomic_write``'s name) until config.json is in place:
+    after a kill it tells the rerun that the files there are a killed export's, which it may
+    replace without ``--overwrite`` (:func:`interrupted_export`)."""
+    try:
+        temporary_path(config_path).touch()
+    except OSError as err:
+        raise OSError(err.errno, err.strerror, str(first_file)) from None  # the file the user asked for
+
+
+def interrupted_export(folder: Path) -> bool:
+    """Whether an export into ``folder`` was killed before its config.json was in place."""
+    return bool(killed_writes(folder / EXPORTED_CONFIG))
