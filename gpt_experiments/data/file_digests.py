@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -22,6 +21,7 @@ from pathlib import Path
 
 from gpt_experiments.data.text_stream import BLOCK_BYTES
 from gpt_experiments.errors import DataError
+from gpt_experiments.files import atomic_write
 
 DIGESTS_FILE = "file_digests.json"  # in the token cache folder
 RACY_NS = 2_000_000_000
@@ -69,12 +69,8 @@ class FileDigests:
         """Write new entries. Best effort: a read-only cache still serves hits, hashing each time."""
         if self.store is None or not self._changed:
             return
-        staging = self.store.with_name(f"{self.store.name}.{os.getpid()}.tmp")
-        try:
-            staging.write_text(json.dumps(self._entries))
-            os.replace(staging, self.store)  # whole or not at all, whoever else writes it
-        except OSError:
-            staging.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # whole or not at all, whoever else writes it
+            atomic_write(self.store, lambda f: f.write(json.dumps(self._entries).encode()))
 
 
 def files_digest(

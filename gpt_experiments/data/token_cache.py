@@ -41,6 +41,7 @@ from gpt_experiments.data.splits import SPLITS, split_by_chars, split_by_documen
 from gpt_experiments.data.text_stream import count_chars
 from gpt_experiments.data.token_view import ConcatenatedTokens, join_shards
 from gpt_experiments.errors import DataError, warn
+from gpt_experiments.files import staging_folder
 from gpt_experiments.tokenizer import GPT2_RANKS_SHA256, CorpusPiece, Tokenizer, gpt2
 from gpt_experiments.tokenizer.tiktoken_bpe import TiktokenTokenizer
 
@@ -223,10 +224,11 @@ def check_some_text(shards: dict[str, list[Path]], split: SplitSettings, total_c
 
 
 def start_entry(cache_dir: Path, folder: Path, damage: DamagedEntry | None) -> Path:
-    """A new temporary folder in ``cache_dir`` to tokenize into (renamed to ``folder`` when done)."""
+    """A new temporary folder in ``cache_dir`` to tokenize into (renamed to ``folder`` when done);
+    those of killed tokenizations of this entry (a corpus's tokens each) are removed."""
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=f"{folder.name}.tmp", dir=cache_dir))
+        return staging_folder(folder)
     except OSError as err:
         if err.errno not in WRITE_REFUSALS:
             raise

@@ -153,3 +153,19 @@ def test_prepare_killed_mid_export_leaves_no_token_file_and_the_rerun_writes_the
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert names == [*(f"train_{i:06d}.bin" for i in range(5)), "val_000000.bin"]
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # the killed run's build
+
+
+@pytest.mark.slow
+def test_a_tokenization_killed_mid_entry_is_rebuilt_and_its_folder_removed(tmp_path):
+    args = ["data=verdict", "out_dir=out"]
+    # Killed once the cache entry's train shard is complete, before its val shard and manifest.
+    run_killed("prepare_data.py", "gpt_experiments.data.shards:ShardWriter._close", 1, *args, cwd=tmp_path)
+    assert not list(tmp_path.glob("cache/*/tokens.json"))
+
+    done = run_script("prepare_data.py", *args, cwd=tmp_path)
+
+    assert done.returncode == 0, done.stderr
+    assert "tokenizing" in done.stderr  # the half-written entry was not taken for one
+    # The killed tokenization's folder (a corpus's tokens) is gone, not kept beside the entry.
+    [entry] = [p for p in (tmp_path / "cache").iterdir() if p.is_dir()]
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [entry.name, "file_digests.json"]
