@@ -63,6 +63,7 @@ class GptOptunaSweeper(Sweeper):
         from gpt_experiments.search import study as studies
         from gpt_experiments.search.space import split_overrides
         from gpt_experiments.training.compose import resolved_result_settings
+        from gpt_experiments.training.run_lock import lock_run_dir
 
         if min(self.n_trials, self.n_jobs, self.seeds_per_trial) < 1:
             raise ConfigError(
@@ -79,10 +80,12 @@ class GptOptunaSweeper(Sweeper):
         job_cfg = self.hydra_context.config_loader.load_sweep_config(self.config, fixed)
         seeds = [int(job_cfg.seed) + offset for offset in range(self.seeds_per_trial)]
         command = studies.describe_command(resolved_result_settings(job_cfg), space, self.seeds_per_trial)
-        study, earlier = self._open_study(command)
-        studies.close_interrupted_trials(study)
+        study, earlier = self._open_study(command)  # another command's study: refused, nothing written
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
+        # One command per study: a second would take this one's running trials for killed ones.
+        lock_run_dir(sweep_dir)
+        studies.close_interrupted_trials(study)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         if earlier:
             print(f"Continuing study {self.study_name!r} ({earlier} trials so far) in {self.storage}")
