@@ -8,7 +8,7 @@ import glob
 import os
 import re
 import shutil
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -164,29 +164,20 @@ def staging_folder(dest: Path) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     for killed in killed_writes(dest):
         shutil.rmtree(killed, ignore_errors=True)
-    staging = dest.with_name(f".{dest.name}.tmp{os.getpid()}")
+    staging = temporary_path(dest)
     shutil.rmtree(staging, ignore_errors=True)  # this process's own, from an earlier failed call
     staging.mkdir()
     return staging
 
 
-def publish_folder(staging: Path, dest: Path, last: Collection[str] = ()) -> None:
-    """Put the finished files of ``staging`` at ``dest``, so a kill never leaves a partial set
-    that looks complete.
-
-    A missing or empty ``dest`` is replaced in one rename: all files or none. A folder that
-    holds other files gets them one by one; the files named in ``last`` (what marks ``dest``
-    as complete to its readers, e.g. a config) are removed from it first and moved in last.
-    """
-    try:
+def publish_folder(staging: Path, dest: Path) -> None:
+    """Put the finished files of ``staging`` at ``dest``: staged beside ``dest``, in one rename
+    (a kill leaves all of them or none); staged inside an existing ``dest``, one by one."""
+    if staging.parent != dest:
         os.replace(staging, dest)
-    except OSError as err:
-        if err.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not dest.is_dir():
-            raise
-        for name in last:
-            (dest / name).unlink(missing_ok=True)
-        for path in sorted(staging.iterdir(), key=lambda path: path.name in last):
-            os.replace(path, dest / path.name)
-        staging.rmdir()
-        sync_directory(dest)
-    sync_directory(dest.parent)
+        sync_directory(dest.parent)
+        return
+    for path in sorted(staging.iterdir()):
+        os.replace(path, dest / path.name)
+    staging.rmdir()
+    sync_directory(dest)

@@ -48,13 +48,15 @@ def export_tokens(
 ) -> dict[str, list[Path]]:
     """Write each split as ``{split}_000000.bin``... (llm.c) or ``{split}.bin`` (nanoGPT); returns them.
 
-    The files are built in a folder beside ``out_dir`` and moved in once all are complete, so
-    a failure (a full disk) or a kill never leaves some of them: training on a partial set
-    would silently use part of the corpus, and a rerun would refuse the folder.
+    The files are built in a temporary folder and moved in once all are complete, so a failure
+    (a full disk) or a kill never leaves some of them: training on a partial set would silently
+    use part of the corpus, and a rerun would refuse the folder.
     """
     dtype = np.dtype(tokens["train"].dtype)
     check_export(out_dir, fmt, shard_tokens, dtype)
-    staging = staging_folder(out_dir)
+    # Beside a new out_dir, renamed into place whole; inside an existing one, which may be a mount
+    # point on another filesystem than its parent's (no rename crosses them), moved in file by file.
+    staging = staging_folder(out_dir / out_dir.name if out_dir.is_dir() else out_dir)
     try:
         names = {
             split: write_split(stream, split, ShardWriter(staging, split, dtype, shard_tokens, fmt == "llmc"))

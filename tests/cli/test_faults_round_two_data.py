@@ -554,3 +554,15 @@ def test_evaluate_says_its_method_and_reproduces_the_training_val_loss(tmp_path,
     assert line.startswith("error: run/.hydra/config.yaml is unreadable (line ")
     assert line.endswith("): repair it, or score the text with data=<data option> instead")
     assert config.read_text() == "data: [unclosed\n"
+
+
+def test_prepare_data_into_a_folder_holding_other_files_moves_its_token_files_in(tmp_path):
+    """An existing out_dir (perhaps a mount point) gets the files built inside it, then moved out."""
+    from gpt_experiments.data import export
+
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "README").write_text("my notes\n")
+    tokens = {"train": np.arange(5000, dtype="<u2"), "val": np.arange(500, dtype="<u2")}
+    export.export_tokens(tokens, tmp_path / "out", "llmc", shard_tokens=3000)
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == ["README", "train_000000.bin", "train_000001.bin", "val_000000.bin"]
