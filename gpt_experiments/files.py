@@ -8,6 +8,7 @@ import glob
 import os
 import re
 import shutil
+import socket
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -17,9 +18,13 @@ import torch
 from gpt_experiments.errors import UserError
 
 # The temporary names this project writes beside a file before renaming it into place, ending
-# in the writer's process id: ".<name>.tmp<pid>" (atomic_write, history.csv, summary.json,
-# shards, folders being built), ".<name>.tmp<pid>.png" (plots) and ".<name>.link<pid>" (checkpoint links).
-TEMPORARY_NAME = re.compile(r"\..+\.(?:tmp|link)(?P<pid>\d+)(?:\.png)?")
+# in the writer's process id: ".<name>.tmp<pid>" (history.csv, summary.json, shards),
+# ".<name>.tmp<pid>@<host>" (atomic_write, folders being built: a token cache may be shared by
+# the machines of a multi-node run), ".<name>.tmp<pid>.png" (plots) and ".<name>.link<pid>"
+# (checkpoint links).
+TEMPORARY_NAME = re.compile(r"\..+\.(?:tmp|link)(?P<pid>\d+)(?:@(?P<host>[A-Za-z0-9.-]+?))?(?:\.png)?")
+# This machine's name as it goes into temporary names.
+HOST = re.sub(r"[^A-Za-z0-9.-]", "-", socket.gethostname()) or "localhost"
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
@@ -75,7 +80,7 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> None:
 
 def temporary_path(path: Path) -> Path:
     """The name :func:`atomic_write` writes ``path`` under before renaming it into place."""
-    return path.with_name(f".{path.name}.tmp{os.getpid()}")
+    return path.with_name(f".{path.name}.tmp{os.getpid()}@{HOST}")
 
 
 def killed_writes(path: Path) -> list[Path]:
@@ -85,7 +90,10 @@ def killed_writes(path: Path) -> list[Path]:
 
 
 def stale(match: re.Match) -> bool:
-    """Whether the process that named a temporary (``TEMPORARY_NAME``'s match) has ended."""
+    """Whether the process that named a temporary (``TEMPORARY_NAME``'s match) has ended. Another
+    machine's never is: its process ids say nothing here, and its write may be under way."""
+    if match["host"] not in (None, HOST):
+        return False
     return not process_alive(int(match["pid"]))
 
 
