@@ -45,6 +45,7 @@ from omegaconf import OmegaConf
 
 from benchmarks.model_parts import BASELINE, ablation_options, ablation_setup
 from benchmarks.scaling_fit import time_scaling_fit
+from gpt_experiments.cli.arguments import CommandParser, non_negative_int, positive_float, positive_int
 from gpt_experiments.tokenizer import build_tokenizer
 from gpt_experiments.training.config_checks import model_settings
 
@@ -159,34 +160,43 @@ def compile_section(args: argparse.Namespace, model: dict[str, Any], work_dir: s
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = CommandParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "--sections", default=",".join(SECTIONS), help="comma-separated: " + ", ".join(SECTIONS)
     )
     parser.add_argument("--model", default="gpt2_small", help="a conf/model/*.yaml name")
-    parser.add_argument("--context-length", type=int, default=256)
-    parser.add_argument("--batch-size", type=int, default=2)
+    parser.add_argument("--context-length", type=positive_int, default=256)
+    parser.add_argument("--batch-size", type=positive_int, default=2)
     parser.add_argument("--precisions", default="32-true,bf16-mixed", type=lambda s: s.split(","))
-    parser.add_argument("--warmup", type=int, default=2, help="untimed steps per run")
-    parser.add_argument("--steps", type=int, default=3, help="timed steps per run")
+    parser.add_argument("--warmup", type=non_negative_int, default=2, help="untimed steps per run")
+    parser.add_argument("--steps", type=positive_int, default=3, help="timed steps per run")
     parser.add_argument(
         "--rounds",
-        type=int,
+        type=positive_int,
         default=2,
         help="alternating repetitions of every train run (and of the tokenize section's)",
     )
     parser.add_argument(
-        "--run-steps", type=int, default=90, help="compile section: the run length it judges (make train's)"
+        "--run-steps",
+        type=positive_int,
+        default=90,
+        help="compile section: the run length it judges (make train's)",
     )
-    parser.add_argument("--new-tokens", type=int, default=64, help="tokens generated per generation run")
-    parser.add_argument("--corpus-mb", type=float, default=100.0, help="tokenize section's corpus size")
+    parser.add_argument(
+        "--new-tokens", type=positive_int, default=64, help="tokens generated per generation run"
+    )
+    parser.add_argument(
+        "--corpus-mb", type=positive_float, default=100.0, help="tokenize section's corpus size"
+    )
     parser.add_argument(
         "--prepare-mb", default="100,1024", help="prepare section's corpus sizes, comma-separated"
     )
-    parser.add_argument("--shard-tokens", type=int, default=100_000_000, help="prepare section's shard size")
-    parser.add_argument("--memory-tokens", type=int, default=10_000_000, help="memory section's corpus size")
+    parser.add_argument(
+        "--shard-tokens", type=positive_int, default=100_000_000, help="prepare section's shard size"
+    )
+    parser.add_argument(
+        "--memory-tokens", type=positive_int, default=10_000_000, help="memory section's corpus size"
+    )
     parser.add_argument("--cache-dir", default=None, help="token cache (default: a temporary folder)")
     return parser.parse_args()
 

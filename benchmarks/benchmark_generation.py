@@ -6,17 +6,19 @@ Runs the seed loop (fp32, as the chapter) and the KV cache in fp32 and bf16, sid
 Uses a randomly initialised GPT-2 small (124M); no checkpoint needed.
 """
 
-import argparse
 import json
 
 from benchmarks.generation_vs_seed import benchmark_generation
+from gpt_experiments.cli.arguments import CommandParser, positive_int
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--prompt-tokens", type=int, default=64)
-    parser.add_argument("--new-tokens", type=int, default=128)
-    parser.add_argument("--repeats", type=int, default=2, help="runs of each method; the fastest counts")
+    parser = CommandParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--prompt-tokens", type=positive_int, default=64)
+    parser.add_argument("--new-tokens", type=positive_int, default=128)
+    parser.add_argument(
+        "--repeats", type=positive_int, default=2, help="runs of each method; the fastest counts"
+    )
     args = parser.parse_args()
     result = benchmark_generation(
         prompt_tokens=args.prompt_tokens, new_tokens=args.new_tokens, repeats=args.repeats

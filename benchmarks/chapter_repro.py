@@ -18,7 +18,6 @@ step 86: ``--first-eval-step 1`` evaluates at the chapter's own moments (1, 6, .
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from itertools import islice
@@ -30,6 +29,7 @@ from omegaconf import OmegaConf
 from torch.utils.data import DataLoader
 
 from benchmarks.chapter_baseline import ChapterGPT, WindowDataset, batch_loss, train_steps
+from gpt_experiments.cli.arguments import CommandParser, positive_int
 from gpt_experiments.cli.handler import exits_on_user_error
 from gpt_experiments.config import asset_path
 from gpt_experiments.errors import ConfigError
@@ -144,23 +144,19 @@ def run_into(settings: ChapterRunSettings, model_config: GPTConfig, text: str, o
     return rows
 
 
-def positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not a positive integer")
-    return value
-
-
 @exits_on_user_error
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = CommandParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, type=Path, help="run folder to write (history.csv, .hydra/)")
     parser.add_argument("--seed", type=int, default=ChapterRunSettings.seed)
     parser.add_argument("--lr", type=float, default=ChapterRunSettings.lr)
-    parser.add_argument("--epochs", type=positive, default=ChapterRunSettings.epochs)
-    parser.add_argument("--max-steps", type=positive, default=None, help="stop after this many steps")
+    parser.add_argument("--epochs", type=positive_int, default=ChapterRunSettings.epochs)
+    parser.add_argument("--max-steps", type=positive_int, default=None, help="stop after this many steps")
     parser.add_argument(
-        "--first-eval-step", type=positive, default=5, help="5: the project's schedule; 1: the chapter's own"
+        "--first-eval-step",
+        type=positive_int,
+        default=5,
+        help="5: the project's schedule; 1: the chapter's own",
     )
     parser.add_argument("--text", default=asset_path("the-verdict.txt"), help="training text (the-verdict)")
     args = parser.parse_args(argv)

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import lightning as L
 
+from gpt_experiments.cli.arguments import CommandParser
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -90,7 +92,7 @@ def run(async_save: bool, args: argparse.Namespace, scratch: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = CommandParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="tiny")
     # A ~38M-parameter GPT by default: big enough for the write to take a while.
     parser.add_argument(

@@ -32,6 +32,7 @@ from benchmarks.seed_distribution import (
     markdown_table,
     plot_distributions,
 )
+from gpt_experiments.cli.arguments import CommandParser, positive_int
 from gpt_experiments.cli.handler import exits_on_user_error
 from gpt_experiments.config import asset_path
 from gpt_experiments.errors import ConfigError, UserError
@@ -168,13 +169,13 @@ def write_report(out: Path, overlays: list[str], steps: list[int], command: str,
 
 @exits_on_user_error
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = CommandParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--out", type=Path, default=Path("outputs/repro_seeds"), help="folder for runs and report"
     )
     parser.add_argument("--seeds", type=csv_list(int), default=[123, 1, 2, 3, 4], help="default: 123,1,2,3,4")
     parser.add_argument(
-        "--steps", type=csv_list(int), default=[85, 90], help="steps to report (default: 85,90)"
+        "--steps", type=csv_list(positive_int), default=[85, 90], help="steps to report (default: 85,90)"
     )
     parser.add_argument(
         "--implementations",

@@ -9,9 +9,9 @@ any folder of runs, e.g. ``outputs/runs``. See docs/sweeps.md.
 
 from __future__ import annotations
 
-import argparse
 import math
 
+from gpt_experiments.cli.arguments import CommandParser
 from gpt_experiments.cli.handler import exits_on_user_error
 from gpt_experiments.errors import warn
 from gpt_experiments.runs.compare import (
@@ -28,7 +28,7 @@ from gpt_experiments.runs.repeats import format_metric_table, has_repeats
 
 @exits_on_user_error
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = CommandParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", help="a sweep folder, a run folder, or a folder of runs")
     parser.add_argument(
         "--baseline",

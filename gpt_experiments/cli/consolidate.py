@@ -7,17 +7,17 @@ convert_checkpoint read it like any other checkpoint. See docs/scaling.md.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from gpt_experiments.checkpoints.sharded import consolidate
+from gpt_experiments.cli.arguments import CommandParser
 from gpt_experiments.cli.handler import exits_on_user_error
 from gpt_experiments.files import check_outputs_free
 
 
 @exits_on_user_error
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = CommandParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "sharded", type=Path, help="a folder written with trainer.strategy.checkpoint=sharded"
     )

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import argparse
 
+from gpt_experiments.cli.arguments import CommandParser
 from gpt_experiments.cli.handler import exits_on_user_error
 from gpt_experiments.convert.formats import READERS, WRITERS, convert
 
 
 @exits_on_user_error
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = CommandParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("source", help="OpenAI folder, Hugging Face folder, or project .ckpt / run folder")
     parser.add_argument("dest", help="output: a .ckpt file for --to project, a folder for --to huggingface")
     parser.add_argument("--to", required=True, choices=WRITERS, help="output format")

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import argparse
 
+from gpt_experiments.cli.arguments import CommandParser
 from gpt_experiments.cli.handler import exits_on_user_error
 from gpt_experiments.convert.download import MODEL_SIZES, download_gpt2, download_hellaswag
 
 
 @exits_on_user_error
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = CommandParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", choices=[*MODEL_SIZES, "hellaswag"], help="a GPT-2 model size, or hellaswag")
     parser.add_argument(
         "--dest",

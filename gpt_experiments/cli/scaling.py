@@ -11,21 +11,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from gpt_experiments.cli.arguments import CommandParser, non_negative_int, positive_float
 from gpt_experiments.cli.handler import exits_on_user_error
 from gpt_experiments.runs.scaling.fit import fit_scaling
 from gpt_experiments.runs.scaling.points import ScalingError, points_from_csv, points_from_runs
 from gpt_experiments.runs.scaling.report import format_fit, write_report
 
 
-def positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
-    return value
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
+    parser = CommandParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument(
         "folders", nargs="*", type=Path, help="sweep folders of a ladder (max_flops x model sizes)"
     )
@@ -48,14 +42,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--out", type=Path, help="where to write (default: the first folder, or the CSV's folder)"
     )
     parser.add_argument(
-        "--bootstrap", type=int, default=1000, help="bootstrap draws for the intervals (default 1000)"
+        "--bootstrap",
+        type=non_negative_int,
+        default=1000,
+        help="bootstrap draws for the intervals (default 1000)",
     )
     parser.add_argument("--seed", type=int, default=0, help="the bootstrap's random seed")
     args = parser.parse_args(argv)
     if bool(args.folders) == (args.csv is not None):
         parser.error("pass sweep folders or --csv FILE (one of the two)")
-    if args.bootstrap < 0:
-        parser.error("--bootstrap must be 0 or more")
     return args
 
 
