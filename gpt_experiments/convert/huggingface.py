@@ -19,7 +19,12 @@ from safetensors.torch import load_file, save
 from tqdm import tqdm
 
 from gpt_experiments.checkpoints.project import safe_torch_load
-from gpt_experiments.convert.pretrained import Pretrained, is_conv1d_weight, released_gpt2_config
+from gpt_experiments.convert.pretrained import (
+    Pretrained,
+    is_conv1d_weight,
+    read_settings_json,
+    released_gpt2_config,
+)
 from gpt_experiments.errors import CheckpointError
 from gpt_experiments.files import atomic_write, killed_writes, temporary_path
 from gpt_experiments.model import GPT, GPTConfig
@@ -31,13 +36,45 @@ HEAD = "lm_head.weight"
 EXPORTED_WEIGHTS, EXPORTED_CONFIG = "model.safetensors", "config.json"  # what an export writes
 # Attention-mask buffers of older transformers versions carry no weights.
 SKIPPED_SUFFIXES = (".attn.bias", ".attn.masked_bias")
+SIZES = ("vocab_size", "n_positions", "n_embd", "n_head", "n_layer")
+# Settings of transformers' GPT2Config that change what the model computes, with the values
+# this project's GPT-2 computes (a missing key means GPT2Config's default, the first one).
+# Any other value would convert without a word and give other logits than transformers.
+COMPUTED_AS = {
+    "model_type": ("gpt2",),
+    "activation_function": ("gelu_new", "gelu_pytorch_tanh"),  # both GELU's tanh form
+    "layer_norm_epsilon": (1e-5,),
+    "scale_attn_weights": (True,),
+    "scale_attn_by_inverse_layer_idx": (False,),
+    "add_cross_attention": (False,),
+    "tie_word_embeddings": (True, False),
+}
+CONFIG_FIX = "pass a GPT-2 folder as transformers' GPT2LMHeadModel.save_pretrained writes it"
 
 
 def is_huggingface_folder(path: Path) -> bool:
     return path.is_dir() and (path / "config.json").is_file()
 
 
+def check_computed_as_here(hf_config: dict, path: Path) -> None:
+    """Refuse a ``config.json`` asking for a computation this project's GPT-2 does not do."""
+    for key, values in COMPUTED_AS.items():
+        value = hf_config.get(key, values[0])
+        # `type(...) is` : JSON's 1 is not the bool true, nor true the number 1.
+        if not any(type(value) is type(allowed) and value == allowed for allowed in values):
+            raise CheckpointError(
+                f"{path} has {key}={json.dumps(value)}, but this project computes GPT-2 with "
+                f"{' or '.join(json.dumps(allowed) for allowed in values)}: {CONFIG_FIX}"
+            )
+    n_inner = hf_config.get("n_inner")
+    if n_inner is not None and (type(n_inner) is not int or n_inner <= 0):
+        raise CheckpointError(
+            f"{path} has n_inner={json.dumps(n_inner)}, not null or a positive whole number: {CONFIG_FIX}"
+        )
+
+
 def config_from_hf(hf_config: dict) -> GPTConfig:
+    n_inner = hf_config.get("n_inner")  # null: 4 x n_embd, as GPTConfig's mlp_hidden
     return released_gpt2_config(
         vocab_size=hf_config["vocab_size"],
         context_length=hf_config["n_positions"],
@@ -45,6 +82,7 @@ def config_from_hf(hf_config: dict) -> GPTConfig:
         n_heads=hf_config["n_head"],
         n_layers=hf_config["n_layer"],
         tie_embeddings=hf_config.get("tie_word_embeddings", True),  # transformers' default
+        mlp_hidden=None if n_inner == 4 * hf_config["n_embd"] else n_inner,
     )
 
 
@@ -113,7 +151,9 @@ def read_huggingface_config(folder: str | Path) -> GPTConfig:
         raise CheckpointError(
             f"Hugging Face folder {folder} is missing config.json: download the model files too"
         )
-    return config_from_hf(json.loads((folder / "config.json").read_text()))
+    hf_config = read_settings_json(folder / "config.json", SIZES, CONFIG_FIX)
+    check_computed_as_here(hf_config, folder / "config.json")
+    return config_from_hf(hf_config)
 
 
 def read_huggingface(folder: str | Path) -> Pretrained:

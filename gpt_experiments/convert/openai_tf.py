@@ -8,7 +8,6 @@ are 1x1 convolutions with weights ``[1, in, out]``.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
@@ -17,7 +16,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from gpt_experiments.convert.pretrained import Pretrained, is_conv1d_weight, released_gpt2_config
+from gpt_experiments.convert.pretrained import (
+    Pretrained,
+    is_conv1d_weight,
+    read_settings_json,
+    released_gpt2_config,
+)
 from gpt_experiments.errors import CheckpointError
 from gpt_experiments.model import GPTConfig
 
@@ -25,6 +29,7 @@ CHECKPOINT_PREFIX = "model.ckpt"
 REQUIRED_FILES = ("hparams.json", f"{CHECKPOINT_PREFIX}.index", f"{CHECKPOINT_PREFIX}.data-00000-of-00001")
 # OpenAI's leaf names: g(ain) and b(ias) of LayerNorms, w(eight) and b(ias) of convolutions.
 LEAF_NAMES = {"g": "weight", "b": "bias", "w": "weight"}
+HPARAMS = ("n_vocab", "n_ctx", "n_embd", "n_head", "n_layer")
 
 
 def is_openai_folder(path: Path) -> bool:
@@ -66,7 +71,10 @@ def read_openai_config(folder: str | Path) -> GPTConfig:
             f"OpenAI checkpoint folder {folder} is missing {', '.join(missing)}: "
             "download it again with scripts/download_gpt2.py"
         )
-    return config_from_hparams(json.loads((folder / "hparams.json").read_text()))
+    hparams = read_settings_json(
+        folder / "hparams.json", HPARAMS, "download it again with scripts/download_gpt2.py"
+    )
+    return config_from_hparams(hparams)
 
 
 def read_openai(folder: str | Path) -> Pretrained:

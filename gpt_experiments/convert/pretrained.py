@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import torch
 
@@ -50,6 +52,7 @@ def released_gpt2_config(
     n_heads: int,
     n_layers: int,
     tie_embeddings: bool = True,
+    mlp_hidden: int | None = None,
 ) -> GPTConfig:
     """The config of a released GPT-2 checkpoint, whichever file format named its sizes."""
     return GPTConfig(
@@ -61,7 +64,28 @@ def released_gpt2_config(
         drop_rate=0.0,  # a pretrained model is used as is; training configs set their own rate
         qkv_bias=True,  # every released GPT-2 has query/key/value biases
         tie_embeddings=tie_embeddings,  # released GPT-2s tie; exports of untied models do not
+        mlp_hidden=mlp_hidden,
     )
+
+
+def read_settings_json(path: Path, sizes: tuple[str, ...], fix: str) -> dict:
+    """The JSON object of settings in ``path`` (``config.json``, ``hparams.json``), its ``sizes``
+    present and whole numbers; anything else is one ``CheckpointError`` ending in ``fix``."""
+    try:
+        settings = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{path} is not valid JSON ({err}): {fix}") from None
+    if not isinstance(settings, dict):
+        kind = type(settings).__name__
+        raise CheckpointError(f"{path} holds a JSON {kind}, not an object of settings: {fix}")
+    missing = [key for key in sizes if key not in settings]
+    if missing:
+        raise CheckpointError(f"{path} lacks {', '.join(missing)}: {fix}")
+    for key in sizes:
+        # bool is an int subclass: `true` must not pass as a size of 1.
+        if type(settings[key]) is not int:
+            raise CheckpointError(f"{path} has {key}={json.dumps(settings[key])}, not a whole number: {fix}")
+    return settings
 
 
 def is_conv1d_weight(name: str) -> bool:
