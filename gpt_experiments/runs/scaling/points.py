@@ -9,6 +9,7 @@ or from a CSV file with columns ``params,tokens,loss`` and optionally ``flops`` 
 from __future__ import annotations
 
 import csv
+import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from gpt_experiments.run_folder.status import failure_message
 from gpt_experiments.runs.records import find_run_dirs
 
 CSV_COLUMNS = ("params", "tokens", "loss")
+STEP_COUNTERS = ("max_steps", "steps", "final_val_step")  # in summary.json
 
 
 class ScalingError(UserError):
@@ -57,6 +59,9 @@ def unfinished_reason(run_dir: Path, summary: dict | None) -> str | None:
         return f"failed ({failed})"
     if summary is None:
         return f"no {SUMMARY_JSON} (still running, or crashed)"
+    counters = {key: summary[key] for key in STEP_COUNTERS if key in summary}
+    if wrong := [f"{key}={value!r}" for key, value in counters.items() if type(value) is not int]:
+        return f"its {SUMMARY_JSON} has {', '.join(wrong)}, not whole numbers (damaged or edited)"
     if summary.get("max_steps", -1) > 0 and summary.get("steps", 0) < summary["max_steps"]:
         return f"stopped at step {summary.get('steps')} of {summary['max_steps']}"
     if summary.get("final_val_step") != summary.get("steps") or summary.get("final_val_loss") is None:
@@ -88,17 +93,7 @@ def points_from_runs(folders: list[Path]) -> list[ScalingPoint]:
             if reason is not None:
                 unfinished.append(f"{run_dir}: {reason}")
                 continue
-            flops = float(summary["train_flops"])
-            points.append(
-                ScalingPoint(
-                    params=float(summary["non_embedding_params"]),
-                    tokens=float(summary["tokens_seen"]),
-                    flops=flops,
-                    loss=float(summary["final_val_loss"]),
-                    budget=budget_key(configured_budget(run_dir) or flops),
-                    source=str(run_dir),
-                )
-            )
+            points.append(point_of_run(run_dir, summary))
     if unfinished:
         more = f" (and {len(unfinished) - 1} more)" if len(unfinished) > 1 else ""
         raise ScalingError(
@@ -108,18 +103,42 @@ def points_from_runs(folders: list[Path]) -> list[ScalingPoint]:
     return points
 
 
-def _positive(row: dict[str, str], column: str, where: str) -> float:
+def positive_number(value: object, name: str, where: str, fix: str) -> float:
+    """``value`` as a float, refused in one line unless a finite number above 0 (a NaN loss
+    would otherwise surface as a misleading complaint about the fit)."""
     try:
-        value = float(row[column])
+        number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise ScalingError(
-            f"{where}: {column}={row[column]!r} is not a number: fix or remove the row"
-        ) from None
-    if not math.isfinite(value) or value <= 0:
-        raise ScalingError(
-            f"{where}: {column}={row[column]} must be a positive number: fix or remove the row"
-        )
-    return value
+        raise ScalingError(f"{where}: {name}={value!r} is not a number: {fix}") from None
+    if not math.isfinite(number) or number <= 0:
+        raise ScalingError(f"{where}: {name}={value} must be a positive number: {fix}")
+    return number
+
+
+def _positive(row: dict[str, str], column: str, where: str) -> float:
+    return positive_number(row[column], column, where, "fix or remove the row")
+
+
+def point_of_run(run_dir: Path, summary: dict) -> ScalingPoint:
+    """The point of a finished run, from its summary.json."""
+    where, fix = f"{run_dir / SUMMARY_JSON}", "the run diverged or the file was edited: move its folder out"
+
+    def number(key: str) -> float:
+        value = summary.get(key)
+        # JSON numbers only: not true (an int to Python), nor "1e6" as text, nor a missing key.
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ScalingError(f"{where}: {key}={json.dumps(value)} is not a number: {fix}")
+        return positive_number(value, key, where, fix)
+
+    flops = number("train_flops")
+    return ScalingPoint(
+        params=number("non_embedding_params"),
+        tokens=number("tokens_seen"),
+        flops=flops,
+        loss=number("final_val_loss"),
+        budget=budget_key(configured_budget(run_dir) or flops),
+        source=str(run_dir),
+    )
 
 
 def points_from_csv(path: Path) -> list[ScalingPoint]:
