@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from pathlib import Path
 from typing import NoReturn
 
 
@@ -43,3 +44,11 @@ def positive_float(text: str) -> float:
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"{text} is not a positive finite number")
     return value
+
+
+def path_argument(text: str) -> Path:
+    """An argparse type: a path. An empty one (an unset shell variable, ``""``) would name the
+    current folder and quietly read or write there."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path names no file or folder: pass a path")
+    return Path(text)

@@ -10,8 +10,9 @@ any folder of runs, e.g. ``outputs/runs``. See docs/sweeps.md.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
-from gpt_experiments.cli.arguments import CommandParser
+from gpt_experiments.cli.arguments import CommandParser, path_argument
 from gpt_experiments.cli.handler import exits_on_user_error
 from gpt_experiments.errors import warn
 from gpt_experiments.runs.compare import (
@@ -29,7 +30,9 @@ from gpt_experiments.runs.repeats import format_metric_table, has_repeats
 @exits_on_user_error
 def main(argv: list[str] | None = None) -> None:
     parser = CommandParser(description=__doc__.splitlines()[0])
-    parser.add_argument("folder", help="a sweep folder, a run folder, or a folder of runs")
+    parser.add_argument(
+        "folder", type=path_argument, help="a sweep folder, a run folder, or a folder of runs"
+    )
     parser.add_argument(
         "--baseline",
         metavar="OVERRIDE",
@@ -61,7 +64,7 @@ def print_settings(comparison: Comparison) -> None:
     print(format_metric_table(comparison.tables["val_loss_at_tokens"]))
 
 
-def print_comparison(folder: str, baseline: str | None = None) -> None:
+def print_comparison(folder: Path, baseline: str | None = None) -> None:
     """Rank the runs under ``folder``, print the tables and write the CSV and plot there."""
     records, comparison = compare_runs(folder, baseline)
     failed = sum(record.failed for record in records)

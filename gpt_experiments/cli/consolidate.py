@@ -7,10 +7,8 @@ convert_checkpoint read it like any other checkpoint. See docs/scaling.md.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from gpt_experiments.checkpoints.sharded import consolidate
-from gpt_experiments.cli.arguments import CommandParser
+from gpt_experiments.cli.arguments import CommandParser, path_argument
 from gpt_experiments.cli.handler import exits_on_user_error
 from gpt_experiments.files import check_outputs_free
 
@@ -19,9 +17,9 @@ from gpt_experiments.files import check_outputs_free
 def main(argv: list[str] | None = None) -> None:
     parser = CommandParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "sharded", type=Path, help="a folder written with trainer.strategy.checkpoint=sharded"
+        "sharded", type=path_argument, help="a folder written with trainer.strategy.checkpoint=sharded"
     )
-    parser.add_argument("output", type=Path, help="the single checkpoint file to write")
+    parser.add_argument("output", type=path_argument, help="the single checkpoint file to write")
     parser.add_argument("--overwrite", action="store_true", help="replace a file already at output")
     args = parser.parse_args(argv)
     check_outputs_free([args.output], args.overwrite)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from gpt_experiments.cli.arguments import CommandParser
+from gpt_experiments.cli.arguments import CommandParser, path_argument
 from gpt_experiments.cli.handler import exits_on_user_error
 from gpt_experiments.convert.formats import READERS, WRITERS, convert
 
@@ -19,8 +19,14 @@ from gpt_experiments.convert.formats import READERS, WRITERS, convert
 @exits_on_user_error
 def main(argv: list[str] | None = None) -> None:
     parser = CommandParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("source", help="OpenAI folder, Hugging Face folder, or project .ckpt / run folder")
-    parser.add_argument("dest", help="output: a .ckpt file for --to project, a folder for --to huggingface")
+    parser.add_argument(
+        "source", type=path_argument, help="OpenAI folder, Hugging Face folder, or project .ckpt / run folder"
+    )
+    parser.add_argument(
+        "dest",
+        type=path_argument,
+        help="output: a .ckpt file for --to project, a folder for --to huggingface",
+    )
     parser.add_argument("--to", required=True, choices=WRITERS, help="output format")
     parser.add_argument("--from", dest="fmt", default="auto", choices=["auto", *READERS], help="input format")
     parser.add_argument("--overwrite", action="store_true", help="replace files already at dest")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from gpt_experiments.cli.arguments import CommandParser
+from gpt_experiments.cli.arguments import CommandParser, path_argument
 from gpt_experiments.cli.handler import exits_on_user_error
 from gpt_experiments.convert.download import MODEL_SIZES, download_gpt2, download_hellaswag
 
@@ -22,6 +22,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("what", choices=[*MODEL_SIZES, "hellaswag"], help="a GPT-2 model size, or hellaswag")
     parser.add_argument(
         "--dest",
+        type=path_argument,
         default=None,
         help="folder that receives <size>/ (default: models) or the file (default: data)",
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gpt_experiments.cli.arguments import CommandParser, non_negative_int, positive_float
+from gpt_experiments.cli.arguments import CommandParser, non_negative_int, path_argument, positive_float
 from gpt_experiments.cli.handler import exits_on_user_error
 from gpt_experiments.runs.scaling.fit import fit_scaling
 from gpt_experiments.runs.scaling.points import ScalingError, points_from_csv, points_from_runs
@@ -21,10 +21,10 @@ from gpt_experiments.runs.scaling.report import format_fit, write_report
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = CommandParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument(
-        "folders", nargs="*", type=Path, help="sweep folders of a ladder (max_flops x model sizes)"
+        "folders", nargs="*", type=path_argument, help="sweep folders of a ladder (max_flops x model sizes)"
     )
     parser.add_argument(
-        "--csv", type=Path, help="fit points from a CSV with columns params,tokens,loss[,flops]"
+        "--csv", type=path_argument, help="fit points from a CSV with columns params,tokens,loss[,flops]"
     )
     parser.add_argument(
         "--target-flops", type=positive_float, help="predict the compute-optimal run at this budget"
@@ -32,14 +32,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--check",
         action="append",
-        type=Path,
+        type=path_argument,
         default=[],
         metavar="FOLDER",
         help="a run (or sweep) left out of the fit, e.g. one at a larger budget with the predicted "
         "size: its measured loss against the prediction (repeat for more)",
     )
     parser.add_argument(
-        "--out", type=Path, help="where to write (default: the first folder, or the CSV's folder)"
+        "--out", type=path_argument, help="where to write (default: the first folder, or the CSV's folder)"
     )
     parser.add_argument(
         "--bootstrap",

@@ -22,6 +22,14 @@ MISTAKES = [
     ("gpt_experiments.cli.scaling", ["x", "--target-flops", "inf"], "inf is not a positive finite number"),
     ("gpt_experiments.cli.scaling", ["x", "--target-flops", "nan"], "nan is not a positive finite number"),
     ("gpt_experiments.cli.scaling", ["x", "--target-flops", "0"], "0 is not a positive finite number"),
+    # An empty path (an unset shell variable) named the current folder: convert read whatever
+    # checkpoint it found there.
+    ("gpt_experiments.cli.convert", ["", "o.ckpt", "--to", "project"], "argument source: an empty path"),
+    ("gpt_experiments.cli.convert", ["a", " ", "--to", "project"], "argument dest: an empty path"),
+    ("gpt_experiments.cli.consolidate", ["", "o.ckpt"], "argument sharded: an empty path"),
+    ("gpt_experiments.cli.compare", [""], "argument folder: an empty path"),
+    ("gpt_experiments.cli.scaling", ["--csv", ""], "argument --csv: an empty path"),
+    ("gpt_experiments.cli.download", ["124M", "--dest", ""], "argument --dest: an empty path"),
     ("benchmarks.repro_seeds", ["--steps", "0"], "argument --steps: 0 is not a positive integer"),
     ("benchmarks.chapter_repro", ["--out", "x", "--epochs", "0"], "0 is not a positive integer"),
     ("benchmarks.benchmark_generation", ["--repeats", "0"], "--repeats: 0 is not a positive integer"),
