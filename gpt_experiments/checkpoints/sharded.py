@@ -29,7 +29,12 @@ from torch.distributed.checkpoint.state_dict import (
     set_optimizer_state_dict,
 )
 
-from gpt_experiments.checkpoints.project import model_weights, safe_torch_load
+from gpt_experiments.checkpoints.project import (
+    check_weights_fit,
+    checkpoint_model_config,
+    model_weights,
+    safe_torch_load,
+)
 from gpt_experiments.checkpoints.safe_dcp import DCP_METADATA, SafeFileSystemReader, check_sharded_checkpoint
 from gpt_experiments.errors import CheckpointError
 from gpt_experiments.files import atomic_torch_save
@@ -120,6 +125,15 @@ def empty_weights(metadata: Metadata, device: str = "cpu") -> dict[str, torch.Te
     }
 
 
+def check_sharded_model(folder: Path, meta: Any) -> None:
+    """The folder's settings must name a GPT and its metadata hold exactly that GPT's tensors,
+    checked on the meta device before anything is allocated: a folder without them would
+    gather into a checkpoint of no weights, one with absurd sizes into all of the memory."""
+    # The weights are in the DCP files, not in meta.pt: an empty entry stands in for them.
+    config = checkpoint_model_config({**meta, WEIGHTS: {}} if isinstance(meta, dict) else meta, folder)
+    check_weights_fit(config, saved_model_weights(folder, meta), folder)
+
+
 def consolidate(sharded: Path, output: Path) -> dict[str, Any]:
     """Gather a sharded checkpoint into one file that generate, evaluate and convert read.
 
@@ -132,7 +146,13 @@ def consolidate(sharded: Path, output: Path) -> dict[str, Any]:
             f"{sharded} is not a complete sharded checkpoint (a folder with {DCP_METADATA} and "
             f"{LIGHTNING_META}): pass a folder written with trainer.strategy.checkpoint=sharded"
         )
-    meta = read_sharded_meta(sharded)
+    if output.resolve().is_relative_to(sharded.resolve()):
+        raise CheckpointError(
+            f"{output} is inside the sharded checkpoint {sharded}, which the run's next save "
+            "replaces whole: write the file outside that folder"
+        )
+    meta = read_checkpoint_settings(sharded)
+    check_sharded_model(sharded, meta)
     weights = {WEIGHTS: empty_weights(SafeFileSystemReader(sharded).read_metadata())}
     with warnings.catch_warnings():  # one process reading every rank's slices is the intent here
         warnings.filterwarnings("ignore", message="torch.distributed is disabled")

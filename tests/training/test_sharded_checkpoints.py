@@ -244,3 +244,47 @@ def test_a_real_sharded_checkpoint_passes_the_check_resumes_and_is_gathered(shar
     checkpoint = safe_torch_load(tmp_path / "model.ckpt")
     assert checkpoint["global_step"] == 6 and "optimizer_states" not in checkpoint
     assert checkpoint["state_dict"]["model.wte.weight"].shape[1] == 24  # model=tiny's emb_dim
+
+
+def edit_metadata(folder: Path, edit) -> None:
+    """Rewrite the (trusted, test-made) DCP metadata of ``folder`` through ``edit``."""
+    metadata = pickle.loads((folder / ".metadata").read_bytes())
+    edit(metadata.state_dict_metadata)
+    (folder / ".metadata").write_bytes(pickle.dumps(metadata))
+
+
+def absurd_positions(entries: dict) -> None:
+    name = "state_dict.model.wpe.weight"
+    entries[name] = dataclasses.replace(entries[name], size=torch.Size([10**12, entries[name].size[1]]))
+
+
+# What consolidate used to do with each: write a checkpoint of 0 tensors and exit 0; write one
+# lacking wpe.weight and exit 0; try to allocate 10**12 positions.
+TAMPERED = {
+    "no model settings": (None, "is not a gpt-experiments checkpoint (no 'hyper_parameters' entry)"),
+    "a tensor left out": (lambda e: e.pop("state_dict.model.wpe.weight"), "lacks tensor wpe.weight"),
+    "absurd size": (absurd_positions, "has tensor wpe.weight of shape (1000000000000, "),
+}
+
+
+@pytest.mark.parametrize("edit, message", TAMPERED.values(), ids=TAMPERED)
+def test_consolidate_refuses_a_folder_whose_tensors_are_not_its_models(sharded_run, tmp_path, edit, message):
+    if edit is None:
+        folder = tmp_path / "last.ckpt"
+        make_sharded(folder, step=3)
+    else:
+        _, folder = copy_run(sharded_run, tmp_path)
+        edit_metadata(folder, edit)
+    with pytest.raises(CheckpointError) as refused:
+        consolidate(folder, tmp_path / "out.ckpt")
+    assert str(refused.value).startswith(f"{folder} ") and message in str(refused.value)
+    assert not (tmp_path / "out.ckpt").exists()
+
+
+def test_consolidate_writes_nothing_inside_the_sharded_folder(sharded_run, tmp_path):
+    _, folder = copy_run(sharded_run, tmp_path)
+    before = sorted(path.name for path in folder.iterdir())
+    with pytest.raises(CheckpointError, match="is inside the sharded checkpoint"):
+        consolidate(folder, folder / "model.ckpt")
+    assert sorted(path.name for path in folder.iterdir()) == before
+    assert consolidate(folder, tmp_path / "model.ckpt")["global_step"] == 3
