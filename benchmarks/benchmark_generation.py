@@ -9,11 +9,11 @@ Uses a randomly initialised GPT-2 small (124M); no checkpoint needed.
 import json
 
 from benchmarks.generation_vs_seed import benchmark_generation
-from gpt_experiments.cli.arguments import CommandParser, positive_int
+from gpt_experiments.cli.arguments import CommandParser, first_paragraph, positive_int
 
 
 def main() -> None:
-    parser = CommandParser(description=__doc__.splitlines()[0])
+    parser = CommandParser(description=first_paragraph(__doc__))
     parser.add_argument("--prompt-tokens", type=positive_int, default=64)
     parser.add_argument("--new-tokens", type=positive_int, default=128)
     parser.add_argument(

@@ -29,7 +29,7 @@ from omegaconf import OmegaConf
 from torch.utils.data import DataLoader
 
 from benchmarks.chapter_baseline import ChapterGPT, WindowDataset, batch_loss, train_steps
-from gpt_experiments.cli.arguments import CommandParser, positive_int
+from gpt_experiments.cli.arguments import CommandParser, first_paragraph, positive_int
 from gpt_experiments.cli.handler import exits_on_user_error
 from gpt_experiments.config import asset_path
 from gpt_experiments.errors import ConfigError
@@ -146,7 +146,7 @@ def run_into(settings: ChapterRunSettings, model_config: GPTConfig, text: str, o
 
 @exits_on_user_error
 def main(argv: list[str] | None = None) -> None:
-    parser = CommandParser(description=__doc__.splitlines()[0])
+    parser = CommandParser(description=first_paragraph(__doc__))
     parser.add_argument("--out", required=True, type=Path, help="run folder to write (history.csv, .hydra/)")
     parser.add_argument("--seed", type=int, default=ChapterRunSettings.seed)
     parser.add_argument("--lr", type=float, default=ChapterRunSettings.lr)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import lightning as L
 
-from gpt_experiments.cli.arguments import CommandParser
+from gpt_experiments.cli.arguments import CommandParser, first_paragraph
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -92,7 +92,7 @@ def run(async_save: bool, args: argparse.Namespace, scratch: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = CommandParser(description=__doc__.splitlines()[0])
+    parser = CommandParser(description=first_paragraph(__doc__))
     parser.add_argument("--model", default="tiny")
     # A ~38M-parameter GPT by default: big enough for the write to take a while.
     parser.add_argument(

@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))  # run as a script: benchmarks/ sits outside the i
 from benchmarks.measure import timed_step  # noqa: E402
 from benchmarks.plain_loop import plain_training_steps  # noqa: E402
 from benchmarks.training_speed import TrainSetup, optimizer_spec, project_data  # noqa: E402
-from gpt_experiments.cli.arguments import CommandParser  # noqa: E402
+from gpt_experiments.cli.arguments import CommandParser, first_paragraph  # noqa: E402
 from gpt_experiments.inference.sampling import SamplerConfig, generate  # noqa: E402
 from gpt_experiments.model import GPT, GPTConfig  # noqa: E402
 from gpt_experiments.model_flops import training_flops_per_token  # noqa: E402
@@ -246,7 +246,7 @@ def run_train_script(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = CommandParser(description=__doc__.splitlines()[0])
+    parser = CommandParser(description=first_paragraph(__doc__))
     parser.add_argument("--device", default="cuda", help="cuda, cuda:1, ... or cpu")
     parser.add_argument("--tiny", action="store_true", help="a tiny model at context 64: checks the script")
     parser.add_argument("--batch-size", type=int, default=8)

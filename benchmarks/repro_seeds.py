@@ -32,7 +32,7 @@ from benchmarks.seed_distribution import (
     markdown_table,
     plot_distributions,
 )
-from gpt_experiments.cli.arguments import CommandParser, positive_int
+from gpt_experiments.cli.arguments import CommandParser, first_paragraph, positive_int
 from gpt_experiments.cli.handler import exits_on_user_error
 from gpt_experiments.config import asset_path
 from gpt_experiments.errors import ConfigError, UserError
@@ -169,7 +169,7 @@ def write_report(out: Path, overlays: list[str], steps: list[int], command: str,
 
 @exits_on_user_error
 def main(argv: list[str] | None = None) -> None:
-    parser = CommandParser(description=__doc__.splitlines()[0])
+    parser = CommandParser(description=first_paragraph(__doc__))
     parser.add_argument(
         "--out", type=Path, default=Path("outputs/repro_seeds"), help="folder for runs and report"
     )

@@ -52,3 +52,9 @@ def path_argument(text: str) -> Path:
     if not text.strip():
         raise argparse.ArgumentTypeError("an empty path names no file or folder: pass a path")
     return Path(text)
+
+
+def first_paragraph(doc: str | None) -> str:
+    """A module docstring's first paragraph on one line, for ``--help``: its first line alone
+    cut sentences off mid-way (``Gather ...: python scripts/consolidate_checkpoint.py``)."""
+    return " ".join((doc or "").split("\n\n")[0].split())

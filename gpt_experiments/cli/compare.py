@@ -9,6 +9,7 @@ any folder of runs, e.g. ``outputs/runs``. See docs/sweeps.md.
 
 from __future__ import annotations
 
+import argparse
 import math
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from gpt_experiments.runs.repeats import format_metric_table, has_repeats
 
 @exits_on_user_error
 def main(argv: list[str] | None = None) -> None:
-    parser = CommandParser(description=__doc__.splitlines()[0])
+    parser = CommandParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "folder", type=path_argument, help="a sweep folder, a run folder, or a folder of runs"
     )

@@ -8,14 +8,14 @@ convert_checkpoint read it like any other checkpoint. See docs/scaling.md.
 from __future__ import annotations
 
 from gpt_experiments.checkpoints.sharded import consolidate
-from gpt_experiments.cli.arguments import CommandParser, path_argument
+from gpt_experiments.cli.arguments import CommandParser, first_paragraph, path_argument
 from gpt_experiments.cli.handler import exits_on_user_error
 from gpt_experiments.files import check_outputs_free
 
 
 @exits_on_user_error
 def main(argv: list[str] | None = None) -> None:
-    parser = CommandParser(description=__doc__.splitlines()[0])
+    parser = CommandParser(description=first_paragraph(__doc__))
     parser.add_argument(
         "sharded", type=path_argument, help="a folder written with trainer.strategy.checkpoint=sharded"
     )

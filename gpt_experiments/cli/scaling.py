@@ -11,7 +11,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gpt_experiments.cli.arguments import CommandParser, non_negative_int, path_argument, positive_float
+from gpt_experiments.cli.arguments import (
+    CommandParser,
+    first_paragraph,
+    non_negative_int,
+    path_argument,
+    positive_float,
+)
 from gpt_experiments.cli.handler import exits_on_user_error
 from gpt_experiments.runs.scaling.fit import fit_scaling
 from gpt_experiments.runs.scaling.points import ScalingError, points_from_csv, points_from_runs
@@ -19,7 +25,7 @@ from gpt_experiments.runs.scaling.report import format_fit, write_report
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = CommandParser(description=" ".join(__doc__.split("\n\n")[0].split()))
+    parser = CommandParser(description=first_paragraph(__doc__))
     parser.add_argument(
         "folders", nargs="*", type=path_argument, help="sweep folders of a ladder (max_flops x model sizes)"
     )

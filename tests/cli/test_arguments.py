@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+from gpt_experiments.cli.arguments import first_paragraph
+
 # (module, argv, what the one line says): wrong types, zero and negative numbers, nan and
 # inf, missing and unknown arguments.
 MISTAKES = [
@@ -52,3 +54,22 @@ def test_an_argument_mistake_is_one_error_line(monkeypatch, capsys, module, argv
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.endswith(f": see {prog} --help\n")
     assert message in err and err.count("\n") == 1
+
+
+COMMANDS = ["convert", "consolidate", "download", "compare", "scaling"]
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_help_gives_the_whole_first_paragraph_of_the_commands_description(capsys, name):
+    command = importlib.import_module(f"gpt_experiments.cli.{name}")
+    with pytest.raises(SystemExit) as exited:
+        command.main(["--help"])
+    assert exited.value.code == 0
+    # consolidate's and compare's help used to stop at their docstring's first line, mid-sentence.
+    assert first_paragraph(command.__doc__) in " ".join(capsys.readouterr().out.split())
+
+
+def test_compare_help_says_what_it_writes(capsys):
+    with pytest.raises(SystemExit):
+        importlib.import_module("gpt_experiments.cli.compare").main(["--help"])
+    assert "writes comparison.csv and comparison.png" in " ".join(capsys.readouterr().out.split())
