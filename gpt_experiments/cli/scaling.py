@@ -20,7 +20,12 @@ from gpt_experiments.cli.arguments import (
 )
 from gpt_experiments.cli.handler import exits_on_user_error
 from gpt_experiments.runs.scaling.fit import fit_scaling
-from gpt_experiments.runs.scaling.points import ScalingError, points_from_csv, points_from_runs
+from gpt_experiments.runs.scaling.points import (
+    ScalingError,
+    ScalingPoint,
+    points_from_csv,
+    points_from_runs,
+)
 from gpt_experiments.runs.scaling.report import format_fit, write_report
 
 
@@ -69,6 +74,27 @@ def existing_folders(folders: list[Path]) -> list[Path]:
     return folders
 
 
+def check_each_run_once(points: list[ScalingPoint]) -> None:
+    """A run counted twice would weigh double in the fit; a --check run inside a fitted folder
+    would be checked against a law fitted to itself."""
+    seen: dict[Path, str] = {}
+    for point in points:
+        run = Path(point.source).resolve()
+        if run in seen:
+            raise ScalingError(
+                f"{point.source} is named twice (a folder given twice, or a --check run inside a "
+                "fitted folder): pass each sweep once, and --check runs left out of the fit"
+            )
+        seen[run] = point.source
+
+
+def output_folder(out: Path) -> Path:
+    """``out``, refused before the fit if it is a file (the report is three files in a folder)."""
+    if out.exists() and not out.is_dir():
+        raise ScalingError(f"{out} is a file: pass --out a folder to write scaling.json, .csv and .png into")
+    return out
+
+
 @exits_on_user_error
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
@@ -77,10 +103,12 @@ def main(argv: list[str] | None = None) -> None:
     else:
         points, default_out = points_from_runs(existing_folders(args.folders)), args.folders[0]
     checks = points_from_runs(existing_folders(args.check)) if args.check else []
+    check_each_run_once(checks if args.csv is not None else points + checks)
+    out = output_folder(args.out or default_out)
     fit = fit_scaling(
         points, args.target_flops, args.bootstrap, args.seed, checks
     )  # refusals before any write
     print(f"{len(points)} points in {len(fit.minima)} budgets")
     print(format_fit(fit))
-    paths = write_report(fit, args.out or default_out)
+    paths = write_report(fit, out)
     print("Wrote " + ", ".join(str(path) for path in paths))
