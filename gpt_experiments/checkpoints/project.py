@@ -132,8 +132,21 @@ def tensor_mismatch(config: GPTConfig, state: Mapping[str, torch.Tensor]) -> str
     if unexpected := sorted(set(state) - set(model.state_dict())):
         return f"holds tensor {unexpected[0]}, which its own config has no place for"
     for name, shape in expected.items():
-        if (found := tuple(state[name].shape)) != shape:
-            return f"has tensor {name} of shape {found}, not the {shape} its own config implies"
+        if problem := tensor_problem(name, state[name], shape):
+            return problem
+    return None
+
+
+def tensor_problem(name: str, tensor: object, shape: tuple[int, ...]) -> str | None:
+    """What is wrong with one saved tensor that a GPT needs with ``shape``, or None."""
+    if not isinstance(tensor, torch.Tensor):
+        return f"holds {name} as a {type(tensor).__name__}, not a tensor"
+    if (found := tuple(tensor.shape)) != shape:
+        return f"has tensor {name} of shape {found}, not the {shape} its own config implies"
+    # Integers would be cast into the model without a word (or fail deep in load_state_dict).
+    if not tensor.dtype.is_floating_point:
+        dtype = str(tensor.dtype).removeprefix("torch.")
+        return f"has tensor {name} of dtype {dtype}, not a floating-point one"
     return None
 
 

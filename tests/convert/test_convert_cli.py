@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 
 from gpt_experiments.checkpoints.project import load_model, save_model
 from gpt_experiments.cli.convert import main as convert_main
 from gpt_experiments.convert.formats import load_any_model
+from gpt_experiments.convert.huggingface import write_huggingface
 from gpt_experiments.model import GPT, GPTConfig
 from tests.helpers import ROOT
 
@@ -82,3 +86,37 @@ def test_a_rotary_model_is_refused_by_gpt2_formats_and_generates_from_its_own_ch
     )
     assert generated.returncode == 0, generated.stderr
     assert generated.stdout.startswith("Every effort") and len(generated.stdout) > len("Every effort\n")
+
+
+def integer_weights(source: Path, tmp_path: Path) -> Path:
+    """A copy of ``source`` (a project checkpoint or Hugging Face folder) with integer weights."""
+    if source.is_dir():
+        folder = Path(shutil.copytree(source, tmp_path / "int_hf"))
+        weights = load_file(folder / "model.safetensors")
+        save_file(
+            {name: (100 * w).to(torch.int32) for name, w in weights.items()}, folder / "model.safetensors"
+        )
+        return folder
+    checkpoint = torch.load(source, weights_only=True)
+    checkpoint["state_dict"] = {
+        name: (100 * w).to(torch.int32) for name, w in checkpoint["state_dict"].items()
+    }
+    torch.save(checkpoint, tmp_path / "int.ckpt")
+    return tmp_path / "int.ckpt"
+
+
+@pytest.mark.parametrize("kind", ["project", "huggingface"])
+def test_integer_weights_are_refused_in_one_line(tmp_path, capsys, kind):
+    # A Hugging Face folder's were cast into the model without a word; a project checkpoint's
+    # ended in a load_state_dict traceback.
+    config = GPTConfig(vocab_size=50257, context_length=32, emb_dim=16, n_heads=2, n_layers=1)
+    checkpoint = save_model(GPT(config), tmp_path / "model.ckpt")
+    source = checkpoint if kind == "project" else write_huggingface(GPT(config), tmp_path / "hf")
+    capsys.readouterr()  # the export's progress bar
+    with pytest.raises(SystemExit) as exited:
+        convert_main([str(integer_weights(source, tmp_path)), str(tmp_path / "out.ckpt"), "--to", "project"])
+    assert exited.value.code == 1
+    err = capsys.readouterr().err.split("\r")[-1]  # after the reader's progress bar
+    assert err.startswith("error: ") and err.count("\n") == 1
+    assert "has tensor wte.weight of dtype int32, not a floating-point one" in err
+    assert not (tmp_path / "out.ckpt").exists()
