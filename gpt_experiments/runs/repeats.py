@@ -39,9 +39,14 @@ class Setting:
     label: str = ""
 
     def values(self, metric: str) -> tuple[float, ...]:
-        """``metric`` of its finished runs; failed and pruned runs did not train to the end."""
+        """``metric`` of its finished runs; failed and pruned runs did not train to the end, and
+        a diverged one (NaN or infinite) has no value to average (:meth:`diverged` counts them)."""
         values = (getattr(run, metric) for run in self.runs if run.status == "ok")
         return tuple(value for value in values if math.isfinite(value))
+
+    def diverged(self, metric: str) -> int:
+        """Its finished runs whose ``metric`` is NaN or infinite: left out of :meth:`values`."""
+        return sum(run.status == "ok" and not math.isfinite(getattr(run, metric)) for run in self.runs)
 
     def more_seeds(self, have: int) -> str:
         """``seed=2,3``: unused seeds that would give it ``WANTED_SEEDS`` results."""
@@ -202,4 +207,11 @@ def footer(table: MetricTable) -> str:
         ]
     parts = (part for row in table.rows for part in row.missing.split("; "))
     lines += [f"missing: {part}" for part in dict.fromkeys(parts) if part and part != "no result"]
+    # A setting that diverged on some seeds must not pass for one that trained well on fewer.
+    for row in table.rows:
+        if diverged := row.setting.diverged(table.metric):
+            lines.append(
+                f"diverged: {diverged} of the {len(row.setting.runs)} runs of {row.setting.label} "
+                f"ended without a finite {METRICS[table.metric]}; its mean, n and tests leave them out"
+            )
     return "\n".join(lines)

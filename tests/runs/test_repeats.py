@@ -204,3 +204,18 @@ def test_with_a_baseline_each_setting_is_labelled_by_what_departs_from_it(tmp_pa
     _, comparison = compare_runs(tmp_path, baseline="optimizer.lr=0.001")
     labels = sorted(setting.label for setting in comparison.settings)
     assert labels == ["data.batch_size=4", "optimizer.lr=0.001", "optimizer.lr=0.003"]
+
+
+def test_a_setting_that_diverged_on_some_seeds_says_so_under_its_table(tmp_path):
+    """Its mean over the seeds that trained is not the whole story: 1 of 3 seeds went to NaN."""
+    for seed, losses in enumerate([[4.0, 3.9], [4.1, 3.95], [math.nan, math.nan]], start=1):
+        fake_run(tmp_path, f"a{seed}", ["optimizer.lr=0.01", f"seed={seed}"], losses)
+    for seed, loss in enumerate([4.2, 4.25], start=1):
+        fake_run(tmp_path, f"b{seed}", ["optimizer.lr=0.001", f"seed={seed}"], [loss])
+    _, comparison = compare_runs(tmp_path)
+    table = comparison.tables["best_val_loss"]
+    assert table.rows[0].setting.label == "optimizer.lr=0.01" and table.rows[0].sample.n == 2
+    assert (
+        "diverged: 1 of the 3 runs of optimizer.lr=0.01 ended without a finite best val loss; "
+        "its mean, n and tests leave them out"
+    ) in format_metric_table(table)
