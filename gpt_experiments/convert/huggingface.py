@@ -21,6 +21,7 @@ from tqdm import tqdm
 from gpt_experiments.checkpoints.project import safe_torch_load
 from gpt_experiments.convert.pretrained import (
     Pretrained,
+    fitting_pretrained,
     is_conv1d_weight,
     read_settings_json,
     released_gpt2_config,
@@ -168,7 +169,7 @@ def read_huggingface(folder: str | Path) -> Pretrained:
             continue
         name = hf_name.removeprefix(PREFIX)
         state[name] = tensor.T.contiguous() if is_conv1d_weight(name) else tensor
-    return Pretrained(config=config, state=state, source=f"Hugging Face folder {folder}")
+    return fitting_pretrained(config, state, f"Hugging Face folder {folder}")
 
 
 def write_huggingface(model: GPT, folder: str | Path) -> Path:

@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from gpt_experiments.convert.pretrained import (
     Pretrained,
+    fitting_pretrained,
     is_conv1d_weight,
     read_settings_json,
     released_gpt2_config,
@@ -87,7 +88,7 @@ def read_openai(folder: str | Path) -> Pretrained:
     for tf_name in tqdm(names, desc="converting OpenAI tensors", unit="tensor", leave=False):
         name = project_name(tf_name)
         state[name] = to_project_tensor(name, reader.get_tensor(tf_name))
-    return Pretrained(config=config, state=state, source=f"OpenAI checkpoint {folder}")
+    return fitting_pretrained(config, state, f"OpenAI checkpoint {folder}")
 
 
 def open_tf_checkpoint(prefix: Path):

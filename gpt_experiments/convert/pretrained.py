@@ -68,6 +68,14 @@ def released_gpt2_config(
     )
 
 
+def fitting_pretrained(config: GPTConfig, state: dict[str, torch.Tensor], source: str) -> Pretrained:
+    """A file's weights in the common form, checked as they are read against the file's own
+    config (:func:`check_weights_fit`): before any model is built from it, whether to generate,
+    to convert or to start a training run (``init=``)."""
+    check_weights_fit(config, state, source)
+    return Pretrained(config=config, state=state, source=source)
+
+
 def read_settings_json(path: Path, sizes: tuple[str, ...], fix: str) -> dict:
     """The JSON object of settings in ``path`` (``config.json``, ``hparams.json``), its ``sizes``
     present and whole numbers; anything else is one ``CheckpointError`` ending in ``fix``."""
@@ -153,7 +161,6 @@ def load_into_model(model: GPT, pretrained: Pretrained) -> None:
 
 def model_from_pretrained(pretrained: Pretrained, **overrides: object) -> GPT:
     """A new GPT shaped like the checkpoint (``overrides`` change e.g. ``context_length``)."""
-    check_weights_fit(pretrained.config, pretrained.state, pretrained.source)  # before any memory is taken
     model = GPT(replace(pretrained.config, **overrides))
     load_into_model(model, pretrained)
     return model.eval()

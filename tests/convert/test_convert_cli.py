@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -16,7 +17,9 @@ from gpt_experiments.checkpoints.project import load_model, save_model
 from gpt_experiments.cli.convert import main as convert_main
 from gpt_experiments.convert.formats import load_any_model
 from gpt_experiments.convert.huggingface import write_huggingface
+from gpt_experiments.errors import CheckpointError
 from gpt_experiments.model import GPT, GPTConfig
+from gpt_experiments.training.callbacks.pretrained_init import PretrainedInit
 from tests.helpers import ROOT
 
 SCRIPT = ROOT / "scripts" / "convert_checkpoint.py"
@@ -120,3 +123,16 @@ def test_integer_weights_are_refused_in_one_line(tmp_path, capsys, kind):
     assert err.startswith("error: ") and err.count("\n") == 1
     assert "has tensor wte.weight of dtype int32, not a floating-point one" in err
     assert not (tmp_path / "out.ckpt").exists()
+
+
+def test_a_training_run_started_from_integer_weights_is_refused_before_they_are_copied(tmp_path):
+    """init= reads the weights through the same readers as convert: the check is theirs."""
+    config = GPTConfig(vocab_size=50257, context_length=32, emb_dim=16, n_heads=2, n_layers=1)
+    folder = integer_weights(write_huggingface(GPT(config), tmp_path / "hf"), tmp_path)
+    module = SimpleNamespace(model=GPT(config))
+    before = {name: tensor.clone() for name, tensor in module.model.state_dict().items()}
+    with pytest.raises(
+        CheckpointError, match="has tensor wte.weight of dtype int32, not a floating-point one"
+    ):
+        PretrainedInit(str(folder), "huggingface").on_fit_start(SimpleNamespace(ckpt_path=None), module)
+    assert all(torch.equal(before[name], tensor) for name, tensor in module.model.state_dict().items())
